@@ -1,0 +1,291 @@
+//! Configuration: one typed value, built once from TOML and validated at load. Owns parsing,
+//! defaults and the embedded "try it" config; never opens sockets or spool files. Errors name the
+//! file, line and key ([`ConfigError`]); secrets are never printed.
+
+mod error;
+mod upstream;
+pub mod values;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use upstream::{Credentials, Secret, SecretError, SmtpUpstream, Transport, Upstream};
+pub use values::{AuthMode, Batch, ByteSize, ConnMode, DurationValue, Network, PortSpec};
+
+use error::Locator;
+use upstream::RawUpstream;
+
+/// The embedded default: listen on 127.0.0.1:2525 and write every message into `outbox/`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../conf/default.toml");
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub spool: SpoolConfig,
+    pub upstreams: Vec<Upstream>,
+    /// Where the config was read from, for messages; `<embedded default>` otherwise.
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    pub hostname: String,
+    pub max_message_size: u64,
+    pub tls: Option<TlsFiles>,
+    /// Clients allowed to connect; everyone else gets `554 5.7.1` at connect.
+    pub allowed_networks: Vec<Network>,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub max_errors: u32,
+    pub max_recipients: usize,
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    spool: RawSpool,
+    #[serde(default)]
+    upstream: Vec<toml::Spanned<RawUpstream>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: Vec<SocketAddr>,
+    #[serde(default = "default_hostname")]
+    hostname: String,
+    #[serde(default = "default_max_size")]
+    max_message_size: ByteSize,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default = "default_networks")]
+    allowed_networks: Vec<Network>,
+    #[serde(default = "default_command_timeout")]
+    command_timeout: DurationValue,
+    #[serde(default = "default_data_timeout")]
+    data_timeout: DurationValue,
+    #[serde(default = "default_max_errors")]
+    max_errors: u32,
+    #[serde(default = "default_max_recipients")]
+    max_recipients: usize,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpool {
+    #[serde(default = "default_spool_dir")]
+    dir: PathBuf,
+}
+
+impl Default for RawSpool {
+    fn default() -> Self {
+        RawSpool { dir: default_spool_dir() }
+    }
+}
+
+fn default_listen() -> Vec<SocketAddr> {
+    vec!["127.0.0.1:2525".parse().expect("literal address")]
+}
+fn default_hostname() -> String {
+    "smarthost.local".into()
+}
+fn default_max_size() -> ByteSize {
+    ByteSize(35_000_000)
+}
+fn default_networks() -> Vec<Network> {
+    ["127.0.0.0/8", "::1/128"].iter().map(|n| n.parse().expect("literal network")).collect()
+}
+fn default_command_timeout() -> DurationValue {
+    DurationValue(Duration::from_secs(300))
+}
+fn default_data_timeout() -> DurationValue {
+    DurationValue(Duration::from_secs(600))
+}
+fn default_max_errors() -> u32 {
+    10
+}
+fn default_max_recipients() -> usize {
+    1000
+}
+fn default_max_connections() -> usize {
+    1000
+}
+fn default_spool_dir() -> PathBuf {
+    PathBuf::from("spool")
+}
+
+impl Config {
+    /// Reads and validates `path`. Relative paths inside the file stay relative to the working
+    /// directory, as with Postfix's `main.cf`.
+    pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                key: String::new(),
+                message: format!("cannot read the configuration file: {e}"),
+            }])
+        })?;
+        Config::load(&text, path)
+    }
+
+    pub fn embedded_default() -> Config {
+        Config::load(EMBEDDED_DEFAULT, Path::new("<embedded default>")).expect("embedded default config is valid")
+    }
+
+    /// Pure: text in, validated config or every error found out.
+    pub fn load(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+        let loc = Locator::new(text);
+        let at = |line: usize, key: String, message: String| ConfigError { file: path.to_path_buf(), line, key, message };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => (loc.line_of(span.start), loc.key_at(span.start)),
+                None => (0, String::new()),
+            };
+            let message = if is_secret_key(&key) {
+                "invalid value (not shown: this key holds a secret); expected a string".to_string()
+            } else {
+                e.message().trim().to_string()
+            };
+            ConfigErrors(vec![at(line, key, message)])
+        })?;
+
+        let mut errors = Vec::new();
+        let mut upstreams = Vec::new();
+        let declared = raw.upstream.len();
+        for spanned in raw.upstream {
+            let start = spanned.span().start;
+            let raw_up = spanned.into_inner();
+            let name = raw_up.name.clone();
+            match raw_up.validate() {
+                Ok(u) => upstreams.push(u),
+                Err(p) => errors.push(at(
+                    loc.key_line_in(start, p.key),
+                    format!("upstream.{}", p.key),
+                    format!("upstream \"{name}\": {}", p.message),
+                )),
+            }
+        }
+        check_upstream_set(&upstreams, declared, text, &mut |line, key, msg| errors.push(at(line, key, msg)));
+
+        let s = raw.server;
+        let tls = match (s.tls_cert, s.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (cert, _) => {
+                let missing = if cert.is_some() { "tls_key" } else { "tls_cert" };
+                errors.push(at(
+                    find_key_line(text, missing),
+                    format!("server.{missing}"),
+                    "tls_cert and tls_key must be set together".into(),
+                ));
+                None
+            }
+        };
+        if s.listen.is_empty() {
+            errors.push(at(find_key_line(text, "listen"), "server.listen".into(), "at least one address is needed".into()));
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            server: ServerConfig {
+                listen: s.listen,
+                hostname: s.hostname,
+                max_message_size: s.max_message_size.0,
+                tls,
+                allowed_networks: s.allowed_networks,
+                command_timeout: s.command_timeout.0,
+                data_timeout: s.data_timeout.0,
+                max_errors: s.max_errors,
+                max_recipients: s.max_recipients,
+                max_connections: s.max_connections,
+            },
+            spool: SpoolConfig { dir: raw.spool.dir },
+            upstreams,
+            source: path.to_path_buf(),
+        })
+    }
+
+    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
+        self.upstreams.iter().find(|u| u.name == name)
+    }
+}
+
+/// Rules across upstreams: unique names, at least one, exactly one default when there are several.
+fn check_upstream_set(ups: &[Upstream], declared: usize, text: &str, err: &mut dyn FnMut(usize, String, String)) {
+    let line = || find_key_line(text, "[[upstream]]");
+    if declared == 0 {
+        err(0, "upstream".into(), "no [[upstream]] is configured: mail would have nowhere to go".into());
+        return;
+    }
+    for (i, u) in ups.iter().enumerate() {
+        if ups[..i].iter().any(|o| o.name == u.name) {
+            err(line(), "upstream.name".into(), format!("two upstreams are named \"{}\"", u.name));
+        }
+    }
+    let defaults: Vec<&str> = ups.iter().filter(|u| u.default).map(|u| u.name.as_str()).collect();
+    if ups.len() > 1 && defaults.len() != 1 {
+        let msg = if defaults.is_empty() {
+            "several upstreams are configured: mark exactly one with default = true".to_string()
+        } else {
+            format!("only one upstream may have default = true (found: {})", defaults.join(", "))
+        };
+        err(line(), "upstream.default".into(), msg);
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    last == "password" || last.contains("secret") || last.contains("token")
+}
+
+/// First line starting with `key` (as `key =` or a header), or 0.
+fn find_key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(key) && (key.starts_with('[') || t[key.len()..].trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+        .unwrap_or(0)
+}
+
+impl Upstream {
+    /// The upstream that takes mail when no rule picks another.
+    pub fn pick_default(ups: &[Upstream]) -> Option<&Upstream> {
+        ups.iter().find(|u| u.default).or_else(|| (ups.len() == 1).then(|| &ups[0]))
+    }
+}
+
+#[cfg(test)]
+mod tests;

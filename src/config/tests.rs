@@ -1,0 +1,118 @@
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigErrors> {
+    Config::load(text, Path::new("test.toml"))
+}
+
+fn only_error(text: &str) -> ConfigError {
+    let errs = load(text).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    errs.into_iter().next().unwrap()
+}
+
+const ONE_UPSTREAM: &str = r#"
+[[upstream]]
+name = "isp"
+host = "smtp.example.net"
+"#;
+
+#[test]
+fn embedded_default_listens_on_localhost_2525_and_writes_to_outbox() {
+    let c = Config::embedded_default();
+    assert_eq!(c.server.listen, vec!["127.0.0.1:2525".parse().unwrap()]);
+    assert!(matches!(&c.upstreams[0].transport, Transport::File { dir } if dir == Path::new("outbox")));
+}
+
+#[test]
+fn reference_config_is_valid() {
+    let text = include_str!("../../conf/smarthost.toml");
+    let c = Config::load(text, Path::new("conf/smarthost.toml")).unwrap();
+    assert_eq!(c.server.max_message_size, 35_000_000);
+}
+
+#[test]
+fn port_defaults_follow_the_conn_mode() {
+    for (conn, port) in [("ssl_tls", 465), ("starttls", 587), ("plaintext", 25), ("auto", 25)] {
+        let c = load(&format!("{ONE_UPSTREAM}conn = \"{conn}\"\n")).unwrap();
+        let Transport::Smtp(s) = &c.upstreams[0].transport else { panic!() };
+        assert_eq!(s.port, port, "{conn}");
+    }
+}
+
+#[test]
+fn cresus_port_string_sets_conn_and_auth() {
+    let c = load(&format!(
+        "{ONE_UPSTREAM}port = \"465 AUTH:CRAM_MD5 CONN:SSL_TLS\"\nusername = \"u\"\npassword = \"p\"\n"
+    ))
+    .unwrap();
+    let Transport::Smtp(s) = &c.upstreams[0].transport else { panic!() };
+    assert_eq!((s.port, s.conn, s.auth), (465, ConnMode::SslTls, AuthMode::CramMd5));
+}
+
+#[test]
+fn unknown_word_in_port_string_names_file_line_key_and_word() {
+    let e = only_error(&format!("{ONE_UPSTREAM}port = \"587 AUTH:LOGIN TURBO\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (5, "upstream.port"));
+    assert!(e.message.contains("`TURBO`"), "{e}");
+    assert!(e.to_string().starts_with("test.toml:5: key `upstream.port`"), "{e}");
+}
+
+#[test]
+fn unknown_key_is_an_error_with_its_line() {
+    let e = only_error("[server]\nlisten = [\"127.0.0.1:2525\"]\nhostnme = \"x\"\n");
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("hostnme"), "{e}");
+}
+
+#[test]
+fn bad_conn_mode_is_an_error_naming_the_key() {
+    let e = only_error(&format!("{ONE_UPSTREAM}conn = \"sometimes\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (5, "upstream.conn"));
+}
+
+#[test]
+fn several_upstreams_need_exactly_one_default() {
+    let text = format!("{ONE_UPSTREAM}\n[[upstream]]\nname = \"other\"\nhost = \"h\"\n");
+    let e = only_error(&text);
+    assert_eq!(e.key, "upstream.default");
+    assert!(load(&format!("{text}default = true\n")).is_ok());
+}
+
+#[test]
+fn conflicting_auth_in_key_and_port_string_is_an_error() {
+    let e = only_error(&format!(
+        "{ONE_UPSTREAM}port = \"587 AUTH:LOGIN\"\nauth = \"plain\"\nusername = \"u\"\npassword = \"p\"\n"
+    ));
+    assert_eq!(e.key, "upstream.auth");
+    assert_eq!(e.line, 6);
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let text = "[[upstream]]\nname = \"a\"\n\n[[upstream]]\nname = \"b\"\nhost = \"h\"\nusername = \"u\"\n";
+    let errs = load(text).unwrap_err().0;
+    assert!(errs.len() >= 2, "{errs:?}");
+    assert!(errs.iter().any(|e| e.key == "upstream.host" && e.line == 1));
+    assert!(errs.iter().any(|e| e.key == "upstream.password" && e.line == 4));
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let c = load(&format!("{ONE_UPSTREAM}username = \"u\"\npassword = \"hunter2-secret\"\n")).unwrap();
+    let dump = format!("{c:?}");
+    assert!(!dump.contains("hunter2-secret"), "{dump}");
+    assert!(dump.contains("redacted"));
+}
+
+#[test]
+fn config_errors_never_echo_a_password_value() {
+    // A password given where a number is expected must not be echoed back.
+    let errs = load(&format!("{ONE_UPSTREAM}username = \"u\"\npassword = 12345678\n")).unwrap_err();
+    assert!(!errs.to_string().contains("12345678"), "{errs}");
+}
+
+#[test]
+fn unreadable_file_is_reported_with_its_path() {
+    let e = Config::load_file(Path::new("/nonexistent/smarthost.toml")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/smarthost.toml"), "{e}");
+}

@@ -1,0 +1,213 @@
+//! `[[upstream]]` sections: where mail goes. Turns the raw TOML table into an [`Upstream`] whose
+//! transport is either SMTP (host, port, CONN, AUTH, credentials) or a local directory. Secrets
+//! are kept as *where to find them*, read only when a connection needs them, and never printed.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::values::{AuthMode, Batch, ConnMode, DurationValue, PortSpec};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstream {
+    pub name: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<PortSpec>,
+    pub conn: Option<ConnMode>,
+    pub auth: Option<AuthMode>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub default: bool,
+    pub dir: Option<PathBuf>,
+    pub helo_name: Option<String>,
+    pub timeout: Option<DurationValue>,
+}
+
+/// One configured upstream.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    pub default: bool,
+    pub transport: Transport,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transport {
+    Smtp(SmtpUpstream),
+    /// Writes each message as a `.eml` file into `dir`; sends nothing (the "try it" default).
+    File { dir: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpUpstream {
+    pub host: String,
+    pub port: u16,
+    pub conn: ConnMode,
+    pub auth: AuthMode,
+    pub credentials: Option<Credentials>,
+    /// Extra trust anchor besides the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Name sent in EHLO; the server hostname when unset.
+    pub helo_name: Option<String>,
+    /// Limit on each step of a conversation (connect, one reply, TLS handshake).
+    pub timeout: Duration,
+    pub batch: Option<Batch>,
+}
+
+/// A username and where its secret lives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub secret: Secret,
+}
+
+/// Where a password or token is read from. `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Inline(String),
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvMissing(String),
+    #[error("cannot read password file {path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+}
+
+impl Secret {
+    /// Reads the secret now, so a rotated password file or token takes effect on the next
+    /// connection without a restart.
+    pub fn reveal(&self) -> Result<String, SecretError> {
+        match self {
+            Secret::Inline(s) => Ok(s.clone()),
+            Secret::Env(var) => std::env::var(var).map_err(|_| SecretError::EnvMissing(var.clone())),
+            Secret::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|source| SecretError::File { path: path.clone(), source }),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Inline(_) => f.write_str("Secret(inline, redacted)"),
+            Secret::Env(v) => write!(f, "Secret(env {v})"),
+            Secret::File(p) => write!(f, "Secret(file {})", p.display()),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("secret", &self.secret).finish()
+    }
+}
+
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A problem with one key of one upstream; the loader turns it into a located `ConfigError`.
+pub(crate) struct KeyProblem {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn problem(key: &'static str, message: impl Into<String>) -> KeyProblem {
+    KeyProblem { key, message: message.into() }
+}
+
+impl RawUpstream {
+    pub fn validate(self) -> Result<Upstream, KeyProblem> {
+        if self.name.trim().is_empty() {
+            return Err(problem("name", "an upstream needs a non-empty name"));
+        }
+        let transport = match self.kind.as_deref().unwrap_or("smtp") {
+            "smtp" => Transport::Smtp(self.smtp()?),
+            "file" => {
+                let dir = self.dir.clone().ok_or_else(|| problem("dir", "kind = \"file\" needs dir = \"...\""))?;
+                Transport::File { dir }
+            }
+            other => return Err(problem("kind", format!("unknown kind `{other}` (expected smtp or file)"))),
+        };
+        Ok(Upstream { name: self.name, default: self.default, transport })
+    }
+
+    fn smtp(&self) -> Result<SmtpUpstream, KeyProblem> {
+        let host = self.host.clone().filter(|h| !h.trim().is_empty());
+        let host = host.ok_or_else(|| problem("host", "an SMTP upstream needs host = \"...\""))?;
+        let spec = self.port.clone().unwrap_or_default();
+        let conn = merge("conn", self.conn, spec.conn)?.unwrap_or_default();
+        let auth = merge("auth", self.auth, spec.auth)?.unwrap_or_default();
+        let port = spec.port.unwrap_or(match conn {
+            ConnMode::SslTls => 465,
+            ConnMode::StartTls => 587,
+            _ => 25,
+        });
+        let credentials = self.credentials(auth)?;
+        let batch = match (spec.batch_size, spec.batch_wait) {
+            (Some(size), wait) => Some(Batch { size, wait: wait.unwrap_or(Duration::ZERO) }),
+            (None, Some(_)) => return Err(problem("port", "WAIT: needs LIMITE: as well")),
+            (None, None) => None,
+        };
+        Ok(SmtpUpstream {
+            host,
+            port,
+            conn,
+            auth,
+            credentials,
+            ca_file: self.ca_file.clone(),
+            helo_name: self.helo_name.clone(),
+            timeout: self.timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT),
+            batch,
+        })
+    }
+
+    fn credentials(&self, auth: AuthMode) -> Result<Option<Credentials>, KeyProblem> {
+        let sources = [self.password.is_some(), self.password_env.is_some(), self.password_file.is_some()];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(problem("password", "set only one of password, password_env and password_file"));
+        }
+        let secret = if let Some(p) = &self.password {
+            Some(Secret::Inline(p.clone()))
+        } else if let Some(v) = &self.password_env {
+            Some(Secret::Env(v.clone()))
+        } else {
+            self.password_file.clone().map(Secret::File)
+        };
+        match (self.username.clone(), secret, auth) {
+            (_, _, AuthMode::None) => Ok(None),
+            (Some(username), Some(secret), _) => Ok(Some(Credentials { username, secret })),
+            (None, Some(_), _) => Err(problem("username", "a password is set but no username")),
+            (Some(_), None, _) => Err(problem("password", "a username is set but no password, password_env or password_file")),
+            (None, None, AuthMode::Auto) => Ok(None),
+            (None, None, mode) => Err(problem("auth", format!("auth = \"{mode}\" needs username and a password source"))),
+        }
+    }
+}
+
+/// The key and the port string may both give a mode; they must agree.
+fn merge<T: PartialEq + fmt::Display + Copy>(
+    key: &'static str,
+    from_key: Option<T>,
+    from_port: Option<T>,
+) -> Result<Option<T>, KeyProblem> {
+    match (from_key, from_port) {
+        (Some(a), Some(b)) if a != b => Err(problem(
+            key,
+            format!("{key} = \"{a}\" contradicts {}:{b} in the port string", key.to_uppercase()),
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}

@@ -1,0 +1,209 @@
+//! Delivery: takes messages from the spool as they become durable (and, every second, those
+//! whose retry time has come), routes each to an upstream, sends it over a pooled connection and
+//! writes the outcome back. Owns the upstream connection pools and the set of messages in flight.
+//! Never accepts mail and never deletes a message itself (the spool does, once delivered).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::config::{Config, Transport};
+use crate::outcome;
+use crate::spool::{Spool, StoredMessage, now_ms};
+use crate::upstream::client::Conn;
+use crate::upstream::connect::Endpoint;
+use crate::upstream::error::UpstreamError;
+use crate::upstream::{self, RcptResult};
+
+/// Concurrent connections per upstream until provider limits configure it.
+const CONNECTIONS_PER_UPSTREAM: usize = 10;
+/// An idle upstream connection is closed after this long.
+const IDLE_CLOSE: Duration = Duration::from_secs(5);
+const SCAN_EVERY: Duration = Duration::from_secs(1);
+const SCAN_BATCH: usize = 1000;
+
+enum Target {
+    Smtp(Pool),
+    File(PathBuf),
+}
+
+struct Pool {
+    endpoint: Endpoint,
+    permits: Semaphore,
+    idle: Mutex<Vec<(Conn, Instant)>>,
+}
+
+pub struct Delivery {
+    config: Arc<Config>,
+    spool: Spool,
+    targets: HashMap<String, Arc<Target>>,
+    inflight: Mutex<HashSet<String>>,
+}
+
+impl Delivery {
+    pub fn new(config: Arc<Config>, spool: Spool) -> Result<Arc<Delivery>, UpstreamError> {
+        let mut targets = HashMap::new();
+        for u in &config.upstreams {
+            let t = match &u.transport {
+                Transport::Smtp(s) => Target::Smtp(Pool {
+                    endpoint: Endpoint::new(&u.name, s.clone(), &config.server.hostname)?,
+                    permits: Semaphore::new(CONNECTIONS_PER_UPSTREAM),
+                    idle: Mutex::new(Vec::new()),
+                }),
+                Transport::File { dir } => Target::File(dir.clone()),
+            };
+            targets.insert(u.name.clone(), Arc::new(t));
+        }
+        Ok(Arc::new(Delivery { config, spool, targets, inflight: Mutex::new(HashSet::new()) }))
+    }
+
+    /// Runs until `shutdown` flips; messages in flight finish on their own tasks.
+    pub async fn run(self: Arc<Self>, mut fresh: mpsc::UnboundedReceiver<StoredMessage>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(SCAN_EVERY);
+        let mut first_scan = true;
+        loop {
+            tokio::select! {
+                Some(msg) = fresh.recv() => self.dispatch(msg),
+                _ = tick.tick() => {
+                    // The first scan after start also picks up messages that were accepted but
+                    // never attempted (the previous process died in between).
+                    let unattempted = std::mem::replace(&mut first_scan, false);
+                    match self.spool.due(now_ms(), SCAN_BATCH, unattempted).await {
+                        Ok(msgs) => msgs.into_iter().for_each(|m| self.dispatch(m)),
+                        Err(e) => tracing::error!("cannot read the spool: {e}"),
+                    }
+                    self.close_idle().await;
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
+    fn dispatch(self: &Arc<Self>, msg: StoredMessage) {
+        if msg.is_finished() || !self.inflight.lock().unwrap_or_else(|p| p.into_inner()).insert(msg.id.clone()) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let id = msg.id.clone();
+            this.attempt(msg).await;
+            this.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        });
+    }
+
+    async fn attempt(&self, msg: StoredMessage) {
+        let Some(up) = crate::router::route(&msg.envelope, &self.config.upstreams) else {
+            tracing::error!(queue_id = %msg.id, "no upstream to route to; message stays queued");
+            return;
+        };
+        let Some(target) = self.targets.get(&up.name).cloned() else { return };
+        let pending = msg.pending_indices();
+        let now = now_ms();
+        let progress = match target.as_ref() {
+            Target::File(dir) => match upstream::file::write(dir, &msg.id, &msg.envelope, &pending, &msg.body) {
+                Ok(path) => {
+                    let results: Vec<_> =
+                        pending.iter().map(|&i| (i, RcptResult::Delivered(format!("written to {}", path.display())))).collect();
+                    outcome::apply(&msg, &results, now)
+                }
+                Err(e) => {
+                    tracing::error!(queue_id = %msg.id, upstream = %up.name, "cannot write to {}: {e}", dir.display());
+                    outcome::defer_all(&msg, &format!("cannot write file: {e}"), now)
+                }
+            },
+            Target::Smtp(pool) => match self.send_smtp(pool, &msg, &pending).await {
+                Ok(results) => outcome::apply(&msg, &results, now_ms()),
+                Err(e) => {
+                    if e.is_configuration_problem() {
+                        tracing::error!(queue_id = %msg.id, upstream = %up.name, "configuration problem, mail stays queued: {e}");
+                    } else {
+                        tracing::warn!(queue_id = %msg.id, upstream = %up.name, "deferred: {e}");
+                    }
+                    outcome::defer_all(&msg, &e.to_string(), now_ms())
+                }
+            },
+        };
+        log_results(&msg, &up.name, &progress);
+        if let Err(e) = self.spool.record(progress).await {
+            tracing::error!(queue_id = %msg.id, "cannot record delivery result: {e}");
+        }
+    }
+
+    async fn send_smtp(&self, pool: &Pool, msg: &StoredMessage, pending: &[usize]) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+        let _permit = pool.permits.acquire().await.expect("semaphore is never closed");
+        let reused = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let (mut conn, was_reused) = match reused {
+            Some((c, _)) => (c, true),
+            None => (pool.endpoint.open().await?, false),
+        };
+        let mut result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body).await;
+        if was_reused && matches!(result, Err(UpstreamError::Io { .. } | UpstreamError::Closed { .. })) {
+            // The server may have dropped an idle connection; one fresh try before deferring.
+            conn = pool.endpoint.open().await?;
+            result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body).await;
+        }
+        if result.is_ok() {
+            pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push((conn, Instant::now()));
+        }
+        result
+    }
+
+    async fn close_idle(&self) {
+        for t in self.targets.values() {
+            let Target::Smtp(pool) = t.as_ref() else { continue };
+            let stale: Vec<Conn> = {
+                let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+                let (old, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|(_, at)| at.elapsed() > IDLE_CLOSE);
+                *idle = keep;
+                old.into_iter().map(|(c, _)| c).collect()
+            };
+            for c in stale {
+                c.quit().await;
+            }
+        }
+    }
+
+    /// Closes every pooled connection politely (QUIT).
+    pub async fn close_all(&self) {
+        for t in self.targets.values() {
+            let Target::Smtp(pool) = t.as_ref() else { continue };
+            let conns: Vec<Conn> = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|(c, _)| c).collect();
+            for c in conns {
+                c.quit().await;
+            }
+        }
+    }
+
+    /// What AUTO detection found for an upstream (for logs, tests and `send-test`).
+    pub fn detected(&self, upstream: &str) -> Option<crate::upstream::connect::Detected> {
+        match self.targets.get(upstream)?.as_ref() {
+            Target::Smtp(p) => p.endpoint.detected(),
+            Target::File(_) => None,
+        }
+    }
+}
+
+fn log_results(msg: &StoredMessage, upstream: &str, p: &crate::spool::Progress) {
+    use crate::spool::RcptState;
+    for (i, state) in p.rcpts.iter().enumerate() {
+        if msg.rcpts[i] == *state || !msg.rcpts[i].is_pending() {
+            continue;
+        }
+        let rcpt = &msg.envelope.recipients[i].address;
+        match state {
+            RcptState::Delivered { reply } => {
+                tracing::info!(target: "maillog", queue_id = %msg.id, %upstream, %rcpt, %reply, "delivered")
+            }
+            RcptState::Failed { reply } => {
+                tracing::warn!(target: "maillog", queue_id = %msg.id, %upstream, %rcpt, %reply, "failed permanently; kept for bounce")
+            }
+            RcptState::Pending { last_reply } => tracing::info!(
+                target: "maillog", queue_id = %msg.id, %upstream, %rcpt,
+                reply = %last_reply.as_deref().unwrap_or(""), "deferred"
+            ),
+        }
+    }
+}

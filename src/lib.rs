@@ -1,0 +1,105 @@
+//! smarthost: an SMTP relay for legacy business software.
+//!
+//! # The flow of one message
+//!
+//! ```text
+//! listener -> session (SMTP protocol) -> policy -> spool (durable queue)
+//!          -> router (which upstream) -> throttle -> upstream client (CONN/AUTH)
+//!          -> outcome (delivered / retry / bounce)
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`listener`] | sockets that accept clients, the allowed networks, the session cap |
+//! | [`session`] | one client connection; [`session::machine`] is the sans-IO SMTP state machine |
+//! | [`envelope`] | the envelope and the ESMTP parameters that travel with a message |
+//! | [`spool`] | the durable queue: a `250` is sent only after [`spool::Spool::put`] returns |
+//! | [`delivery`] | takes queued mail, routes it, drives the upstream client, records the outcome |
+//! | [`router`] | which upstream carries a message |
+//! | [`upstream`] | the SMTP client: CONN modes, AUTH mechanisms, MAIL/RCPT/DATA |
+//! | [`outcome`] | per-recipient results into spool state and retry times |
+//! | [`config`], [`tls`] | configuration and TLS material, loaded once |
+
+pub mod config;
+pub mod delivery;
+pub mod envelope;
+pub mod listener;
+pub mod outcome;
+pub mod router;
+pub mod session;
+pub mod spool;
+pub mod tls;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use config::Config;
+use session::SessionContext;
+use session::machine::Limits;
+use spool::Spool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Spool(#[from] spool::SpoolError),
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    Listen(#[from] std::io::Error),
+    #[error("upstream: {0}")]
+    Upstream(#[from] upstream::error::UpstreamError),
+}
+
+/// A running relay. Dropping it does not stop it; call [`Relay::shutdown`].
+pub struct Relay {
+    pub local_addrs: Vec<SocketAddr>,
+    pub spool: Spool,
+    pub delivery: Arc<delivery::Delivery>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Relay {
+    /// Opens the spool, binds the listeners and starts delivery. Returns once the relay accepts.
+    pub async fn start(config: Config) -> Result<Relay, StartError> {
+        let config = Arc::new(config);
+        let (spool, fresh) = Spool::open(&config.spool.dir)?;
+        let tls = match &config.server.tls {
+            Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&files.cert, &files.key)?)),
+            None => None,
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let delivery = delivery::Delivery::new(config.clone(), spool.clone())?;
+        tokio::spawn(delivery.clone().run(fresh, shutdown_rx.clone()));
+
+        let s = &config.server;
+        let ctx = Arc::new(SessionContext {
+            limits: Limits {
+                hostname: s.hostname.clone(),
+                max_message_size: s.max_message_size,
+                max_errors: s.max_errors,
+                max_recipients: s.max_recipients,
+                tls_available: tls.is_some(),
+            },
+            tls,
+            command_timeout: s.command_timeout,
+            data_timeout: s.data_timeout,
+            spool: spool.clone(),
+        });
+        let listener = listener::Listener::bind(&s.listen).await?;
+        let local_addrs = listener.local_addrs();
+        listener.spawn(ctx, Arc::new(s.allowed_networks.clone()), s.max_connections, shutdown_rx);
+        for a in &local_addrs {
+            tracing::info!("listening on {a}");
+        }
+        Ok(Relay { local_addrs, spool, delivery, shutdown })
+    }
+
+    /// Stops accepting and stops taking new deliveries; closes pooled upstream connections.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.delivery.close_all().await;
+    }
+}

@@ -1,0 +1,91 @@
+//! Binds the configured addresses and accepts clients: checks the client's address against
+//! `allowed_networks` (never an open relay), caps concurrent sessions, and spawns one task per
+//! connection. Never parses SMTP itself.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::Network;
+use crate::session::{self, SessionContext, reply};
+
+pub struct Listener {
+    pub listeners: Vec<TcpListener>,
+}
+
+impl Listener {
+    pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Listener> {
+        let mut listeners = Vec::new();
+        for a in addrs {
+            let l = TcpListener::bind(a)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
+            listeners.push(l);
+        }
+        Ok(Listener { listeners })
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    pub fn spawn(
+        self,
+        ctx: Arc<SessionContext>,
+        allowed: Arc<Vec<Network>>,
+        max_sessions: usize,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let permits = Arc::new(Semaphore::new(max_sessions));
+        for l in self.listeners {
+            tokio::spawn(accept_loop(l, ctx.clone(), allowed.clone(), permits.clone(), shutdown.clone()));
+        }
+    }
+}
+
+async fn accept_loop(
+    l: TcpListener,
+    ctx: Arc<SessionContext>,
+    allowed: Arc<Vec<Network>>,
+    permits: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = l.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        if !allowed.iter().any(|n| n.contains(peer.ip())) {
+            tracing::warn!(%peer, "connection refused: address not in allowed_networks");
+            tokio::spawn(refuse(stream, reply::client_not_allowed()));
+            continue;
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: too many sessions");
+            tokio::spawn(refuse(stream, reply::too_many_connections()));
+            continue;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            session::serve(stream, peer, ctx).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn refuse(mut stream: TcpStream, r: reply::Reply) {
+    let _ = stream.write_all(r.to_wire().as_bytes()).await;
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,92 @@
+//! The `smarthost` binary: parse the command line, set up logging, hand over to the library.
+
+#[path = "cli.rs"]
+mod cli;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
+use smarthost::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMARTHOST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command.unwrap_or(Command::Run { config: None }) {
+        Command::Run { config } => run(config.as_deref()),
+        Command::CheckConfig { config } => return check_config(config.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smarthost: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<Config, smarthost::config::ConfigErrors> {
+    match path {
+        Some(p) => Config::load_file(p),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+fn check_config(path: Option<&Path>) -> ExitCode {
+    match load(path) {
+        Ok(_) => {
+            println!("configuration OK");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if path.is_none() {
+        tracing::info!("no --config given: embedded default (127.0.0.1:2525, mail goes to ./outbox/)");
+    }
+    raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
+    runtime.block_on(async {
+        let relay = smarthost::Relay::start(config).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        relay.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Many concurrent sessions need many descriptors; the soft limit is often 1024.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! One client connection: reads bytes, feeds the sans-IO [`machine::Machine`], writes its
+//! replies, upgrades to TLS on STARTTLS and hands complete messages to the spool. The only code
+//! that does inbound socket I/O. Never decides policy or routing, and never answers `250` to a
+//! message before the spool has made it durable.
+
+pub mod machine;
+pub mod received;
+pub mod reply;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
+
+use crate::spool::{NewMessage, Spool};
+use machine::{Action, Limits, Machine, Transaction};
+use reply::Reply;
+
+/// What every session of one listener shares.
+pub struct SessionContext {
+    pub limits: Limits,
+    pub tls: Option<TlsAcceptor>,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub spool: Spool,
+}
+
+enum End<S> {
+    Closed,
+    StartTls(S),
+}
+
+/// Serves one connection to its end. Errors are logged, never propagated: one broken client
+/// must not affect another.
+pub async fn serve<S>(stream: S, peer: SocketAddr, ctx: Arc<SessionContext>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut machine = Machine::new(ctx.limits.clone(), false);
+    let mut stream = stream;
+    let mut out = Vec::new();
+    machine.greeting().write_to(&mut out);
+    if stream.write_all(&out).await.is_err() {
+        return;
+    }
+    match drive(stream, peer, &mut machine, &ctx).await {
+        Ok(End::Closed) => {}
+        Ok(End::StartTls(plain)) => {
+            let Some(acceptor) = ctx.tls.clone() else { return };
+            let handshake = tokio::time::timeout(ctx.command_timeout, acceptor.accept(plain)).await;
+            match handshake {
+                Ok(Ok(tls)) => {
+                    machine.tls_established();
+                    if let Err(e) = drive(tls, peer, &mut machine, &ctx).await {
+                        tracing::debug!(%peer, "session ended: {e}");
+                    }
+                }
+                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake with client failed: {e}"),
+                Err(_) => tracing::info!(%peer, "TLS handshake with client timed out"),
+            }
+        }
+        Err(e) => tracing::debug!(%peer, "session ended: {e}"),
+    }
+}
+
+async fn drive<S>(mut stream: S, peer: SocketAddr, m: &mut Machine, ctx: &SessionContext) -> std::io::Result<End<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut pending: Vec<u8> = Vec::with_capacity(8192);
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let mut actions = Vec::new();
+    let mut rbuf = vec![0u8; 64 * 1024];
+    loop {
+        // Answer everything already received before reading again (PIPELINING).
+        loop {
+            let used = m.receive(&pending, &mut actions);
+            pending.drain(..used);
+            let mut stop = false;
+            for action in actions.drain(..) {
+                match action {
+                    Action::Reply(r) => r.write_to(&mut out),
+                    Action::Deliver(tx) => {
+                        let result = store(*tx, peer, m, ctx).await;
+                        m.delivered(result).write_to(&mut out);
+                    }
+                    Action::StartTls => {
+                        stream.write_all(&out).await?;
+                        // RFC 3207: anything the client pipelined after STARTTLS is discarded.
+                        return Ok(End::StartTls(stream));
+                    }
+                    Action::Close => {
+                        stream.write_all(&out).await?;
+                        let _ = stream.shutdown().await;
+                        return Ok(End::Closed);
+                    }
+                }
+                stop = m.is_closed();
+            }
+            if stop || used == 0 || pending.is_empty() {
+                break;
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+        let limit = if m.in_data() { ctx.data_timeout } else { ctx.command_timeout };
+        let n = match tokio::time::timeout(limit, stream.read(&mut rbuf)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                m.timed_out().write_to(&mut out);
+                stream.write_all(&out).await?;
+                let _ = stream.shutdown().await;
+                return Ok(End::Closed);
+            }
+        };
+        if n == 0 {
+            return Ok(End::Closed);
+        }
+        pending.extend_from_slice(&rbuf[..n]);
+    }
+}
+
+/// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
+async fn store(tx: Transaction, peer: SocketAddr, m: &Machine, ctx: &SessionContext) -> Result<String, Reply> {
+    let id = crate::spool::new_queue_id();
+    let single = (tx.envelope.recipients.len() == 1).then(|| tx.envelope.recipients[0].address.as_str());
+    let header = received::received(&received::Trace {
+        helo: m.helo_name(),
+        peer,
+        hostname: &ctx.limits.hostname,
+        esmtp: m.is_esmtp(),
+        tls: m.is_tls(),
+        queue_id: &id,
+        for_rcpt: single,
+        date: chrono::Local::now().fixed_offset(),
+    });
+    let mut body = Vec::with_capacity(header.len() + tx.body.len());
+    body.extend_from_slice(header.as_bytes());
+    body.extend_from_slice(&tx.body);
+    let rcpts = tx.envelope.recipients.len();
+    match ctx.spool.put(NewMessage { id: id.clone(), envelope: tx.envelope, body }).await {
+        Ok(()) => {
+            tracing::info!(target: "maillog", %peer, queue_id = %id, rcpts, "accepted");
+            Ok(id)
+        }
+        Err(e) => {
+            tracing::error!(%peer, "could not queue a message: {e}");
+            Err(reply::storage_failed())
+        }
+    }
+}

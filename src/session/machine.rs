@@ -1,0 +1,389 @@
+//! Sans-IO SMTP server state machine (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
+//! ENHANCEDSTATUSCODES, DSN and STARTTLS). Bytes in, [`Action`]s out. It never touches a socket,
+//! a clock or the disk, so it can be driven line by line from tests and fuzzers; the driver in
+//! `session.rs` does the I/O and answers [`Action::Deliver`] with [`Machine::delivered`].
+
+use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
+use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
+
+use super::reply::{self, Reply};
+use crate::envelope::{BodyType, Envelope, Notify, Recipient, Ret};
+
+/// Longest command line accepted, CRLF included (RFC 5321 4.5.3.1.6 text line limit).
+pub const MAX_LINE: usize = 1000;
+
+/// What the session is allowed to offer; fixed for the connection.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub hostname: String,
+    pub max_message_size: u64,
+    pub max_errors: u32,
+    pub max_recipients: usize,
+    /// A server certificate is configured, so STARTTLS may be offered.
+    pub tls_available: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Reply(Reply),
+    /// The `220` for STARTTLS has been queued: flush it, drop any buffered input, handshake, then
+    /// call [`Machine::tls_established`].
+    StartTls,
+    /// A complete message: store it, then call [`Machine::delivered`] for the reply.
+    Deliver(Box<Transaction>),
+    /// Flush queued replies and close the connection.
+    Close,
+}
+
+/// One mail transaction, from MAIL to the final dot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    pub envelope: Envelope,
+    /// The message as received, dot-unstuffed, without the terminating `.` line.
+    pub body: Vec<u8>,
+}
+
+enum Phase {
+    Command,
+    /// Discarding an over-long command line until its LF.
+    LongLine,
+    Data(Box<DataState>),
+    /// The driver owes us a `delivered` call.
+    AwaitingDelivery,
+    Closed,
+}
+
+struct DataState {
+    receiver: DataReceiver,
+    /// Set once the message is over the size limit: the rest is read and thrown away.
+    discard: Option<DummyDataReceiver>,
+    body: Vec<u8>,
+}
+
+pub struct Machine {
+    limits: Limits,
+    phase: Phase,
+    helo: Option<String>,
+    esmtp: bool,
+    tls: bool,
+    errors: u32,
+    tx: Option<Envelope>,
+}
+
+impl Machine {
+    pub fn new(limits: Limits, tls: bool) -> Self {
+        Machine { limits, phase: Phase::Command, helo: None, esmtp: false, tls, errors: 0, tx: None }
+    }
+
+    pub fn greeting(&self) -> Reply {
+        reply::greeting(&self.limits.hostname)
+    }
+
+    pub fn helo_name(&self) -> Option<&str> {
+        self.helo.as_deref()
+    }
+
+    pub fn is_esmtp(&self) -> bool {
+        self.esmtp
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    pub fn in_data(&self) -> bool {
+        matches!(self.phase, Phase::Data(_))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Consumes as much of `input` as it can and returns how many bytes it used. Stops early
+    /// after an action the driver must carry out before more input is read (StartTls, Deliver,
+    /// Close); the unused bytes must be offered again afterwards (except after StartTls).
+    pub fn receive(&mut self, input: &[u8], out: &mut Vec<Action>) -> usize {
+        let mut pos = 0;
+        while pos < input.len() {
+            match &mut self.phase {
+                Phase::Closed | Phase::AwaitingDelivery => break,
+                Phase::LongLine => match memchr(b'\n', &input[pos..]) {
+                    Some(i) => {
+                        pos += i + 1;
+                        self.phase = Phase::Command;
+                        self.error(reply::line_too_long(), out);
+                    }
+                    None => pos = input.len(),
+                },
+                Phase::Data(_) => pos += self.data(&input[pos..], out),
+                Phase::Command => {
+                    let rest = &input[pos..];
+                    let Some(i) = memchr(b'\n', rest) else {
+                        if rest.len() > MAX_LINE {
+                            self.phase = Phase::LongLine;
+                            pos = input.len();
+                        }
+                        break;
+                    };
+                    pos += i + 1;
+                    let line = &rest[..=i];
+                    if line.len() > MAX_LINE {
+                        self.error(reply::line_too_long(), out);
+                    } else {
+                        self.command(line, out);
+                    }
+                }
+            }
+            if out.iter().any(|a| !matches!(a, Action::Reply(_))) {
+                break;
+            }
+        }
+        pos
+    }
+
+    /// The driver stored (or failed to store) the message handed out with `Deliver`.
+    pub fn delivered(&mut self, result: Result<String, Reply>) -> Reply {
+        debug_assert!(matches!(self.phase, Phase::AwaitingDelivery));
+        self.phase = Phase::Command;
+        self.tx = None;
+        match result {
+            Ok(id) => reply::queued(&id),
+            Err(r) => r,
+        }
+    }
+
+    /// TLS is up: RFC 3207 says forget everything learnt before it.
+    pub fn tls_established(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.esmtp = false;
+        self.tx = None;
+        self.phase = Phase::Command;
+    }
+
+    /// The driver gave up waiting for the client.
+    pub fn timed_out(&mut self) -> Reply {
+        self.phase = Phase::Closed;
+        reply::timeout()
+    }
+
+    fn error(&mut self, r: Reply, out: &mut Vec<Action>) {
+        self.errors += 1;
+        out.push(Action::Reply(r));
+        if self.errors >= self.limits.max_errors {
+            out.push(Action::Reply(reply::too_many_errors()));
+            out.push(Action::Close);
+            self.phase = Phase::Closed;
+        }
+    }
+
+    fn command(&mut self, line: &[u8], out: &mut Vec<Action>) {
+        let request = match Request::parse(&mut line.iter()) {
+            Ok(r) => r,
+            Err(e) => return self.error(parse_error_reply(e), out),
+        };
+        match request {
+            Request::Ehlo { host } => self.hello(host.into_owned(), true, out),
+            Request::Helo { host } => self.hello(host.into_owned(), false, out),
+            Request::Mail { from } => self.mail(from, out),
+            Request::Rcpt { to } => self.rcpt(to, out),
+            Request::Data => self.start_data(out),
+            Request::Rset => {
+                self.tx = None;
+                out.push(Action::Reply(reply::ok()));
+            }
+            Request::Noop { .. } => out.push(Action::Reply(reply::ok())),
+            Request::Vrfy { .. } => out.push(Action::Reply(reply::vrfy())),
+            Request::Help { .. } => out.push(Action::Reply(reply::help())),
+            Request::Quit => {
+                out.push(Action::Reply(reply::bye()));
+                out.push(Action::Close);
+                self.phase = Phase::Closed;
+            }
+            Request::StartTls => self.starttls(out),
+            Request::Bdat { .. } => self.error(reply::not_implemented("BDAT"), out),
+            Request::Auth { .. } => self.error(reply::not_implemented("AUTH"), out),
+            Request::Expn { .. } => self.error(reply::not_implemented("EXPN"), out),
+            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } | Request::Lhlo { .. } => {
+                self.error(reply::unknown_command(), out)
+            }
+        }
+    }
+
+    fn hello(&mut self, host: String, esmtp: bool, out: &mut Vec<Action>) {
+        self.helo = Some(host);
+        self.esmtp = esmtp;
+        self.tx = None;
+        let first = format!("{} Hello {}", self.limits.hostname, self.helo.as_deref().unwrap_or(""));
+        if !esmtp {
+            out.push(Action::Reply(Reply::plain(250, first)));
+            return;
+        }
+        let mut lines = vec![
+            first.into(),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.limits.max_message_size).into(),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "DSN".into(),
+        ];
+        if self.limits.tls_available && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        lines.push("HELP".into());
+        out.push(Action::Reply(Reply { code: 250, status: None, lines }));
+    }
+
+    fn mail(&mut self, from: MailFrom<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
+        if self.tx.is_some() {
+            return self.error(reply::nested_mail(), out);
+        }
+        let allowed = smtp_proto::MAIL_BODY_7BIT
+            | smtp_proto::MAIL_BODY_8BITMIME
+            | smtp_proto::MAIL_SMTPUTF8
+            | smtp_proto::MAIL_RET_FULL
+            | smtp_proto::MAIL_RET_HDRS;
+        if from.flags & !allowed != 0 {
+            return self.error(reply::unsupported_parameter("MAIL FROM parameter"), out);
+        }
+        if from.size as u64 > self.limits.max_message_size {
+            return self.error(reply::declared_size_too_big(), out);
+        }
+        let body = if from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0 {
+            BodyType::EightBitMime
+        } else if from.flags & smtp_proto::MAIL_BODY_7BIT != 0 {
+            BodyType::SevenBit
+        } else {
+            BodyType::Unspecified
+        };
+        let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
+            Some(Ret::Full)
+        } else if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
+            Some(Ret::Hdrs)
+        } else {
+            None
+        };
+        self.tx = Some(Envelope {
+            mail_from: from.address.into_owned(),
+            body,
+            smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
+            ret,
+            envid: from.env_id.map(|e| e.into_owned()),
+            recipients: Vec::new(),
+        });
+        out.push(Action::Reply(reply::sender_ok()));
+    }
+
+    fn rcpt(&mut self, to: RcptTo<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
+        let max = self.limits.max_recipients;
+        let Some(tx) = self.tx.as_mut() else {
+            return self.error(reply::need_mail(), out);
+        };
+        if to.address.is_empty() {
+            return self.error(reply::bad_recipient_syntax(), out);
+        }
+        if tx.recipients.len() >= max {
+            out.push(Action::Reply(reply::too_many_recipients()));
+            return;
+        }
+        let notify = notify_from_flags(to.flags);
+        tx.recipients.push(Recipient {
+            address: to.address.into_owned(),
+            orcpt: to.orcpt.map(|o| o.into_owned()),
+            notify,
+        });
+        out.push(Action::Reply(reply::recipient_ok()));
+    }
+
+    fn start_data(&mut self, out: &mut Vec<Action>) {
+        match &self.tx {
+            None => self.error(reply::need_mail(), out),
+            Some(tx) if tx.recipients.is_empty() => self.error(reply::need_rcpt(), out),
+            Some(_) => {
+                self.phase = Phase::Data(Box::new(DataState {
+                    receiver: DataReceiver::new(),
+                    discard: None,
+                    body: Vec::with_capacity(16 * 1024),
+                }));
+                out.push(Action::Reply(reply::start_data()));
+            }
+        }
+    }
+
+    fn starttls(&mut self, out: &mut Vec<Action>) {
+        if self.tls {
+            return self.error(reply::tls_already_active(), out);
+        }
+        if !self.limits.tls_available {
+            return self.error(reply::not_implemented("STARTTLS"), out);
+        }
+        if self.tx.is_some() {
+            return self.error(reply::tls_in_transaction(), out);
+        }
+        out.push(Action::Reply(reply::ready_for_tls()));
+        out.push(Action::StartTls);
+    }
+
+    /// Feeds message bytes; returns how many were consumed.
+    fn data(&mut self, input: &[u8], out: &mut Vec<Action>) -> usize {
+        let Phase::Data(state) = &mut self.phase else { return 0 };
+        let mut iter = input.iter();
+        let done = match &mut state.discard {
+            Some(d) => d.ingest(&mut iter),
+            None => {
+                let done = state.receiver.ingest(&mut iter, &mut state.body);
+                if state.body.len() as u64 > self.limits.max_message_size {
+                    state.discard = Some(DummyDataReceiver::new_data(&state.receiver));
+                    state.body = Vec::new();
+                }
+                done
+            }
+        };
+        let used = input.len() - iter.as_slice().len();
+        if !done {
+            return used;
+        }
+        let Phase::Data(state) = std::mem::replace(&mut self.phase, Phase::Command) else { unreachable!() };
+        if state.discard.is_some() {
+            self.tx = None;
+            out.push(Action::Reply(reply::message_too_big()));
+            return used;
+        }
+        let envelope = self.tx.take().expect("DATA phase always has a transaction");
+        self.phase = Phase::AwaitingDelivery;
+        out.push(Action::Deliver(Box::new(Transaction { envelope, body: state.body })));
+        used
+    }
+}
+
+fn notify_from_flags(flags: u64) -> Option<Notify> {
+    if flags & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
+        return Some(Notify::Never);
+    }
+    let success = flags & smtp_proto::RCPT_NOTIFY_SUCCESS != 0;
+    let failure = flags & smtp_proto::RCPT_NOTIFY_FAILURE != 0;
+    let delay = flags & smtp_proto::RCPT_NOTIFY_DELAY != 0;
+    (success || failure || delay).then_some(Notify::On { success, failure, delay })
+}
+
+fn parse_error_reply(e: ProtoError) -> Reply {
+    match e {
+        ProtoError::UnknownCommand => reply::unknown_command(),
+        ProtoError::InvalidSenderAddress => reply::bad_sender_syntax(),
+        ProtoError::InvalidRecipientAddress => reply::bad_recipient_syntax(),
+        ProtoError::SyntaxError { syntax } => reply::syntax(format!("Syntax: {syntax}")),
+        ProtoError::InvalidParameter { param } => reply::syntax(format!("Invalid {param} parameter")),
+        ProtoError::UnsupportedParameter { param } => reply::unsupported_parameter(&param),
+        ProtoError::ResponseTooLong => reply::line_too_long(),
+        _ => reply::syntax("Syntax error"),
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|b| *b == needle)
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

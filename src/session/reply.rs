@@ -1,0 +1,165 @@
+//! Every reply the listener sends, by name, with its enhanced status code (RFC 3463). Keeping
+//! them in one place makes the wording consistent and reviewable; nothing here does I/O.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    /// Enhanced status, e.g. `5.5.2`; `None` for the greeting and EHLO lines.
+    pub status: Option<&'static str>,
+    /// One entry per line.
+    pub lines: Vec<Cow<'static, str>>,
+}
+
+impl Reply {
+    pub fn new(code: u16, status: &'static str, text: impl Into<Cow<'static, str>>) -> Self {
+        Reply { code, status: Some(status), lines: vec![text.into()] }
+    }
+
+    pub fn plain(code: u16, text: impl Into<Cow<'static, str>>) -> Self {
+        Reply { code, status: None, lines: vec![text.into()] }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.code >= 400
+    }
+
+    /// Wire form, CRLF-terminated, multi-line replies with `-` continuation.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut s = String::new();
+        let last = self.lines.len().saturating_sub(1);
+        for (i, line) in self.lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            match self.status {
+                Some(st) => {
+                    let _ = write!(s, "{}{}{} {}\r\n", self.code, sep, st, line);
+                }
+                None => {
+                    let _ = write!(s, "{}{}{}\r\n", self.code, sep, line);
+                }
+            }
+        }
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn to_wire(&self) -> String {
+        let mut v = Vec::new();
+        self.write_to(&mut v);
+        String::from_utf8(v).expect("replies are UTF-8")
+    }
+}
+
+pub fn greeting(hostname: &str) -> Reply {
+    Reply::plain(220, format!("{hostname} ESMTP smarthost"))
+}
+pub fn ok() -> Reply {
+    Reply::new(250, "2.0.0", "Ok")
+}
+pub fn sender_ok() -> Reply {
+    Reply::new(250, "2.1.0", "Ok")
+}
+pub fn recipient_ok() -> Reply {
+    Reply::new(250, "2.1.5", "Ok")
+}
+pub fn start_data() -> Reply {
+    Reply::plain(354, "End data with <CR><LF>.<CR><LF>")
+}
+pub fn queued(id: &str) -> Reply {
+    Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
+}
+pub fn bye() -> Reply {
+    Reply::new(221, "2.0.0", "Bye")
+}
+pub fn ready_for_tls() -> Reply {
+    Reply::new(220, "2.0.0", "Ready to start TLS")
+}
+pub fn vrfy() -> Reply {
+    Reply::new(252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery")
+}
+pub fn help() -> Reply {
+    Reply::new(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS")
+}
+pub fn unknown_command() -> Reply {
+    Reply::new(500, "5.5.2", "Error: command not recognized")
+}
+pub fn line_too_long() -> Reply {
+    Reply::new(500, "5.5.2", "Error: line too long (limit 1000 octets)")
+}
+pub fn not_implemented(what: &str) -> Reply {
+    Reply::new(502, "5.5.1", format!("Error: {what} not implemented"))
+}
+pub fn syntax(detail: impl Into<Cow<'static, str>>) -> Reply {
+    Reply::new(501, "5.5.4", detail)
+}
+pub fn bad_sender_syntax() -> Reply {
+    Reply::new(501, "5.1.7", "Bad sender address syntax")
+}
+pub fn bad_recipient_syntax() -> Reply {
+    Reply::new(501, "5.1.3", "Bad recipient address syntax")
+}
+pub fn unsupported_parameter(param: &str) -> Reply {
+    Reply::new(555, "5.5.4", format!("Unsupported option: {param}"))
+}
+pub fn nested_mail() -> Reply {
+    Reply::new(503, "5.5.1", "Error: nested MAIL command")
+}
+pub fn need_mail() -> Reply {
+    Reply::new(503, "5.5.1", "Error: need MAIL command")
+}
+pub fn need_rcpt() -> Reply {
+    Reply::new(503, "5.5.1", "Error: need RCPT command")
+}
+pub fn tls_already_active() -> Reply {
+    Reply::new(503, "5.5.1", "Error: TLS already active")
+}
+pub fn tls_in_transaction() -> Reply {
+    Reply::new(503, "5.5.1", "Error: STARTTLS not allowed during a mail transaction")
+}
+pub fn too_many_recipients() -> Reply {
+    Reply::new(452, "4.5.3", "Error: too many recipients")
+}
+pub fn message_too_big() -> Reply {
+    Reply::new(552, "5.3.4", "Error: message file too big")
+}
+pub fn declared_size_too_big() -> Reply {
+    Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit")
+}
+pub fn too_many_errors() -> Reply {
+    Reply::new(421, "4.7.0", "Error: too many errors, closing connection")
+}
+pub fn timeout() -> Reply {
+    Reply::new(421, "4.4.2", "Error: timeout exceeded, closing connection")
+}
+pub fn too_many_connections() -> Reply {
+    Reply::new(421, "4.3.2", "Too many connections, try again later")
+}
+pub fn shutting_down() -> Reply {
+    Reply::new(421, "4.3.2", "Service shutting down, try again later")
+}
+pub fn client_not_allowed() -> Reply {
+    Reply::new(554, "5.7.1", "Access denied: your address is not allowed to relay through this server")
+}
+pub fn storage_failed() -> Reply {
+    Reply::new(451, "4.3.0", "Error: queue file write error, try again later")
+}
+pub fn tls_unavailable() -> Reply {
+    Reply::new(454, "4.7.0", "TLS not available due to local problem")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiline_replies_use_dash_continuation_and_space_on_the_last_line() {
+        let r = Reply { code: 250, status: None, lines: vec!["a".into(), "b".into(), "c".into()] };
+        assert_eq!(r.to_wire(), "250-a\r\n250-b\r\n250 c\r\n");
+    }
+
+    #[test]
+    fn enhanced_status_follows_the_code() {
+        assert_eq!(unknown_command().to_wire(), "500 5.5.2 Error: command not recognized\r\n");
+    }
+}

@@ -1,0 +1,140 @@
+//! Durable queue. Owns every file under the spool directory: one SQLite database in WAL mode
+//! with `synchronous=FULL`, written by a single thread that group-commits. [`Spool::put`] returns
+//! only after the message and its envelope are committed to disk, which is when the client may
+//! get its `250`. Never talks to the network and never decides routing or retry policy.
+
+mod record;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use record::{QueueEntry, RcptState, StoredMessage};
+
+use crate::envelope::Envelope;
+
+/// A message accepted by a session, not yet durable.
+#[derive(Debug)]
+pub struct NewMessage {
+    pub id: String,
+    pub envelope: Envelope,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool database {path}: {source}")]
+    Db { path: PathBuf, source: rusqlite::Error },
+    #[error("spool directory {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("spool {path} is in use by another smarthost process")]
+    Locked { path: PathBuf },
+    #[error("the spool writer has stopped")]
+    WriterGone,
+    #[error("commit failed: {0}")]
+    Commit(String),
+}
+
+/// The outcome of a delivery attempt, to be written back.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub id: String,
+    pub rcpts: Vec<RcptState>,
+    pub attempts: u32,
+    /// Unix milliseconds of the next attempt; ignored when nothing is pending.
+    pub next_attempt: i64,
+}
+
+pub(crate) enum WriteOp {
+    Put(NewMessage, oneshot::Sender<Result<(), SpoolError>>),
+    Progress(Progress, oneshot::Sender<Result<(), SpoolError>>),
+}
+
+/// Handle to the spool; cheap to clone.
+#[derive(Clone)]
+pub struct Spool {
+    writer: mpsc::UnboundedSender<WriteOp>,
+    reader: Arc<std::sync::Mutex<rusqlite::Connection>>,
+    dir: PathBuf,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`. Also returns the stream of messages as they become
+    /// durable, for the scheduler. A database that cannot be read is moved aside into
+    /// `dir/corrupt/` and reported, and a fresh one is started.
+    pub fn open(dir: &Path) -> Result<(Spool, mpsc::UnboundedReceiver<StoredMessage>), SpoolError> {
+        let opened = store::open(dir)?;
+        let (writer, rx) = mpsc::unbounded_channel();
+        let (new_tx, new_rx) = mpsc::unbounded_channel();
+        let write_conn = opened.writer;
+        let path = opened.path.clone();
+        std::thread::Builder::new()
+            .name("spool-writer".into())
+            .spawn(move || store::writer_loop(write_conn, path, rx, new_tx))
+            .map_err(|source| SpoolError::Io { path: dir.to_path_buf(), source })?;
+        let spool = Spool { writer, reader: Arc::new(std::sync::Mutex::new(opened.reader)), dir: dir.to_path_buf() };
+        Ok((spool, new_rx))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Makes the message durable. Returns only once it is committed to disk.
+    pub async fn put(&self, msg: NewMessage) -> Result<(), SpoolError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(WriteOp::Put(msg, tx)).map_err(|_| SpoolError::WriterGone)?;
+        rx.await.map_err(|_| SpoolError::WriterGone)?
+    }
+
+    /// Records a delivery attempt; a message with no pending recipient and no failed one is
+    /// removed from the queue.
+    pub async fn record(&self, progress: Progress) -> Result<(), SpoolError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(WriteOp::Progress(progress, tx)).map_err(|_| SpoolError::WriterGone)?;
+        rx.await.map_err(|_| SpoolError::WriterGone)?
+    }
+
+    /// Messages whose next attempt is due at `now_ms`, oldest first; with `include_unattempted`
+    /// also every message never tried yet (after a restart, whatever the previous process left).
+    pub async fn due(&self, now_ms: i64, limit: usize, include_unattempted: bool) -> Result<Vec<StoredMessage>, SpoolError> {
+        let reader = self.reader.clone();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            store::due(&conn, &dir, now_ms, limit, include_unattempted)
+        })
+        .await
+        .map_err(|e| SpoolError::Commit(e.to_string()))?
+    }
+
+    /// Every message in the queue, for operators and tests.
+    pub async fn list(&self) -> Result<Vec<QueueEntry>, SpoolError> {
+        let reader = self.reader.clone();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            store::list(&conn, &dir)
+        })
+        .await
+        .map_err(|e| SpoolError::Commit(e.to_string()))?
+    }
+}
+
+/// A queue id: sortable by arrival (microseconds) with a random tail, 16 upper-case hex digits.
+pub fn new_queue_id() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    format!("{:011X}{:05X}", micros & 0xFFF_FFFF_FFFF, rand::random::<u32>() & 0xFFFFF)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

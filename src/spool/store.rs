@@ -1,0 +1,332 @@
+//! The SQLite side of the spool: schema, the group-committing writer loop, reads, and recovery
+//! of unreadable databases and rows. Only this file issues SQL.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::mpsc;
+
+use super::record::{EnvelopeRecord, FORMAT_VERSION, QueueEntry, RcptState, StoredMessage};
+use super::{NewMessage, SpoolError, WriteOp, now_ms};
+
+const DB_FILE: &str = "spool.db";
+/// Upper bound on operations folded into one commit.
+const MAX_GROUP: usize = 512;
+const FRESH_LEASE_MS: i64 = 60_000;
+
+pub(super) struct Opened {
+    pub writer: Connection,
+    pub reader: Connection,
+    pub path: PathBuf,
+}
+
+fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Db { path: path.to_path_buf(), source }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io { path: path.to_path_buf(), source }
+}
+
+pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    lock_dir(dir)?;
+    let path = dir.join(DB_FILE);
+    let writer = match open_db(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            let moved = move_aside(dir, &path)?;
+            tracing::error!(
+                "spool database {} is unreadable ({e}); moved to {} and started a new one",
+                path.display(),
+                moved.display()
+            );
+            open_db(&path)?
+        }
+    };
+    sync_dir(dir)?;
+    let reader = Connection::open(&path).map_err(db_err(&path))?;
+    reader.busy_timeout(std::time::Duration::from_secs(30)).map_err(db_err(&path))?;
+    quarantine_bad_rows(&writer, &path)?;
+    Ok(Opened { writer, reader, path })
+}
+
+/// One relay per spool: a second process would deliver every message twice.
+fn lock_dir(dir: &Path) -> Result<(), SpoolError> {
+    let lock_path = dir.join("lock");
+    let f = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+    match f.try_lock() {
+        Ok(()) => {
+            // The lock lives as long as the process: leak the handle on purpose.
+            std::mem::forget(f);
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked { path: dir.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(SpoolError::Io { path: lock_path, source: e }),
+    }
+}
+
+fn open_db(path: &Path) -> Result<Connection, SpoolError> {
+    let e = db_err(path);
+    let c = Connection::open(path).map_err(&e)?;
+    c.busy_timeout(std::time::Duration::from_secs(30)).map_err(&e)?;
+    c.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
+    // FULL: a WAL commit is fsynced before it is reported; NORMAL could lose acknowledged mail.
+    c.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS message (
+            id TEXT PRIMARY KEY,
+            created INTEGER NOT NULL,
+            envelope TEXT NOT NULL,
+            rcpts TEXT NOT NULL,
+            body BLOB NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS message_due ON message(next_attempt);
+        CREATE TABLE IF NOT EXISTS corrupt (
+            id TEXT,
+            moved INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            envelope TEXT,
+            rcpts TEXT,
+            body BLOB
+        );",
+    )
+    .map_err(&e)?;
+    Ok(c)
+}
+
+fn move_aside(dir: &Path, path: &Path) -> Result<PathBuf, SpoolError> {
+    let corrupt = dir.join("corrupt");
+    std::fs::create_dir_all(&corrupt).map_err(io_err(&corrupt))?;
+    let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S");
+    let target = corrupt.join(format!("spool-{stamp}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        if from.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", target.display()));
+            std::fs::rename(&from, &to).map_err(io_err(&from))?;
+        }
+    }
+    sync_dir(dir)?;
+    Ok(target)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+}
+
+/// Rows whose envelope cannot be decoded are moved to the `corrupt` table and reported, so one
+/// bad row never stops the relay or hides the rest of the queue.
+fn quarantine_bad_rows(c: &Connection, path: &Path) -> Result<(), SpoolError> {
+    let e = db_err(path);
+    let mut bad = Vec::new();
+    {
+        let mut stmt = c.prepare("SELECT id, envelope, rcpts FROM message").map_err(&e)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(&e)?;
+        for row in rows {
+            let (id, env, rcpts) = row.map_err(&e)?;
+            if let Err(reason) = decode(&env, &rcpts) {
+                bad.push((id, reason));
+            }
+        }
+    }
+    for (id, reason) in bad {
+        tracing::error!(queue_id = %id, "unreadable spool entry moved to the corrupt table: {reason}");
+        c.execute(
+            "INSERT INTO corrupt (id, moved, reason, envelope, rcpts, body)
+             SELECT id, ?2, ?3, envelope, rcpts, body FROM message WHERE id = ?1",
+            params![id, now_ms(), reason],
+        )
+        .map_err(&e)?;
+        c.execute("DELETE FROM message WHERE id = ?1", params![id]).map_err(&e)?;
+    }
+    Ok(())
+}
+
+fn decode(envelope: &str, rcpts: &str) -> Result<(EnvelopeRecord, Vec<RcptState>), String> {
+    let env: EnvelopeRecord = serde_json::from_str(envelope).map_err(|e| format!("envelope: {e}"))?;
+    if env.v > FORMAT_VERSION {
+        return Err(format!("envelope format {} is newer than this smarthost ({FORMAT_VERSION})", env.v));
+    }
+    let states: Vec<RcptState> = serde_json::from_str(rcpts).map_err(|e| format!("recipients: {e}"))?;
+    if states.len() != env.envelope.recipients.len() {
+        return Err("recipient states do not match the envelope".into());
+    }
+    Ok((env, states))
+}
+
+pub(super) fn writer_loop(
+    mut conn: Connection,
+    path: PathBuf,
+    mut rx: mpsc::UnboundedReceiver<WriteOp>,
+    new_tx: mpsc::UnboundedSender<StoredMessage>,
+) {
+    let mut batch = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let result = commit(&mut conn, &batch);
+        for op in batch.drain(..) {
+            match op {
+                WriteOp::Put(msg, reply) => {
+                    if result.is_ok() {
+                        let _ = new_tx.send(stored(msg));
+                    }
+                    let _ = reply.send(result.clone().map_err(SpoolError::Commit));
+                }
+                WriteOp::Progress(_, reply) => {
+                    let _ = reply.send(result.clone().map_err(SpoolError::Commit));
+                }
+            }
+        }
+        if let Err(e) = &result {
+            tracing::error!("spool commit to {} failed: {e}", path.display());
+        }
+    }
+}
+
+fn stored(msg: NewMessage) -> StoredMessage {
+    let rcpts = vec![RcptState::Pending { last_reply: None }; msg.envelope.recipients.len()];
+    StoredMessage {
+        id: msg.id,
+        created: now_ms() / 1000,
+        envelope: msg.envelope,
+        rcpts,
+        body: Arc::new(msg.body),
+        attempts: 0,
+    }
+}
+
+/// One transaction for the whole group: either every operation is durable or none is.
+fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    for op in batch {
+        match op {
+            WriteOp::Put(msg, _) => {
+                let env = EnvelopeRecord { v: FORMAT_VERSION, envelope: msg.envelope.clone() };
+                let rcpts = vec![RcptState::Pending { last_reply: None }; msg.envelope.recipients.len()];
+                tx.execute(
+                    "INSERT INTO message (id, created, envelope, rcpts, body, attempts, next_attempt)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+                    params![
+                        msg.id,
+                        now_ms() / 1000,
+                        serde_json::to_string(&env).map_err(|e| e.to_string())?,
+                        serde_json::to_string(&rcpts).map_err(|e| e.to_string())?,
+                        msg.body,
+                        // The session hands the message straight to delivery; the lease keeps
+                        // the periodic scan from loading it again while that attempt runs.
+                        now_ms() + FRESH_LEASE_MS,
+                    ],
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            WriteOp::Progress(p, _) => {
+                let done = !p.rcpts.iter().any(RcptState::is_pending);
+                let failed = p.rcpts.iter().any(|r| matches!(r, RcptState::Failed { .. }));
+                if done && !failed {
+                    tx.execute("DELETE FROM message WHERE id = ?1", params![p.id]).map_err(|e| e.to_string())?;
+                } else {
+                    let next = if done { i64::MAX } else { p.next_attempt };
+                    tx.execute(
+                        "UPDATE message SET rcpts = ?2, attempts = ?3, next_attempt = ?4 WHERE id = ?1",
+                        params![p.id, serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?, p.attempts, next],
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
+pub(super) fn due(
+    c: &Connection,
+    dir: &Path,
+    now: i64,
+    limit: usize,
+    include_unattempted: bool,
+) -> Result<Vec<StoredMessage>, SpoolError> {
+    let path = dir.join(DB_FILE);
+    let e = db_err(&path);
+    let mut stmt = c
+        .prepare(
+            "SELECT id, created, envelope, rcpts, body, attempts FROM message
+             WHERE next_attempt <= ?1 OR (?3 AND attempts = 0) ORDER BY next_attempt LIMIT ?2",
+        )
+        .map_err(&e)?;
+    let rows = stmt
+        .query_map(params![now, limit as i64, include_unattempted], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, u32>(5)?,
+            ))
+        })
+        .map_err(&e)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, created, env, rcpts, body, attempts) = row.map_err(&e)?;
+        match decode(&env, &rcpts) {
+            Ok((env, rcpts)) => out.push(StoredMessage {
+                id,
+                created,
+                envelope: env.envelope,
+                rcpts,
+                body: Arc::new(body),
+                attempts,
+            }),
+            Err(reason) => tracing::error!(queue_id = %id, "unreadable spool entry skipped: {reason}"),
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolError> {
+    let path = dir.join(DB_FILE);
+    let e = db_err(&path);
+    let mut stmt = c
+        .prepare("SELECT id, envelope, rcpts, attempts, next_attempt FROM message ORDER BY id")
+        .map_err(&e)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .map_err(&e)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, env, rcpts, attempts, next_attempt) = row.map_err(&e)?;
+        if let Ok((env, states)) = decode(&env, &rcpts) {
+            let rcpts = env.envelope.recipients.iter().map(|r| r.address.clone()).zip(states).collect();
+            out.push(QueueEntry { id, mail_from: env.envelope.mail_from, rcpts, attempts, next_attempt });
+        }
+    }
+    Ok(out)
+}
+
+/// Number of rows moved to the corrupt table (for reports and tests).
+pub fn corrupt_count(dir: &Path) -> Result<i64, SpoolError> {
+    let path = dir.join(DB_FILE);
+    let c = Connection::open(&path).map_err(db_err(&path))?;
+    c.query_row("SELECT count(*) FROM corrupt", [], |r| r.get(0)).optional().map(|v| v.unwrap_or(0)).map_err(db_err(&path))
+}

@@ -1,0 +1,202 @@
+//! Relaying one stored message over an open connection: MAIL (with the DSN, SIZE, BODY and
+//! SMTPUTF8 parameters the server supports), one RCPT per pending recipient, DATA, and a result
+//! per recipient. Pipelines when the server offers PIPELINING. Never decides retries or bounces;
+//! it only reports what the upstream said.
+
+pub mod auth;
+pub mod client;
+pub mod connect;
+pub mod error;
+pub mod file;
+
+use client::{Conn, UpReply};
+use error::{Permanence, UpstreamError};
+
+use crate::envelope::{BodyType, Envelope, Ret, xtext_encode};
+
+/// What the upstream said about one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptResult {
+    Delivered(String),
+    Deferred(String),
+    Failed(String),
+}
+
+impl RcptResult {
+    fn from_reply(r: &UpReply) -> Self {
+        if r.is_positive() {
+            RcptResult::Delivered(r.to_string())
+        } else if r.is_permanent() {
+            RcptResult::Failed(r.to_string())
+        } else {
+            RcptResult::Deferred(r.to_string())
+        }
+    }
+}
+
+/// Sends one message to the recipients at `indices` (into `env.recipients`). `Err` means the
+/// connection is no longer usable; every recipient not yet answered must then be retried.
+pub async fn send(
+    conn: &mut Conn,
+    env: &Envelope,
+    indices: &[usize],
+    body: &[u8],
+) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+    let mut head = String::new();
+    head.push_str(&mail_command(env, conn, body.len()));
+    for &i in indices {
+        head.push_str(&rcpt_command(env, i, conn.caps.dsn));
+    }
+    let pipelined = conn.caps.pipelining;
+    if pipelined {
+        head.push_str("DATA\r\n");
+        conn.write(head.as_bytes(), "MAIL").await?;
+    }
+    let mut commands = head.split_inclusive("\r\n");
+    let mut next_line = || commands.next().unwrap_or("").to_string();
+
+    let mail = step(conn, pipelined, &next_line(), "MAIL").await?;
+    let mut results = Vec::with_capacity(indices.len());
+    let mut accepted = Vec::new();
+    for &i in indices {
+        let r = step(conn, pipelined, &next_line(), "RCPT").await?;
+        if r.is_positive() {
+            accepted.push(i);
+        } else {
+            results.push((i, RcptResult::from_reply(&r)));
+        }
+    }
+    if !mail.is_positive() {
+        if pipelined {
+            // The server answers the pipelined DATA too (with 503); consume it.
+            let _ = step(conn, pipelined, &next_line(), "DATA").await?;
+        }
+        reset(conn).await?;
+        let verdict = RcptResult::from_reply(&mail);
+        return Ok(indices.iter().map(|&i| (i, verdict.clone())).collect());
+    }
+    if accepted.is_empty() {
+        if pipelined {
+            let data = conn.read_reply("DATA").await?;
+            if data.code == 354 {
+                // No recipient but the server still wants data: send an empty message end.
+                conn.write(b".\r\n", "DATA").await?;
+                let _ = conn.read_reply("end of DATA").await?;
+            }
+        }
+        reset(conn).await?;
+        return Ok(results);
+    }
+    let data = if pipelined { conn.read_reply("DATA").await? } else { conn.command("DATA", "DATA").await? };
+    if data.code != 354 {
+        for i in accepted {
+            results.push((i, RcptResult::from_reply(&data)));
+        }
+        reset(conn).await?;
+        return Ok(results);
+    }
+    conn.write(&dot_stuff(body), "DATA").await?;
+    let end = conn.read_reply("end of DATA").await?;
+    let verdict = RcptResult::from_reply(&end);
+    for i in accepted {
+        results.push((i, verdict.clone()));
+    }
+    Ok(results)
+}
+
+/// One command's reply; without PIPELINING the command is written first.
+async fn step(conn: &mut Conn, pipelined: bool, line: &str, stage: &'static str) -> Result<UpReply, UpstreamError> {
+    if !pipelined {
+        conn.write(line.as_bytes(), stage).await?;
+    }
+    conn.read_reply(stage).await
+}
+
+async fn reset(conn: &mut Conn) -> Result<(), UpstreamError> {
+    let r = conn.command("RSET", "RSET").await?;
+    if r.is_positive() { Ok(()) } else { Err(UpstreamError::Rejected { stage: "RSET", reply: r }) }
+}
+
+fn mail_command(env: &Envelope, conn: &Conn, size: usize) -> String {
+    let caps = &conn.caps;
+    let mut cmd = format!("MAIL FROM:<{}>", env.mail_from);
+    if caps.size.is_some() {
+        cmd.push_str(&format!(" SIZE={size}"));
+    }
+    if caps.eight_bit_mime {
+        match env.body {
+            BodyType::EightBitMime => cmd.push_str(" BODY=8BITMIME"),
+            BodyType::SevenBit => cmd.push_str(" BODY=7BIT"),
+            BodyType::Unspecified => {}
+        }
+    }
+    if env.smtputf8 && caps.smtputf8 {
+        cmd.push_str(" SMTPUTF8");
+    }
+    if caps.dsn {
+        match env.ret {
+            Some(Ret::Full) => cmd.push_str(" RET=FULL"),
+            Some(Ret::Hdrs) => cmd.push_str(" RET=HDRS"),
+            None => {}
+        }
+        if let Some(id) = &env.envid {
+            cmd.push_str(&format!(" ENVID={}", xtext_encode(id)));
+        }
+    }
+    cmd.push_str("\r\n");
+    cmd
+}
+
+fn rcpt_command(env: &Envelope, i: usize, dsn: bool) -> String {
+    let r = &env.recipients[i];
+    let mut cmd = format!("RCPT TO:<{}>", r.address);
+    if dsn {
+        if let Some(n) = r.notify {
+            cmd.push_str(&format!(" NOTIFY={}", n.to_param()));
+        }
+        if let Some(o) = &r.orcpt {
+            cmd.push_str(&format!(" ORCPT=rfc822;{}", xtext_encode(o)));
+        }
+    }
+    cmd.push_str("\r\n");
+    cmd
+}
+
+/// The DATA payload: lines starting with `.` get another `.`, the body ends with CRLF, then the
+/// terminating `.` line. One buffer, one write.
+pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
+    let mut at_line_start = true;
+    for &b in body {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !body.is_empty() && !body.ends_with(b"\r\n") {
+        if body.ends_with(b"\r") {
+            out.push(b'\n');
+        } else {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// Whether an error should be retried for every recipient it touched.
+pub fn is_temporary(e: &UpstreamError) -> bool {
+    e.classify().1 == Permanence::Temporary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_doubles_leading_dots_and_terminates() {
+        assert_eq!(dot_stuff(b"a\r\n.b\r\n..c\r\n"), b"a\r\n..b\r\n...c\r\n.\r\n");
+        assert_eq!(dot_stuff(b".start\r\nno newline"), b"..start\r\nno newline\r\n.\r\n");
+    }
+}

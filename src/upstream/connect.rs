@@ -1,0 +1,183 @@
+//! Opening a ready-to-send connection to an SMTP upstream: TCP, the CONN mode (plaintext,
+//! implicit TLS, STARTTLS, or AUTO detection), EHLO and AUTH. Returns a [`Conn`] on which MAIL
+//! may be sent, or an error saying which step failed. Never sends credentials in clear unless
+//! `conn = "plaintext"` was chosen explicitly.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::auth;
+use super::client::{Conn, Stream};
+use super::error::UpstreamError;
+use crate::config::{ConnMode, SmtpUpstream};
+
+/// How long AUTO waits for a plaintext greeting before concluding the port speaks implicit TLS.
+pub const AUTO_GREETING_WAIT: Duration = Duration::from_secs(3);
+
+/// What AUTO found out about an upstream, remembered for its next connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    ImplicitTls,
+    StartTls,
+    Plaintext,
+}
+
+/// Per-upstream state shared by all connections to it.
+pub struct Endpoint {
+    pub name: String,
+    pub cfg: SmtpUpstream,
+    pub helo: String,
+    tls: Arc<rustls::ClientConfig>,
+    detected: Mutex<Option<Detected>>,
+}
+
+impl Endpoint {
+    pub fn new(name: &str, cfg: SmtpUpstream, default_helo: &str) -> Result<Endpoint, UpstreamError> {
+        let tls = crate::tls::client_config(cfg.ca_file.as_deref()).map_err(|e| UpstreamError::TlsConfig(e.to_string()))?;
+        let helo = cfg.helo_name.clone().unwrap_or_else(|| default_helo.to_string());
+        Ok(Endpoint { name: name.to_string(), cfg, helo, tls, detected: Mutex::new(None) })
+    }
+
+    pub fn detected(&self) -> Option<Detected> {
+        *self.detected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, d: Detected) {
+        let mut slot = self.detected.lock().unwrap_or_else(|p| p.into_inner());
+        if *slot != Some(d) {
+            tracing::info!(upstream = %self.name, "conn = auto: {}:{} uses {d:?}", self.cfg.host, self.cfg.port);
+            *slot = Some(d);
+        }
+    }
+
+    /// Connects, secures and authenticates; the returned connection is ready for MAIL.
+    pub async fn open(&self) -> Result<Conn, UpstreamError> {
+        let cfg = &self.cfg;
+        let mut conn = match cfg.conn {
+            ConnMode::SslTls => self.implicit_tls(self.tcp().await?).await?,
+            ConnMode::Plaintext | ConnMode::StartTls => self.plain(self.tcp().await?, None).await?,
+            ConnMode::Auto => self.auto().await?,
+        };
+        conn.hello(&self.helo).await?;
+        if !conn.is_tls() {
+            let want_tls = match cfg.conn {
+                ConnMode::StartTls => {
+                    if !conn.caps.starttls {
+                        return Err(UpstreamError::StartTlsNotOffered);
+                    }
+                    true
+                }
+                ConnMode::Auto => conn.caps.starttls,
+                _ => false,
+            };
+            if want_tls {
+                conn = self.starttls(conn).await?;
+                conn.hello(&self.helo).await?;
+                if cfg.conn == ConnMode::Auto {
+                    self.remember(Detected::StartTls);
+                }
+            } else if cfg.conn == ConnMode::Auto {
+                self.remember(Detected::Plaintext);
+            }
+        }
+        self.login(&mut conn).await?;
+        Ok(conn)
+    }
+
+    async fn login(&self, conn: &mut Conn) -> Result<(), UpstreamError> {
+        let creds = self.cfg.credentials.as_ref();
+        let Some(mech) = auth::choose(self.cfg.auth, &conn.caps.auth, creds)? else { return Ok(()) };
+        let creds = creds.expect("choose returns a mechanism only with credentials");
+        if !conn.is_tls() && self.cfg.conn != ConnMode::Plaintext {
+            return Err(UpstreamError::CredentialsInClear);
+        }
+        tracing::debug!(upstream = %self.name, mechanism = mech.name(), "authenticating");
+        auth::authenticate(conn, mech, creds).await
+    }
+
+    async fn tcp(&self) -> Result<TcpStream, UpstreamError> {
+        let addr = format!("{}:{}", self.cfg.host, self.cfg.port);
+        let stream = tokio::time::timeout(self.cfg.timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| UpstreamError::Timeout { stage: "connect" })?
+            .map_err(|source| UpstreamError::Connect { addr: addr.clone(), source })?;
+        // Each command is one write; without NODELAY the last segment waits for a delayed ACK.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    /// Reads the plaintext greeting (waiting at most `wait` when given).
+    async fn plain(&self, tcp: TcpStream, wait: Option<Duration>) -> Result<Conn, UpstreamError> {
+        let mut conn = Conn::new(Stream::Plain(tcp), wait.unwrap_or(self.cfg.timeout));
+        let greeting = conn.read_reply("greeting").await?;
+        conn.timeout = self.cfg.timeout;
+        if greeting.code != 220 {
+            return Err(UpstreamError::Rejected { stage: "greeting", reply: greeting });
+        }
+        Ok(conn)
+    }
+
+    async fn implicit_tls(&self, tcp: TcpStream) -> Result<Conn, UpstreamError> {
+        let tls = self.handshake(tcp).await?;
+        let mut conn = Conn::new(Stream::Tls(Box::new(tls)), self.cfg.timeout);
+        let greeting = conn.read_reply("greeting").await?;
+        if greeting.code != 220 {
+            return Err(UpstreamError::Rejected { stage: "greeting", reply: greeting });
+        }
+        Ok(conn)
+    }
+
+    /// AUTO: 465 means implicit TLS; otherwise a server that stays silent is waiting for a TLS
+    /// ClientHello, so start TLS on the same socket.
+    async fn auto(&self) -> Result<Conn, UpstreamError> {
+        if self.cfg.port == 465 || self.detected() == Some(Detected::ImplicitTls) {
+            return self.implicit_tls(self.tcp().await?).await;
+        }
+        let tcp = self.tcp().await?;
+        let mut conn = Conn::new(Stream::Plain(tcp), AUTO_GREETING_WAIT);
+        match conn.read_reply("greeting").await {
+            Ok(greeting) if greeting.code == 220 => {
+                conn.timeout = self.cfg.timeout;
+                Ok(conn)
+            }
+            Ok(other) => Err(UpstreamError::Rejected { stage: "greeting", reply: other }),
+            Err(UpstreamError::Timeout { .. }) if !conn.has_buffered_input() => {
+                let Stream::Plain(tcp) = conn.stream else { unreachable!("AUTO probes in plaintext") };
+                let conn = self.implicit_tls(tcp).await?;
+                self.remember(Detected::ImplicitTls);
+                Ok(conn)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn starttls(&self, mut conn: Conn) -> Result<Conn, UpstreamError> {
+        let r = conn.command("STARTTLS", "STARTTLS").await?;
+        if r.code != 220 {
+            return Err(UpstreamError::Rejected { stage: "STARTTLS", reply: r });
+        }
+        if conn.has_buffered_input() {
+            // Anything sent before the handshake could be an injection (CVE-2011-0411 style).
+            return Err(UpstreamError::Protocol { stage: "STARTTLS", detail: "data after 220 before TLS".into() });
+        }
+        let Stream::Plain(tcp) = conn.stream else {
+            return Err(UpstreamError::Protocol { stage: "STARTTLS", detail: "already TLS".into() });
+        };
+        let tls = self.handshake(tcp).await?;
+        Ok(Conn::new(Stream::Tls(Box::new(tls)), self.cfg.timeout))
+    }
+
+    async fn handshake(&self, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, UpstreamError> {
+        let name = ServerName::try_from(self.cfg.host.clone())
+            .map_err(|e| UpstreamError::TlsConfig(format!("`{}` is not a valid TLS server name: {e}", self.cfg.host)))?;
+        let connector = TlsConnector::from(self.tls.clone());
+        tokio::time::timeout(self.cfg.timeout, connector.connect(name, tcp))
+            .await
+            .map_err(|_| UpstreamError::Timeout { stage: "TLS handshake" })?
+            .map_err(|e| UpstreamError::Tls(e.to_string()))
+    }
+}

@@ -1,0 +1,105 @@
+//! Why a conversation with an upstream failed, and what that means for the mail: which scope it
+//! touches (the whole connection, this message, one recipient) and whether it is worth retrying.
+
+use super::client::UpReply;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot resolve {host}: {source}")]
+    Resolve { host: String, source: std::io::Error },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("timed out during {stage}")]
+    Timeout { stage: &'static str },
+    #[error("connection lost during {stage}: {source}")]
+    Io { stage: &'static str, source: std::io::Error },
+    #[error("connection closed by the server during {stage}")]
+    Closed { stage: &'static str },
+    #[error("protocol error during {stage}: {detail}")]
+    Protocol { stage: &'static str, detail: String },
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    #[error("TLS configuration: {0}")]
+    TlsConfig(String),
+    #[error("conn = starttls but the server does not offer STARTTLS")]
+    StartTlsNotOffered,
+    #[error("refusing to send credentials over an unencrypted connection (set conn = \"plaintext\" to allow it)")]
+    CredentialsInClear,
+    #[error("the server does not offer AUTH {0}")]
+    MechanismNotOffered(&'static str),
+    #[error("authentication required by auth = \"{0}\" but no credentials are configured")]
+    NoCredentials(&'static str),
+    #[error("credentials: {0}")]
+    Secret(String),
+    #[error("authentication failed: {0}")]
+    AuthFailed(UpReply),
+    #[error("{stage} refused: {reply}")]
+    Rejected { stage: &'static str, reply: UpReply },
+}
+
+/// How far a failure reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Nothing can go over this connection (or any connection to this upstream right now).
+    Connection,
+    /// This message, all its recipients.
+    Message,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permanence {
+    Temporary,
+    Permanent,
+}
+
+impl UpstreamError {
+    /// Connection-level problems, including authentication and TLS, are always temporary here:
+    /// they are configuration or network trouble, and the mail must wait, never bounce.
+    pub fn classify(&self) -> (Scope, Permanence) {
+        match self {
+            UpstreamError::Rejected { stage: "MAIL" | "DATA" | "end of DATA", reply } => {
+                let p = if reply.is_permanent() { Permanence::Permanent } else { Permanence::Temporary };
+                (Scope::Message, p)
+            }
+            _ => (Scope::Connection, Permanence::Temporary),
+        }
+    }
+
+    /// Problems an admin must fix in the configuration or at the provider.
+    pub fn is_configuration_problem(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::AuthFailed(_)
+                | UpstreamError::StartTlsNotOffered
+                | UpstreamError::CredentialsInClear
+                | UpstreamError::MechanismNotOffered(_)
+                | UpstreamError::NoCredentials(_)
+                | UpstreamError::Secret(_)
+                | UpstreamError::TlsConfig(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(code: u16) -> UpReply {
+        UpReply { code, text: format!("{code} x") }
+    }
+
+    #[test]
+    fn authentication_failure_is_temporary_and_a_configuration_problem() {
+        let e = UpstreamError::AuthFailed(reply(535));
+        assert_eq!(e.classify(), (Scope::Connection, Permanence::Temporary));
+        assert!(e.is_configuration_problem());
+    }
+
+    #[test]
+    fn permanent_data_rejection_fails_the_message() {
+        let e = UpstreamError::Rejected { stage: "end of DATA", reply: reply(554) };
+        assert_eq!(e.classify(), (Scope::Message, Permanence::Permanent));
+        let e = UpstreamError::Rejected { stage: "MAIL", reply: reply(451) };
+        assert_eq!(e.classify(), (Scope::Message, Permanence::Temporary));
+    }
+}
