@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "smarthost", version, about = "SMTP relay for legacy business software")]
+#[command(
+    name = "smarthost",
+    version,
+    about = "SMTP relay for legacy business software"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -108,7 +108,9 @@ struct RawSpool {
 
 impl Default for RawSpool {
     fn default() -> Self {
-        RawSpool { dir: default_spool_dir() }
+        RawSpool {
+            dir: default_spool_dir(),
+        }
     }
 }
 
@@ -122,7 +124,10 @@ fn default_max_size() -> ByteSize {
     ByteSize(35_000_000)
 }
 fn default_networks() -> Vec<Network> {
-    ["127.0.0.0/8", "::1/128"].iter().map(|n| n.parse().expect("literal network")).collect()
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .map(|n| n.parse().expect("literal network"))
+        .collect()
 }
 fn default_command_timeout() -> DurationValue {
     DurationValue(Duration::from_secs(300))
@@ -159,13 +164,19 @@ impl Config {
     }
 
     pub fn embedded_default() -> Config {
-        Config::load(EMBEDDED_DEFAULT, Path::new("<embedded default>")).expect("embedded default config is valid")
+        Config::load(EMBEDDED_DEFAULT, Path::new("<embedded default>"))
+            .expect("embedded default config is valid")
     }
 
     /// Pure: text in, validated config or every error found out.
     pub fn load(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         let loc = Locator::new(text);
-        let at = |line: usize, key: String, message: String| ConfigError { file: path.to_path_buf(), line, key, message };
+        let at = |line: usize, key: String, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line,
+            key,
+            message,
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, key) = match e.span() {
                 Some(span) => (loc.line_of(span.start), loc.key_at(span.start)),
@@ -195,14 +206,20 @@ impl Config {
                 )),
             }
         }
-        check_upstream_set(&upstreams, declared, text, &mut |line, key, msg| errors.push(at(line, key, msg)));
+        check_upstream_set(&upstreams, declared, text, &mut |line, key, msg| {
+            errors.push(at(line, key, msg))
+        });
 
         let s = raw.server;
         let tls = match (s.tls_cert, s.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
             (cert, _) => {
-                let missing = if cert.is_some() { "tls_key" } else { "tls_cert" };
+                let missing = if cert.is_some() {
+                    "tls_key"
+                } else {
+                    "tls_cert"
+                };
                 errors.push(at(
                     find_key_line(text, missing),
                     format!("server.{missing}"),
@@ -212,7 +229,11 @@ impl Config {
             }
         };
         if s.listen.is_empty() {
-            errors.push(at(find_key_line(text, "listen"), "server.listen".into(), "at least one address is needed".into()));
+            errors.push(at(
+                find_key_line(text, "listen"),
+                "server.listen".into(),
+                "at least one address is needed".into(),
+            ));
         }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -242,23 +263,43 @@ impl Config {
 }
 
 /// Rules across upstreams: unique names, at least one, exactly one default when there are several.
-fn check_upstream_set(ups: &[Upstream], declared: usize, text: &str, err: &mut dyn FnMut(usize, String, String)) {
+fn check_upstream_set(
+    ups: &[Upstream],
+    declared: usize,
+    text: &str,
+    err: &mut dyn FnMut(usize, String, String),
+) {
     let line = || find_key_line(text, "[[upstream]]");
     if declared == 0 {
-        err(0, "upstream".into(), "no [[upstream]] is configured: mail would have nowhere to go".into());
+        err(
+            0,
+            "upstream".into(),
+            "no [[upstream]] is configured: mail would have nowhere to go".into(),
+        );
         return;
     }
     for (i, u) in ups.iter().enumerate() {
         if ups[..i].iter().any(|o| o.name == u.name) {
-            err(line(), "upstream.name".into(), format!("two upstreams are named \"{}\"", u.name));
+            err(
+                line(),
+                "upstream.name".into(),
+                format!("two upstreams are named \"{}\"", u.name),
+            );
         }
     }
-    let defaults: Vec<&str> = ups.iter().filter(|u| u.default).map(|u| u.name.as_str()).collect();
+    let defaults: Vec<&str> = ups
+        .iter()
+        .filter(|u| u.default)
+        .map(|u| u.name.as_str())
+        .collect();
     if ups.len() > 1 && defaults.len() != 1 {
         let msg = if defaults.is_empty() {
             "several upstreams are configured: mark exactly one with default = true".to_string()
         } else {
-            format!("only one upstream may have default = true (found: {})", defaults.join(", "))
+            format!(
+                "only one upstream may have default = true (found: {})",
+                defaults.join(", ")
+            )
         };
         err(line(), "upstream.default".into(), msg);
     }
@@ -274,7 +315,8 @@ fn find_key_line(text: &str, key: &str) -> usize {
     text.lines()
         .position(|l| {
             let t = l.trim_start();
-            t.starts_with(key) && (key.starts_with('[') || t[key.len()..].trim_start().starts_with('='))
+            t.starts_with(key)
+                && (key.starts_with('[') || t[key.len()..].trim_start().starts_with('='))
         })
         .map(|i| i + 1)
         .unwrap_or(0)
@@ -283,7 +325,9 @@ fn find_key_line(text: &str, key: &str) -> usize {
 impl Upstream {
     /// The upstream that takes mail when no rule picks another.
     pub fn pick_default(ups: &[Upstream]) -> Option<&Upstream> {
-        ups.iter().find(|u| u.default).or_else(|| (ups.len() == 1).then(|| &ups[0]))
+        ups.iter()
+            .find(|u| u.default)
+            .or_else(|| (ups.len() == 1).then(|| &ups[0]))
     }
 }
 

@@ -57,11 +57,20 @@ impl Delivery {
             };
             targets.insert(u.name.clone(), Arc::new(t));
         }
-        Ok(Arc::new(Delivery { config, spool, targets, inflight: Mutex::new(HashSet::new()) }))
+        Ok(Arc::new(Delivery {
+            config,
+            spool,
+            targets,
+            inflight: Mutex::new(HashSet::new()),
+        }))
     }
 
     /// Runs until `shutdown` flips; messages in flight finish on their own tasks.
-    pub async fn run(self: Arc<Self>, mut fresh: mpsc::UnboundedReceiver<StoredMessage>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut fresh: mpsc::UnboundedReceiver<StoredMessage>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(SCAN_EVERY);
         let mut first_scan = true;
         loop {
@@ -83,14 +92,23 @@ impl Delivery {
     }
 
     fn dispatch(self: &Arc<Self>, msg: StoredMessage) {
-        if msg.is_finished() || !self.inflight.lock().unwrap_or_else(|p| p.into_inner()).insert(msg.id.clone()) {
+        if msg.is_finished()
+            || !self
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(msg.id.clone())
+        {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
             let id = msg.id.clone();
             this.attempt(msg).await;
-            this.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            this.inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
         });
     }
 
@@ -99,21 +117,32 @@ impl Delivery {
             tracing::error!(queue_id = %msg.id, "no upstream to route to; message stays queued");
             return;
         };
-        let Some(target) = self.targets.get(&up.name).cloned() else { return };
+        let Some(target) = self.targets.get(&up.name).cloned() else {
+            return;
+        };
         let pending = msg.pending_indices();
         let now = now_ms();
         let progress = match target.as_ref() {
-            Target::File(dir) => match upstream::file::write(dir, &msg.id, &msg.envelope, &pending, &msg.body) {
-                Ok(path) => {
-                    let results: Vec<_> =
-                        pending.iter().map(|&i| (i, RcptResult::Delivered(format!("written to {}", path.display())))).collect();
-                    outcome::apply(&msg, &results, now)
+            Target::File(dir) => {
+                match upstream::file::write(dir, &msg.id, &msg.envelope, &pending, &msg.body) {
+                    Ok(path) => {
+                        let results: Vec<_> = pending
+                            .iter()
+                            .map(|&i| {
+                                (
+                                    i,
+                                    RcptResult::Delivered(format!("written to {}", path.display())),
+                                )
+                            })
+                            .collect();
+                        outcome::apply(&msg, &results, now)
+                    }
+                    Err(e) => {
+                        tracing::error!(queue_id = %msg.id, upstream = %up.name, "cannot write to {}: {e}", dir.display());
+                        outcome::defer_all(&msg, &format!("cannot write file: {e}"), now)
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(queue_id = %msg.id, upstream = %up.name, "cannot write to {}: {e}", dir.display());
-                    outcome::defer_all(&msg, &format!("cannot write file: {e}"), now)
-                }
-            },
+            }
             Target::Smtp(pool) => match self.send_smtp(pool, &msg, &pending).await {
                 Ok(results) => outcome::apply(&msg, &results, now_ms()),
                 Err(e) => {
@@ -132,31 +161,52 @@ impl Delivery {
         }
     }
 
-    async fn send_smtp(&self, pool: &Pool, msg: &StoredMessage, pending: &[usize]) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
-        let _permit = pool.permits.acquire().await.expect("semaphore is never closed");
+    async fn send_smtp(
+        &self,
+        pool: &Pool,
+        msg: &StoredMessage,
+        pending: &[usize],
+    ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+        let _permit = pool
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
         let reused = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (mut conn, was_reused) = match reused {
             Some((c, _)) => (c, true),
             None => (pool.endpoint.open().await?, false),
         };
         let mut result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body).await;
-        if was_reused && matches!(result, Err(UpstreamError::Io { .. } | UpstreamError::Closed { .. })) {
+        if was_reused
+            && matches!(
+                result,
+                Err(UpstreamError::Io { .. } | UpstreamError::Closed { .. })
+            )
+        {
             // The server may have dropped an idle connection; one fresh try before deferring.
             conn = pool.endpoint.open().await?;
             result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body).await;
         }
         if result.is_ok() {
-            pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push((conn, Instant::now()));
+            pool.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((conn, Instant::now()));
         }
         result
     }
 
     async fn close_idle(&self) {
         for t in self.targets.values() {
-            let Target::Smtp(pool) = t.as_ref() else { continue };
+            let Target::Smtp(pool) = t.as_ref() else {
+                continue;
+            };
             let stale: Vec<Conn> = {
                 let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-                let (old, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|(_, at)| at.elapsed() > IDLE_CLOSE);
+                let (old, keep): (Vec<_>, Vec<_>) = idle
+                    .drain(..)
+                    .partition(|(_, at)| at.elapsed() > IDLE_CLOSE);
                 *idle = keep;
                 old.into_iter().map(|(c, _)| c).collect()
             };
@@ -169,8 +219,16 @@ impl Delivery {
     /// Closes every pooled connection politely (QUIT).
     pub async fn close_all(&self) {
         for t in self.targets.values() {
-            let Target::Smtp(pool) = t.as_ref() else { continue };
-            let conns: Vec<Conn> = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|(c, _)| c).collect();
+            let Target::Smtp(pool) = t.as_ref() else {
+                continue;
+            };
+            let conns: Vec<Conn> = pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..)
+                .map(|(c, _)| c)
+                .collect();
             for c in conns {
                 c.quit().await;
             }

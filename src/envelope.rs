@@ -48,18 +48,27 @@ pub enum Ret {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Notify {
     Never,
-    On { success: bool, failure: bool, delay: bool },
+    On {
+        success: bool,
+        failure: bool,
+        delay: bool,
+    },
 }
 
 impl Notify {
     pub fn to_param(self) -> String {
         match self {
             Notify::Never => "NEVER".into(),
-            Notify::On { success, failure, delay } => {
-                let words: Vec<&str> = [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
-                    .into_iter()
-                    .filter_map(|(on, w)| on.then_some(w))
-                    .collect();
+            Notify::On {
+                success,
+                failure,
+                delay,
+            } => {
+                let words: Vec<&str> =
+                    [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+                        .into_iter()
+                        .filter_map(|(on, w)| on.then_some(w))
+                        .collect();
                 words.join(",")
             }
         }
@@ -97,7 +106,11 @@ mod tests {
 
     #[test]
     fn notify_renders_in_rfc_order() {
-        let n = Notify::On { success: true, failure: true, delay: false };
+        let n = Notify::On {
+            success: true,
+            failure: true,
+            delay: false,
+        };
         assert_eq!(n.to_param(), "SUCCESS,FAILURE");
         assert_eq!(Notify::Never.to_param(), "NEVER");
     }

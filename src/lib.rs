@@ -67,7 +67,10 @@ impl Relay {
         let config = Arc::new(config);
         let (spool, fresh) = Spool::open(&config.spool.dir)?;
         let tls = match &config.server.tls {
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&files.cert, &files.key)?)),
+            Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+                &files.cert,
+                &files.key,
+            )?)),
             None => None,
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -90,11 +93,21 @@ impl Relay {
         });
         let listener = listener::Listener::bind(&s.listen).await?;
         let local_addrs = listener.local_addrs();
-        listener.spawn(ctx, Arc::new(s.allowed_networks.clone()), s.max_connections, shutdown_rx);
+        listener.spawn(
+            ctx,
+            Arc::new(s.allowed_networks.clone()),
+            s.max_connections,
+            shutdown_rx,
+        );
         for a in &local_addrs {
             tracing::info!("listening on {a}");
         }
-        Ok(Relay { local_addrs, spool, delivery, shutdown })
+        Ok(Relay {
+            local_addrs,
+            spool,
+            delivery,
+            shutdown,
+        })
     }
 
     /// Stops accepting and stops taking new deliveries; closes pooled upstream connections.

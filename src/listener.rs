@@ -29,7 +29,10 @@ impl Listener {
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     pub fn spawn(
@@ -41,7 +44,13 @@ impl Listener {
     ) {
         let permits = Arc::new(Semaphore::new(max_sessions));
         for l in self.listeners {
-            tokio::spawn(accept_loop(l, ctx.clone(), allowed.clone(), permits.clone(), shutdown.clone()));
+            tokio::spawn(accept_loop(
+                l,
+                ctx.clone(),
+                allowed.clone(),
+                permits.clone(),
+                shutdown.clone(),
+            ));
         }
     }
 }

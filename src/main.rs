@@ -15,7 +15,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SMARTHOST_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SMARTHOST_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -57,10 +58,15 @@ fn check_config(path: Option<&Path>) -> ExitCode {
 fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     if path.is_none() {
-        tracing::info!("no --config given: embedded default (127.0.0.1:2525, mail goes to ./outbox/)");
+        tracing::info!(
+            "no --config given: embedded default (127.0.0.1:2525, mail goes to ./outbox/)"
+        );
     }
     raise_fd_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
     runtime.block_on(async {
         let relay = smarthost::Relay::start(config).await?;
         wait_for_signal().await;
@@ -81,7 +87,10 @@ async fn wait_for_signal() {
 
 /// Many concurrent sessions need many descriptors; the soft limit is often 1024.
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {

@@ -29,20 +29,34 @@ pub fn apply(msg: &StoredMessage, results: &[(usize, RcptResult)], now_ms: i64) 
     let mut rcpts = msg.rcpts.clone();
     for (i, r) in results {
         rcpts[*i] = match r {
-            RcptResult::Delivered(reply) => RcptState::Delivered { reply: reply.clone() },
-            RcptResult::Failed(reply) => RcptState::Failed { reply: reply.clone() },
-            RcptResult::Deferred(reply) => RcptState::Pending { last_reply: Some(reply.clone()) },
+            RcptResult::Delivered(reply) => RcptState::Delivered {
+                reply: reply.clone(),
+            },
+            RcptResult::Failed(reply) => RcptState::Failed {
+                reply: reply.clone(),
+            },
+            RcptResult::Deferred(reply) => RcptState::Pending {
+                last_reply: Some(reply.clone()),
+            },
         };
     }
     let attempts = msg.attempts + 1;
     let next_attempt = now_ms + retry_delay(attempts).as_millis() as i64;
-    Progress { id: msg.id.clone(), rcpts, attempts, next_attempt }
+    Progress {
+        id: msg.id.clone(),
+        rcpts,
+        attempts,
+        next_attempt,
+    }
 }
 
 /// Every pending recipient deferred with the same reason (the connection failed).
 pub fn defer_all(msg: &StoredMessage, reason: &str, now_ms: i64) -> Progress {
-    let results: Vec<(usize, RcptResult)> =
-        msg.pending_indices().into_iter().map(|i| (i, RcptResult::Deferred(reason.to_string()))).collect();
+    let results: Vec<(usize, RcptResult)> = msg
+        .pending_indices()
+        .into_iter()
+        .map(|i| (i, RcptResult::Deferred(reason.to_string())))
+        .collect();
     apply(msg, &results, now_ms)
 }
 
@@ -62,7 +76,13 @@ mod tests {
                 smtputf8: false,
                 ret: None,
                 envid: None,
-                recipients: (0..n).map(|i| Recipient { address: format!("r{i}@y"), orcpt: None, notify: None }).collect(),
+                recipients: (0..n)
+                    .map(|i| Recipient {
+                        address: format!("r{i}@y"),
+                        orcpt: None,
+                        notify: None,
+                    })
+                    .collect(),
             },
             rcpts: vec![RcptState::Pending { last_reply: None }; n],
             body: Arc::new(Vec::new()),
@@ -83,7 +103,12 @@ mod tests {
         );
         assert!(matches!(p.rcpts[0], RcptState::Delivered { .. }));
         assert!(matches!(p.rcpts[1], RcptState::Failed { .. }));
-        assert_eq!(p.rcpts[2], RcptState::Pending { last_reply: Some("451 later".into()) });
+        assert_eq!(
+            p.rcpts[2],
+            RcptState::Pending {
+                last_reply: Some("451 later".into())
+            }
+        );
         assert_eq!(p.attempts, 1);
     }
 
@@ -91,7 +116,10 @@ mod tests {
     fn retry_delay_follows_the_schedule_with_bounded_jitter() {
         for (attempts, base) in [(1, 60.0), (2, 300.0), (5, 14400.0), (50, 14400.0)] {
             let d = retry_delay(attempts).as_secs_f64();
-            assert!(d >= base * 0.9 && d <= base * 1.1, "attempt {attempts}: {d}");
+            assert!(
+                d >= base * 0.9 && d <= base * 1.1,
+                "attempt {attempts}: {d}"
+            );
         }
     }
 }

@@ -48,7 +48,9 @@ where
     match drive(stream, peer, &mut machine, &ctx).await {
         Ok(End::Closed) => {}
         Ok(End::StartTls(plain)) => {
-            let Some(acceptor) = ctx.tls.clone() else { return };
+            let Some(acceptor) = ctx.tls.clone() else {
+                return;
+            };
             let handshake = tokio::time::timeout(ctx.command_timeout, acceptor.accept(plain)).await;
             match handshake {
                 Ok(Ok(tls)) => {
@@ -65,7 +67,12 @@ where
     }
 }
 
-async fn drive<S>(mut stream: S, peer: SocketAddr, m: &mut Machine, ctx: &SessionContext) -> std::io::Result<End<S>>
+async fn drive<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    m: &mut Machine,
+    ctx: &SessionContext,
+) -> std::io::Result<End<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -107,7 +114,11 @@ where
             stream.write_all(&out).await?;
             out.clear();
         }
-        let limit = if m.in_data() { ctx.data_timeout } else { ctx.command_timeout };
+        let limit = if m.in_data() {
+            ctx.data_timeout
+        } else {
+            ctx.command_timeout
+        };
         let n = match tokio::time::timeout(limit, stream.read(&mut rbuf)).await {
             Ok(r) => r?,
             Err(_) => {
@@ -125,9 +136,15 @@ where
 }
 
 /// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
-async fn store(tx: Transaction, peer: SocketAddr, m: &Machine, ctx: &SessionContext) -> Result<String, Reply> {
+async fn store(
+    tx: Transaction,
+    peer: SocketAddr,
+    m: &Machine,
+    ctx: &SessionContext,
+) -> Result<String, Reply> {
     let id = crate::spool::new_queue_id();
-    let single = (tx.envelope.recipients.len() == 1).then(|| tx.envelope.recipients[0].address.as_str());
+    let single =
+        (tx.envelope.recipients.len() == 1).then(|| tx.envelope.recipients[0].address.as_str());
     let header = received::received(&received::Trace {
         helo: m.helo_name(),
         peer,
@@ -142,7 +159,15 @@ async fn store(tx: Transaction, peer: SocketAddr, m: &Machine, ctx: &SessionCont
     body.extend_from_slice(header.as_bytes());
     body.extend_from_slice(&tx.body);
     let rcpts = tx.envelope.recipients.len();
-    match ctx.spool.put(NewMessage { id: id.clone(), envelope: tx.envelope, body }).await {
+    match ctx
+        .spool
+        .put(NewMessage {
+            id: id.clone(),
+            envelope: tx.envelope,
+            body,
+        })
+        .await
+    {
         Ok(()) => {
             tracing::info!(target: "maillog", %peer, queue_id = %id, rcpts, "accepted");
             Ok(id)

@@ -26,9 +26,15 @@ pub struct NewMessage {
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     #[error("spool database {path}: {source}")]
-    Db { path: PathBuf, source: rusqlite::Error },
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("spool directory {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("spool {path} is in use by another smarthost process")]
     Locked { path: PathBuf },
     #[error("the spool writer has stopped")]
@@ -73,8 +79,15 @@ impl Spool {
         std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || store::writer_loop(write_conn, path, rx, new_tx))
-            .map_err(|source| SpoolError::Io { path: dir.to_path_buf(), source })?;
-        let spool = Spool { writer, reader: Arc::new(std::sync::Mutex::new(opened.reader)), dir: dir.to_path_buf() };
+            .map_err(|source| SpoolError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let spool = Spool {
+            writer,
+            reader: Arc::new(std::sync::Mutex::new(opened.reader)),
+            dir: dir.to_path_buf(),
+        };
         Ok((spool, new_rx))
     }
 
@@ -85,7 +98,9 @@ impl Spool {
     /// Makes the message durable. Returns only once it is committed to disk.
     pub async fn put(&self, msg: NewMessage) -> Result<(), SpoolError> {
         let (tx, rx) = oneshot::channel();
-        self.writer.send(WriteOp::Put(msg, tx)).map_err(|_| SpoolError::WriterGone)?;
+        self.writer
+            .send(WriteOp::Put(msg, tx))
+            .map_err(|_| SpoolError::WriterGone)?;
         rx.await.map_err(|_| SpoolError::WriterGone)?
     }
 
@@ -93,13 +108,20 @@ impl Spool {
     /// removed from the queue.
     pub async fn record(&self, progress: Progress) -> Result<(), SpoolError> {
         let (tx, rx) = oneshot::channel();
-        self.writer.send(WriteOp::Progress(progress, tx)).map_err(|_| SpoolError::WriterGone)?;
+        self.writer
+            .send(WriteOp::Progress(progress, tx))
+            .map_err(|_| SpoolError::WriterGone)?;
         rx.await.map_err(|_| SpoolError::WriterGone)?
     }
 
     /// Messages whose next attempt is due at `now_ms`, oldest first; with `include_unattempted`
     /// also every message never tried yet (after a restart, whatever the previous process left).
-    pub async fn due(&self, now_ms: i64, limit: usize, include_unattempted: bool) -> Result<Vec<StoredMessage>, SpoolError> {
+    pub async fn due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        include_unattempted: bool,
+    ) -> Result<Vec<StoredMessage>, SpoolError> {
         let reader = self.reader.clone();
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
@@ -129,7 +151,11 @@ pub fn new_queue_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0);
-    format!("{:011X}{:05X}", micros & 0xFFF_FFFF_FFFF, rand::random::<u32>() & 0xFFFFF)
+    format!(
+        "{:011X}{:05X}",
+        micros & 0xFFF_FFFF_FFFF,
+        rand::random::<u32>() & 0xFFFFF
+    )
 }
 
 pub fn now_ms() -> i64 {

@@ -24,8 +24,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs = load_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| TlsError::Key { path: key.to_path_buf(), reason: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
+        path: key.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
@@ -40,7 +42,10 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
     roots.add_parsable_certificates(native.certs);
     if let Some(path) = ca_file {
         for cert in load_certs(path)? {
-            roots.add(cert).map_err(|e| TlsError::Certificate { path: path.to_path_buf(), reason: e.to_string() })?;
+            roots.add(cert).map_err(|e| TlsError::Certificate {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         }
     }
     let config = rustls::ClientConfig::builder_with_provider(provider())
@@ -51,7 +56,10 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let err = |reason: String| TlsError::Certificate { path: path.to_path_buf(), reason };
+    let err = |reason: String| TlsError::Certificate {
+        path: path.to_path_buf(),
+        reason,
+    };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| err(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()

@@ -87,7 +87,11 @@ pub async fn send(
         reset(conn).await?;
         return Ok(results);
     }
-    let data = if pipelined { conn.read_reply("DATA").await? } else { conn.command("DATA", "DATA").await? };
+    let data = if pipelined {
+        conn.read_reply("DATA").await?
+    } else {
+        conn.command("DATA", "DATA").await?
+    };
     if data.code != 354 {
         for i in accepted {
             results.push((i, RcptResult::from_reply(&data)));
@@ -105,7 +109,12 @@ pub async fn send(
 }
 
 /// One command's reply; without PIPELINING the command is written first.
-async fn step(conn: &mut Conn, pipelined: bool, line: &str, stage: &'static str) -> Result<UpReply, UpstreamError> {
+async fn step(
+    conn: &mut Conn,
+    pipelined: bool,
+    line: &str,
+    stage: &'static str,
+) -> Result<UpReply, UpstreamError> {
     if !pipelined {
         conn.write(line.as_bytes(), stage).await?;
     }
@@ -114,7 +123,14 @@ async fn step(conn: &mut Conn, pipelined: bool, line: &str, stage: &'static str)
 
 async fn reset(conn: &mut Conn) -> Result<(), UpstreamError> {
     let r = conn.command("RSET", "RSET").await?;
-    if r.is_positive() { Ok(()) } else { Err(UpstreamError::Rejected { stage: "RSET", reply: r }) }
+    if r.is_positive() {
+        Ok(())
+    } else {
+        Err(UpstreamError::Rejected {
+            stage: "RSET",
+            reply: r,
+        })
+    }
 }
 
 fn mail_command(env: &Envelope, conn: &Conn, size: usize) -> String {
@@ -196,7 +212,13 @@ mod tests {
 
     #[test]
     fn dot_stuffing_doubles_leading_dots_and_terminates() {
-        assert_eq!(dot_stuff(b"a\r\n.b\r\n..c\r\n"), b"a\r\n..b\r\n...c\r\n.\r\n");
-        assert_eq!(dot_stuff(b".start\r\nno newline"), b"..start\r\nno newline\r\n.\r\n");
+        assert_eq!(
+            dot_stuff(b"a\r\n.b\r\n..c\r\n"),
+            b"a\r\n..b\r\n...c\r\n.\r\n"
+        );
+        assert_eq!(
+            dot_stuff(b".start\r\nno newline"),
+            b"..start\r\nno newline\r\n.\r\n"
+        );
     }
 }

@@ -82,7 +82,8 @@ impl<'a> Locator<'a> {
             .take(line_no)
             .filter_map(|l| {
                 let t = l.trim();
-                t.starts_with('[').then(|| t.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+                t.starts_with('[')
+                    .then(|| t.trim_matches(|c| c == '[' || c == ']').trim().to_string())
             })
             .last()
             .unwrap_or_default()

@@ -20,7 +20,9 @@ host = "smtp.example.net"
 fn embedded_default_listens_on_localhost_2525_and_writes_to_outbox() {
     let c = Config::embedded_default();
     assert_eq!(c.server.listen, vec!["127.0.0.1:2525".parse().unwrap()]);
-    assert!(matches!(&c.upstreams[0].transport, Transport::File { dir } if dir == Path::new("outbox")));
+    assert!(
+        matches!(&c.upstreams[0].transport, Transport::File { dir } if dir == Path::new("outbox"))
+    );
 }
 
 #[test]
@@ -32,9 +34,16 @@ fn reference_config_is_valid() {
 
 #[test]
 fn port_defaults_follow_the_conn_mode() {
-    for (conn, port) in [("ssl_tls", 465), ("starttls", 587), ("plaintext", 25), ("auto", 25)] {
+    for (conn, port) in [
+        ("ssl_tls", 465),
+        ("starttls", 587),
+        ("plaintext", 25),
+        ("auto", 25),
+    ] {
         let c = load(&format!("{ONE_UPSTREAM}conn = \"{conn}\"\n")).unwrap();
-        let Transport::Smtp(s) = &c.upstreams[0].transport else { panic!() };
+        let Transport::Smtp(s) = &c.upstreams[0].transport else {
+            panic!()
+        };
         assert_eq!(s.port, port, "{conn}");
     }
 }
@@ -45,8 +54,13 @@ fn cresus_port_string_sets_conn_and_auth() {
         "{ONE_UPSTREAM}port = \"465 AUTH:CRAM_MD5 CONN:SSL_TLS\"\nusername = \"u\"\npassword = \"p\"\n"
     ))
     .unwrap();
-    let Transport::Smtp(s) = &c.upstreams[0].transport else { panic!() };
-    assert_eq!((s.port, s.conn, s.auth), (465, ConnMode::SslTls, AuthMode::CramMd5));
+    let Transport::Smtp(s) = &c.upstreams[0].transport else {
+        panic!()
+    };
+    assert_eq!(
+        (s.port, s.conn, s.auth),
+        (465, ConnMode::SslTls, AuthMode::CramMd5)
+    );
 }
 
 #[test]
@@ -54,7 +68,11 @@ fn unknown_word_in_port_string_names_file_line_key_and_word() {
     let e = only_error(&format!("{ONE_UPSTREAM}port = \"587 AUTH:LOGIN TURBO\"\n"));
     assert_eq!((e.line, e.key.as_str()), (5, "upstream.port"));
     assert!(e.message.contains("`TURBO`"), "{e}");
-    assert!(e.to_string().starts_with("test.toml:5: key `upstream.port`"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("test.toml:5: key `upstream.port`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -93,12 +111,18 @@ fn every_error_is_reported_not_only_the_first() {
     let errs = load(text).unwrap_err().0;
     assert!(errs.len() >= 2, "{errs:?}");
     assert!(errs.iter().any(|e| e.key == "upstream.host" && e.line == 1));
-    assert!(errs.iter().any(|e| e.key == "upstream.password" && e.line == 4));
+    assert!(
+        errs.iter()
+            .any(|e| e.key == "upstream.password" && e.line == 4)
+    );
 }
 
 #[test]
 fn secrets_never_appear_in_debug_output() {
-    let c = load(&format!("{ONE_UPSTREAM}username = \"u\"\npassword = \"hunter2-secret\"\n")).unwrap();
+    let c = load(&format!(
+        "{ONE_UPSTREAM}username = \"u\"\npassword = \"hunter2-secret\"\n"
+    ))
+    .unwrap();
     let dump = format!("{c:?}");
     assert!(!dump.contains("hunter2-secret"), "{dump}");
     assert!(dump.contains("redacted"));
@@ -107,7 +131,10 @@ fn secrets_never_appear_in_debug_output() {
 #[test]
 fn config_errors_never_echo_a_password_value() {
     // A password given where a number is expected must not be echoed back.
-    let errs = load(&format!("{ONE_UPSTREAM}username = \"u\"\npassword = 12345678\n")).unwrap_err();
+    let errs = load(&format!(
+        "{ONE_UPSTREAM}username = \"u\"\npassword = 12345678\n"
+    ))
+    .unwrap_err();
     assert!(!errs.to_string().contains("12345678"), "{errs}");
 }
 

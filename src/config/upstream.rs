@@ -44,7 +44,9 @@ pub struct Upstream {
 pub enum Transport {
     Smtp(SmtpUpstream),
     /// Writes each message as a `.eml` file into `dir`; sends nothing (the "try it" default).
-    File { dir: PathBuf },
+    File {
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +85,10 @@ pub enum SecretError {
     #[error("environment variable {0} is not set")]
     EnvMissing(String),
     #[error("cannot read password file {path}: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Secret {
@@ -92,10 +97,15 @@ impl Secret {
     pub fn reveal(&self) -> Result<String, SecretError> {
         match self {
             Secret::Inline(s) => Ok(s.clone()),
-            Secret::Env(var) => std::env::var(var).map_err(|_| SecretError::EnvMissing(var.clone())),
+            Secret::Env(var) => {
+                std::env::var(var).map_err(|_| SecretError::EnvMissing(var.clone()))
+            }
             Secret::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|source| SecretError::File { path: path.clone(), source }),
+                .map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                }),
         }
     }
 }
@@ -112,7 +122,10 @@ impl fmt::Debug for Secret {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).field("secret", &self.secret).finish()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("secret", &self.secret)
+            .finish()
     }
 }
 
@@ -125,7 +138,10 @@ pub(crate) struct KeyProblem {
 }
 
 fn problem(key: &'static str, message: impl Into<String>) -> KeyProblem {
-    KeyProblem { key, message: message.into() }
+    KeyProblem {
+        key,
+        message: message.into(),
+    }
 }
 
 impl RawUpstream {
@@ -136,12 +152,24 @@ impl RawUpstream {
         let transport = match self.kind.as_deref().unwrap_or("smtp") {
             "smtp" => Transport::Smtp(self.smtp()?),
             "file" => {
-                let dir = self.dir.clone().ok_or_else(|| problem("dir", "kind = \"file\" needs dir = \"...\""))?;
+                let dir = self
+                    .dir
+                    .clone()
+                    .ok_or_else(|| problem("dir", "kind = \"file\" needs dir = \"...\""))?;
                 Transport::File { dir }
             }
-            other => return Err(problem("kind", format!("unknown kind `{other}` (expected smtp or file)"))),
+            other => {
+                return Err(problem(
+                    "kind",
+                    format!("unknown kind `{other}` (expected smtp or file)"),
+                ));
+            }
         };
-        Ok(Upstream { name: self.name, default: self.default, transport })
+        Ok(Upstream {
+            name: self.name,
+            default: self.default,
+            transport,
+        })
     }
 
     fn smtp(&self) -> Result<SmtpUpstream, KeyProblem> {
@@ -157,7 +185,10 @@ impl RawUpstream {
         });
         let credentials = self.credentials(auth)?;
         let batch = match (spec.batch_size, spec.batch_wait) {
-            (Some(size), wait) => Some(Batch { size, wait: wait.unwrap_or(Duration::ZERO) }),
+            (Some(size), wait) => Some(Batch {
+                size,
+                wait: wait.unwrap_or(Duration::ZERO),
+            }),
             (None, Some(_)) => return Err(problem("port", "WAIT: needs LIMITE: as well")),
             (None, None) => None,
         };
@@ -175,9 +206,16 @@ impl RawUpstream {
     }
 
     fn credentials(&self, auth: AuthMode) -> Result<Option<Credentials>, KeyProblem> {
-        let sources = [self.password.is_some(), self.password_env.is_some(), self.password_file.is_some()];
+        let sources = [
+            self.password.is_some(),
+            self.password_env.is_some(),
+            self.password_file.is_some(),
+        ];
         if sources.iter().filter(|s| **s).count() > 1 {
-            return Err(problem("password", "set only one of password, password_env and password_file"));
+            return Err(problem(
+                "password",
+                "set only one of password, password_env and password_file",
+            ));
         }
         let secret = if let Some(p) = &self.password {
             Some(Secret::Inline(p.clone()))
@@ -190,9 +228,15 @@ impl RawUpstream {
             (_, _, AuthMode::None) => Ok(None),
             (Some(username), Some(secret), _) => Ok(Some(Credentials { username, secret })),
             (None, Some(_), _) => Err(problem("username", "a password is set but no username")),
-            (Some(_), None, _) => Err(problem("password", "a username is set but no password, password_env or password_file")),
+            (Some(_), None, _) => Err(problem(
+                "password",
+                "a username is set but no password, password_env or password_file",
+            )),
             (None, None, AuthMode::Auto) => Ok(None),
-            (None, None, mode) => Err(problem("auth", format!("auth = \"{mode}\" needs username and a password source"))),
+            (None, None, mode) => Err(problem(
+                "auth",
+                format!("auth = \"{mode}\" needs username and a password source"),
+            )),
         }
     }
 }
@@ -206,7 +250,10 @@ fn merge<T: PartialEq + fmt::Display + Copy>(
     match (from_key, from_port) {
         (Some(a), Some(b)) if a != b => Err(problem(
             key,
-            format!("{key} = \"{a}\" contradicts {}:{b} in the port string", key.to_uppercase()),
+            format!(
+                "{key} = \"{a}\" contradicts {}:{b} in the port string",
+                key.to_uppercase()
+            ),
         )),
         (a, b) => Ok(a.or(b)),
     }

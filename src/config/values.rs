@@ -181,7 +181,10 @@ impl<'de> Deserialize<'de> for PortSpec {
                     .ok()
                     .filter(|p| *p > 0)
                     .ok_or_else(|| E::custom(format!("{v} is not a port number (1-65535)")))?;
-                Ok(PortSpec { port: Some(port), ..Default::default() })
+                Ok(PortSpec {
+                    port: Some(port),
+                    ..Default::default()
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PortSpec, E> {
                 v.parse().map_err(E::custom)
@@ -212,9 +215,13 @@ impl FromStr for ByteSize {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a size (e.g. 35MB)"))?;
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size (e.g. 35MB)"))?;
         let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1.0,
             "k" | "kb" => 1e3,
@@ -223,7 +230,11 @@ impl FromStr for ByteSize {
             "kib" => 1024.0,
             "mib" => 1024.0 * 1024.0,
             "gib" => 1024.0 * 1024.0 * 1024.0,
-            u => return Err(format!("unknown size unit `{u}` in `{s}` (use B, KB, MB, GB, KiB, MiB, GiB)")),
+            u => {
+                return Err(format!(
+                    "unknown size unit `{u}` in `{s}` (use B, KB, MB, GB, KiB, MiB, GiB)"
+                ));
+            }
         };
         Ok(ByteSize((n * mult) as u64))
     }
@@ -238,7 +249,9 @@ impl<'de> Deserialize<'de> for ByteSize {
                 f.write_str("a size like \"35MB\" or a number of bytes")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("size must not be negative"))
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("size must not be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 v.parse().map_err(E::custom)
@@ -256,7 +269,9 @@ impl FromStr for DurationValue {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let n: f64 = num
             .parse()
@@ -270,7 +285,11 @@ impl FromStr for DurationValue {
             "h" => n * 3600.0,
             "d" => n * 86400.0,
             "w" => n * 7.0 * 86400.0,
-            u => return Err(format!("unknown duration unit `{u}` in `{s}` (use ms, s, m, h, d, w)")),
+            u => {
+                return Err(format!(
+                    "unknown duration unit `{u}` in `{s}` (use ms, s, m, h, d, w)"
+                ));
+            }
         };
         Ok(DurationValue(Duration::from_secs_f64(secs)))
     }
@@ -292,11 +311,15 @@ impl Network {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -311,11 +334,18 @@ impl FromStr for Network {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("`{s}` is not an address or network"))?;
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not an address or network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => p.parse().ok().filter(|p| *p <= max).ok_or_else(|| format!("bad prefix length in `{s}`"))?,
+            Some(p) => p
+                .parse()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("bad prefix length in `{s}`"))?,
         };
         Ok(Network { addr, prefix })
     }
@@ -359,9 +389,18 @@ mod tests {
 
     #[test]
     fn durations_accept_fractions_and_units() {
-        assert_eq!("15.5s".parse::<DurationValue>().unwrap().0, Duration::from_millis(15_500));
-        assert_eq!("5m".parse::<DurationValue>().unwrap().0, Duration::from_secs(300));
-        assert_eq!("5d".parse::<DurationValue>().unwrap().0, Duration::from_secs(432_000));
+        assert_eq!(
+            "15.5s".parse::<DurationValue>().unwrap().0,
+            Duration::from_millis(15_500)
+        );
+        assert_eq!(
+            "5m".parse::<DurationValue>().unwrap().0,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            "5d".parse::<DurationValue>().unwrap().0,
+            Duration::from_secs(432_000)
+        );
         assert!("soon".parse::<DurationValue>().is_err());
     }
 

@@ -72,7 +72,15 @@ pub struct Machine {
 
 impl Machine {
     pub fn new(limits: Limits, tls: bool) -> Self {
-        Machine { limits, phase: Phase::Command, helo: None, esmtp: false, tls, errors: 0, tx: None }
+        Machine {
+            limits,
+            phase: Phase::Command,
+            helo: None,
+            esmtp: false,
+            tls,
+            errors: 0,
+            tx: None,
+        }
     }
 
     pub fn greeting(&self) -> Reply {
@@ -204,9 +212,10 @@ impl Machine {
             Request::Bdat { .. } => self.error(reply::not_implemented("BDAT"), out),
             Request::Auth { .. } => self.error(reply::not_implemented("AUTH"), out),
             Request::Expn { .. } => self.error(reply::not_implemented("EXPN"), out),
-            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } | Request::Lhlo { .. } => {
-                self.error(reply::unknown_command(), out)
-            }
+            Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. }
+            | Request::Lhlo { .. } => self.error(reply::unknown_command(), out),
         }
     }
 
@@ -214,7 +223,11 @@ impl Machine {
         self.helo = Some(host);
         self.esmtp = esmtp;
         self.tx = None;
-        let first = format!("{} Hello {}", self.limits.hostname, self.helo.as_deref().unwrap_or(""));
+        let first = format!(
+            "{} Hello {}",
+            self.limits.hostname,
+            self.helo.as_deref().unwrap_or("")
+        );
         if !esmtp {
             out.push(Action::Reply(Reply::plain(250, first)));
             return;
@@ -232,7 +245,11 @@ impl Machine {
             lines.push("STARTTLS".into());
         }
         lines.push("HELP".into());
-        out.push(Action::Reply(Reply { code: 250, status: None, lines }));
+        out.push(Action::Reply(Reply {
+            code: 250,
+            status: None,
+            lines,
+        }));
     }
 
     fn mail(&mut self, from: MailFrom<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
@@ -327,7 +344,9 @@ impl Machine {
 
     /// Feeds message bytes; returns how many were consumed.
     fn data(&mut self, input: &[u8], out: &mut Vec<Action>) -> usize {
-        let Phase::Data(state) = &mut self.phase else { return 0 };
+        let Phase::Data(state) = &mut self.phase else {
+            return 0;
+        };
         let mut iter = input.iter();
         let done = match &mut state.discard {
             Some(d) => d.ingest(&mut iter),
@@ -344,7 +363,9 @@ impl Machine {
         if !done {
             return used;
         }
-        let Phase::Data(state) = std::mem::replace(&mut self.phase, Phase::Command) else { unreachable!() };
+        let Phase::Data(state) = std::mem::replace(&mut self.phase, Phase::Command) else {
+            unreachable!()
+        };
         if state.discard.is_some() {
             self.tx = None;
             out.push(Action::Reply(reply::message_too_big()));
@@ -352,7 +373,10 @@ impl Machine {
         }
         let envelope = self.tx.take().expect("DATA phase always has a transaction");
         self.phase = Phase::AwaitingDelivery;
-        out.push(Action::Deliver(Box::new(Transaction { envelope, body: state.body })));
+        out.push(Action::Deliver(Box::new(Transaction {
+            envelope,
+            body: state.body,
+        })));
         used
     }
 }
@@ -364,7 +388,11 @@ fn notify_from_flags(flags: u64) -> Option<Notify> {
     let success = flags & smtp_proto::RCPT_NOTIFY_SUCCESS != 0;
     let failure = flags & smtp_proto::RCPT_NOTIFY_FAILURE != 0;
     let delay = flags & smtp_proto::RCPT_NOTIFY_DELAY != 0;
-    (success || failure || delay).then_some(Notify::On { success, failure, delay })
+    (success || failure || delay).then_some(Notify::On {
+        success,
+        failure,
+        delay,
+    })
 }
 
 fn parse_error_reply(e: ProtoError) -> Reply {
@@ -373,7 +401,9 @@ fn parse_error_reply(e: ProtoError) -> Reply {
         ProtoError::InvalidSenderAddress => reply::bad_sender_syntax(),
         ProtoError::InvalidRecipientAddress => reply::bad_recipient_syntax(),
         ProtoError::SyntaxError { syntax } => reply::syntax(format!("Syntax: {syntax}")),
-        ProtoError::InvalidParameter { param } => reply::syntax(format!("Invalid {param} parameter")),
+        ProtoError::InvalidParameter { param } => {
+            reply::syntax(format!("Invalid {param} parameter"))
+        }
         ProtoError::UnsupportedParameter { param } => reply::unsupported_parameter(&param),
         ProtoError::ResponseTooLong => reply::line_too_long(),
         _ => reply::syntax("Syntax error"),

@@ -45,22 +45,78 @@ fn codes(replies: &[String]) -> Vec<u16> {
 #[test]
 fn dialogs_get_the_rfc_5321_replies() {
     let table: &[(&str, &str, &[u16])] = &[
-        ("simple transaction", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n", &[250, 250, 250, 354, 250, 221]),
-        ("null sender", "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y.test>\r\n", &[250, 250, 250]),
-        ("rcpt before mail", "EHLO c\r\nRCPT TO:<b@y.test>\r\n", &[250, 503]),
-        ("data before rcpt", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nDATA\r\n", &[250, 250, 503]),
+        (
+            "simple transaction",
+            "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+            &[250, 250, 250, 354, 250, 221],
+        ),
+        (
+            "null sender",
+            "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@y.test>\r\n",
+            &[250, 250, 250],
+        ),
+        (
+            "rcpt before mail",
+            "EHLO c\r\nRCPT TO:<b@y.test>\r\n",
+            &[250, 503],
+        ),
+        (
+            "data before rcpt",
+            "EHLO c\r\nMAIL FROM:<a@x.test>\r\nDATA\r\n",
+            &[250, 250, 503],
+        ),
         ("data before mail", "EHLO c\r\nDATA\r\n", &[250, 503]),
-        ("nested mail", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<a@x.test>\r\n", &[250, 250, 503]),
-        ("rset clears the transaction", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRSET\r\nRCPT TO:<b@y.test>\r\n", &[250, 250, 250, 503]),
+        (
+            "nested mail",
+            "EHLO c\r\nMAIL FROM:<a@x.test>\r\nMAIL FROM:<a@x.test>\r\n",
+            &[250, 250, 503],
+        ),
+        (
+            "rset clears the transaction",
+            "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRSET\r\nRCPT TO:<b@y.test>\r\n",
+            &[250, 250, 250, 503],
+        ),
         ("unknown command", "EHLO c\r\nFROB\r\n", &[250, 500]),
-        ("bad mail syntax", "EHLO c\r\nMAIL FROM:a@x.test>\r\n", &[250, 501]),
-        ("noop vrfy help", "NOOP\r\nVRFY bob\r\nHELP\r\n", &[250, 252, 214]),
-        ("declared size too big", "EHLO c\r\nMAIL FROM:<a@x.test> SIZE=5000\r\n", &[250, 552]),
-        ("too many recipients", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<1@y>\r\nRCPT TO:<2@y>\r\nRCPT TO:<3@y>\r\nRCPT TO:<4@y>\r\n", &[250, 250, 250, 250, 250, 452]),
-        ("unknown mail parameter", "EHLO c\r\nMAIL FROM:<a@x.test> FOO=bar\r\n", &[250, 555]),
-        ("auth not offered", "EHLO c\r\nAUTH PLAIN AGEAYg==\r\n", &[250, 502]),
-        ("bdat not offered", "EHLO c\r\nBDAT 10 LAST\r\n", &[250, 502]),
-        ("starttls inside a transaction", "EHLO c\r\nMAIL FROM:<a@x.test>\r\nSTARTTLS\r\n", &[250, 250, 503]),
+        (
+            "bad mail syntax",
+            "EHLO c\r\nMAIL FROM:a@x.test>\r\n",
+            &[250, 501],
+        ),
+        (
+            "noop vrfy help",
+            "NOOP\r\nVRFY bob\r\nHELP\r\n",
+            &[250, 252, 214],
+        ),
+        (
+            "declared size too big",
+            "EHLO c\r\nMAIL FROM:<a@x.test> SIZE=5000\r\n",
+            &[250, 552],
+        ),
+        (
+            "too many recipients",
+            "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<1@y>\r\nRCPT TO:<2@y>\r\nRCPT TO:<3@y>\r\nRCPT TO:<4@y>\r\n",
+            &[250, 250, 250, 250, 250, 452],
+        ),
+        (
+            "unknown mail parameter",
+            "EHLO c\r\nMAIL FROM:<a@x.test> FOO=bar\r\n",
+            &[250, 555],
+        ),
+        (
+            "auth not offered",
+            "EHLO c\r\nAUTH PLAIN AGEAYg==\r\n",
+            &[250, 502],
+        ),
+        (
+            "bdat not offered",
+            "EHLO c\r\nBDAT 10 LAST\r\n",
+            &[250, 502],
+        ),
+        (
+            "starttls inside a transaction",
+            "EHLO c\r\nMAIL FROM:<a@x.test>\r\nSTARTTLS\r\n",
+            &[250, 250, 503],
+        ),
     ];
     for (name, input, want) in table {
         let mut m = Machine::new(limits(), false);
@@ -73,14 +129,32 @@ fn dialogs_get_the_rfc_5321_replies() {
 fn ehlo_advertises_the_extensions_and_the_size_limit() {
     let mut m = Machine::new(limits(), false);
     let (r, _) = run(&mut m, "EHLO client.test\r\n");
-    for ext in ["PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN", "STARTTLS"] {
-        assert!(r[0].contains(&format!("250-{ext}\r\n")) || r[0].contains(&format!("250 {ext}\r\n")), "{ext}: {}", r[0]);
+    for ext in [
+        "PIPELINING",
+        "SIZE 1000",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "DSN",
+        "STARTTLS",
+    ] {
+        assert!(
+            r[0].contains(&format!("250-{ext}\r\n")) || r[0].contains(&format!("250 {ext}\r\n")),
+            "{ext}: {}",
+            r[0]
+        );
     }
 }
 
 #[test]
 fn starttls_is_not_offered_without_a_certificate_or_once_tls_is_up() {
-    let mut m = Machine::new(Limits { tls_available: false, ..limits() }, false);
+    let mut m = Machine::new(
+        Limits {
+            tls_available: false,
+            ..limits()
+        },
+        false,
+    );
     let (r, _) = run(&mut m, "EHLO c\r\nSTARTTLS\r\n");
     assert!(!r[0].contains("STARTTLS"));
     assert!(r[1].starts_with("502"));
@@ -96,7 +170,10 @@ fn starttls_resets_the_session_state() {
     let input = b"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<injected@x>\r\n";
     let used = m.receive(input, &mut out);
     assert!(out.contains(&Action::StartTls));
-    assert!(used < input.len(), "bytes after STARTTLS must be left to the driver to drop");
+    assert!(
+        used < input.len(),
+        "bytes after STARTTLS must be left to the driver to drop"
+    );
     m.tls_established();
     assert!(m.helo_name().is_none());
     assert!(m.is_tls());
@@ -118,14 +195,24 @@ fn message_is_dot_unstuffed_and_envelope_carries_dsn_parameters() {
     assert_eq!(tx.envelope.body, BodyType::EightBitMime);
     let r = &tx.envelope.recipients[0];
     assert_eq!(r.orcpt.as_deref(), Some("b+1@y.test"));
-    assert_eq!(r.notify, Some(Notify::On { success: true, failure: true, delay: false }));
+    assert_eq!(
+        r.notify,
+        Some(Notify::On {
+            success: true,
+            failure: true,
+            delay: false
+        })
+    );
 }
 
 #[test]
 fn oversize_message_gets_552_and_is_not_delivered() {
     let mut m = Machine::new(limits(), false);
     let big = "x".repeat(2000);
-    let (r, txs) = run(&mut m, &format!("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n{big}\r\n.\r\nNOOP\r\n"));
+    let (r, txs) = run(
+        &mut m,
+        &format!("EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n{big}\r\n.\r\nNOOP\r\n"),
+    );
     assert!(txs.is_empty());
     assert_eq!(codes(&r), vec![250, 250, 250, 354, 552, 250]);
 }
@@ -146,7 +233,16 @@ fn line_over_1000_octets_split_across_reads_gets_500() {
     let used = m.receive(&chunk, &mut out);
     assert_eq!(used, chunk.len());
     m.receive(b"aaa\r\nNOOP\r\n", &mut out);
-    let codes: Vec<u16> = out.iter().filter_map(|a| if let Action::Reply(r) = a { Some(r.code) } else { None }).collect();
+    let codes: Vec<u16> = out
+        .iter()
+        .filter_map(|a| {
+            if let Action::Reply(r) = a {
+                Some(r.code)
+            } else {
+                None
+            }
+        })
+        .collect();
     assert_eq!(codes, vec![500, 250]);
 }
 
@@ -165,7 +261,10 @@ fn pipelined_commands_are_answered_in_order() {
         &mut m,
         "EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@y>\r\nDATA\r\nbody\r\n.\r\nMAIL FROM:<d@x>\r\nRCPT TO:<e@y>\r\nDATA\r\nsecond\r\n.\r\nQUIT\r\n",
     );
-    assert_eq!(codes(&r), vec![250, 250, 250, 250, 354, 250, 250, 250, 354, 250, 221]);
+    assert_eq!(
+        codes(&r),
+        vec![250, 250, 250, 250, 354, 250, 250, 250, 354, 250, 221]
+    );
     assert_eq!(txs.len(), 2);
     assert_eq!(txs[1].body, b"second\r\n");
 }
@@ -189,14 +288,29 @@ fn data_split_in_every_possible_place_gives_the_same_message() {
                 }
             }
         }
-        assert_eq!(body.as_deref(), Some(&b"l1\r\n.l2\r\n"[..]), "split at {split}");
+        assert_eq!(
+            body.as_deref(),
+            Some(&b"l1\r\n.l2\r\n"[..]),
+            "split at {split}"
+        );
     }
 }
 
 #[test]
 fn arbitrary_bytes_never_panic() {
     // A cheap deterministic fuzz: every byte pattern of a small alphabet in short sequences.
-    let alphabet: &[&[u8]] = &[b"MAIL FROM:<", b"RCPT TO:", b"DATA\r\n", b"\r\n", b".", b"\n", b"\0\xff", b"EHLO ", b">", b" SIZE=9"];
+    let alphabet: &[&[u8]] = &[
+        b"MAIL FROM:<",
+        b"RCPT TO:",
+        b"DATA\r\n",
+        b"\r\n",
+        b".",
+        b"\n",
+        b"\0\xff",
+        b"EHLO ",
+        b">",
+        b" SIZE=9",
+    ];
     for a in alphabet {
         for b in alphabet {
             for c in alphabet {

@@ -33,13 +33,19 @@ pub fn received(t: &Trace) -> String {
     if let Some(r) = t.for_rcpt {
         h.push_str(&format!("\r\n\tfor <{}>", sanitize(r)));
     }
-    h.push_str(&format!("; {}\r\n", t.date.format("%a, %d %b %Y %H:%M:%S %z")));
+    h.push_str(&format!(
+        "; {}\r\n",
+        t.date.format("%a, %d %b %Y %H:%M:%S %z")
+    ));
     h
 }
 
 /// Keeps client-supplied text from breaking the header (no CR/LF, no controls).
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).take(255).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(255)
+        .collect()
 }
 
 #[cfg(test)]

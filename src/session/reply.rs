@@ -15,11 +15,19 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(code: u16, status: &'static str, text: impl Into<Cow<'static, str>>) -> Self {
-        Reply { code, status: Some(status), lines: vec![text.into()] }
+        Reply {
+            code,
+            status: Some(status),
+            lines: vec![text.into()],
+        }
     }
 
     pub fn plain(code: u16, text: impl Into<Cow<'static, str>>) -> Self {
-        Reply { code, status: None, lines: vec![text.into()] }
+        Reply {
+            code,
+            status: None,
+            lines: vec![text.into()],
+        }
     }
 
     pub fn is_error(&self) -> bool {
@@ -76,10 +84,18 @@ pub fn ready_for_tls() -> Reply {
     Reply::new(220, "2.0.0", "Ready to start TLS")
 }
 pub fn vrfy() -> Reply {
-    Reply::new(252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery")
+    Reply::new(
+        252,
+        "2.0.0",
+        "Cannot VRFY user, but will accept message and attempt delivery",
+    )
 }
 pub fn help() -> Reply {
-    Reply::new(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS")
+    Reply::new(
+        214,
+        "2.0.0",
+        "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS",
+    )
 }
 pub fn unknown_command() -> Reply {
     Reply::new(500, "5.5.2", "Error: command not recognized")
@@ -115,7 +131,11 @@ pub fn tls_already_active() -> Reply {
     Reply::new(503, "5.5.1", "Error: TLS already active")
 }
 pub fn tls_in_transaction() -> Reply {
-    Reply::new(503, "5.5.1", "Error: STARTTLS not allowed during a mail transaction")
+    Reply::new(
+        503,
+        "5.5.1",
+        "Error: STARTTLS not allowed during a mail transaction",
+    )
 }
 pub fn too_many_recipients() -> Reply {
     Reply::new(452, "4.5.3", "Error: too many recipients")
@@ -139,10 +159,18 @@ pub fn shutting_down() -> Reply {
     Reply::new(421, "4.3.2", "Service shutting down, try again later")
 }
 pub fn client_not_allowed() -> Reply {
-    Reply::new(554, "5.7.1", "Access denied: your address is not allowed to relay through this server")
+    Reply::new(
+        554,
+        "5.7.1",
+        "Access denied: your address is not allowed to relay through this server",
+    )
 }
 pub fn storage_failed() -> Reply {
-    Reply::new(451, "4.3.0", "Error: queue file write error, try again later")
+    Reply::new(
+        451,
+        "4.3.0",
+        "Error: queue file write error, try again later",
+    )
 }
 pub fn tls_unavailable() -> Reply {
     Reply::new(454, "4.7.0", "TLS not available due to local problem")
@@ -154,12 +182,19 @@ mod tests {
 
     #[test]
     fn multiline_replies_use_dash_continuation_and_space_on_the_last_line() {
-        let r = Reply { code: 250, status: None, lines: vec!["a".into(), "b".into(), "c".into()] };
+        let r = Reply {
+            code: 250,
+            status: None,
+            lines: vec!["a".into(), "b".into(), "c".into()],
+        };
         assert_eq!(r.to_wire(), "250-a\r\n250-b\r\n250 c\r\n");
     }
 
     #[test]
     fn enhanced_status_follows_the_code() {
-        assert_eq!(unknown_command().to_wire(), "500 5.5.2 Error: command not recognized\r\n");
+        assert_eq!(
+            unknown_command().to_wire(),
+            "500 5.5.2 Error: command not recognized\r\n"
+        );
     }
 }

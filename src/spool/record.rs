@@ -20,10 +20,16 @@ pub struct EnvelopeRecord {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum RcptState {
     /// Not yet delivered; `last_reply` holds the latest temporary failure, if any.
-    Pending { last_reply: Option<String> },
-    Delivered { reply: String },
+    Pending {
+        last_reply: Option<String>,
+    },
+    Delivered {
+        reply: String,
+    },
     /// Permanently refused. Kept until a bounce is sent (a later stage); never silently dropped.
-    Failed { reply: String },
+    Failed {
+        reply: String,
+    },
 }
 
 impl RcptState {
@@ -46,7 +52,12 @@ pub struct StoredMessage {
 
 impl StoredMessage {
     pub fn pending_indices(&self) -> Vec<usize> {
-        self.rcpts.iter().enumerate().filter(|(_, s)| s.is_pending()).map(|(i, _)| i).collect()
+        self.rcpts
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_pending())
+            .map(|(i, _)| i)
+            .collect()
     }
 
     pub fn is_finished(&self) -> bool {

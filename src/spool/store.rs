@@ -23,11 +23,17 @@ pub(super) struct Opened {
 }
 
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Db { path: path.to_path_buf(), source }
+    move |source| SpoolError::Db {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io { path: path.to_path_buf(), source }
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
@@ -48,30 +54,47 @@ pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
     };
     sync_dir(dir)?;
     let reader = Connection::open(&path).map_err(db_err(&path))?;
-    reader.busy_timeout(std::time::Duration::from_secs(30)).map_err(db_err(&path))?;
+    reader
+        .busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(db_err(&path))?;
     quarantine_bad_rows(&writer, &path)?;
-    Ok(Opened { writer, reader, path })
+    Ok(Opened {
+        writer,
+        reader,
+        path,
+    })
 }
 
 /// One relay per spool: a second process would deliver every message twice.
 fn lock_dir(dir: &Path) -> Result<(), SpoolError> {
     let lock_path = dir.join("lock");
-    let f = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_err(&lock_path))?;
     match f.try_lock() {
         Ok(()) => {
             // The lock lives as long as the process: leak the handle on purpose.
             std::mem::forget(f);
             Ok(())
         }
-        Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked { path: dir.to_path_buf() }),
-        Err(std::fs::TryLockError::Error(e)) => Err(SpoolError::Io { path: lock_path, source: e }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(SpoolError::Io {
+            path: lock_path,
+            source: e,
+        }),
     }
 }
 
 fn open_db(path: &Path) -> Result<Connection, SpoolError> {
     let e = db_err(path);
     let c = Connection::open(path).map_err(&e)?;
-    c.busy_timeout(std::time::Duration::from_secs(30)).map_err(&e)?;
+    c.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(&e)?;
     c.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
     // FULL: a WAL commit is fsynced before it is reported; NORMAL could lose acknowledged mail.
     c.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
@@ -116,7 +139,9 @@ fn move_aside(dir: &Path, path: &Path) -> Result<PathBuf, SpoolError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// Rows whose envelope cannot be decoded are moved to the `corrupt` table and reported, so one
@@ -125,9 +150,17 @@ fn quarantine_bad_rows(c: &Connection, path: &Path) -> Result<(), SpoolError> {
     let e = db_err(path);
     let mut bad = Vec::new();
     {
-        let mut stmt = c.prepare("SELECT id, envelope, rcpts FROM message").map_err(&e)?;
+        let mut stmt = c
+            .prepare("SELECT id, envelope, rcpts FROM message")
+            .map_err(&e)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(&e)?;
         for row in rows {
             let (id, env, rcpts) = row.map_err(&e)?;
@@ -144,17 +177,23 @@ fn quarantine_bad_rows(c: &Connection, path: &Path) -> Result<(), SpoolError> {
             params![id, now_ms(), reason],
         )
         .map_err(&e)?;
-        c.execute("DELETE FROM message WHERE id = ?1", params![id]).map_err(&e)?;
+        c.execute("DELETE FROM message WHERE id = ?1", params![id])
+            .map_err(&e)?;
     }
     Ok(())
 }
 
 fn decode(envelope: &str, rcpts: &str) -> Result<(EnvelopeRecord, Vec<RcptState>), String> {
-    let env: EnvelopeRecord = serde_json::from_str(envelope).map_err(|e| format!("envelope: {e}"))?;
+    let env: EnvelopeRecord =
+        serde_json::from_str(envelope).map_err(|e| format!("envelope: {e}"))?;
     if env.v > FORMAT_VERSION {
-        return Err(format!("envelope format {} is newer than this smarthost ({FORMAT_VERSION})", env.v));
+        return Err(format!(
+            "envelope format {} is newer than this smarthost ({FORMAT_VERSION})",
+            env.v
+        ));
     }
-    let states: Vec<RcptState> = serde_json::from_str(rcpts).map_err(|e| format!("recipients: {e}"))?;
+    let states: Vec<RcptState> =
+        serde_json::from_str(rcpts).map_err(|e| format!("recipients: {e}"))?;
     if states.len() != env.envelope.recipients.len() {
         return Err("recipient states do not match the envelope".into());
     }
@@ -214,8 +253,12 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
     for op in batch {
         match op {
             WriteOp::Put(msg, _) => {
-                let env = EnvelopeRecord { v: FORMAT_VERSION, envelope: msg.envelope.clone() };
-                let rcpts = vec![RcptState::Pending { last_reply: None }; msg.envelope.recipients.len()];
+                let env = EnvelopeRecord {
+                    v: FORMAT_VERSION,
+                    envelope: msg.envelope.clone(),
+                };
+                let rcpts =
+                    vec![RcptState::Pending { last_reply: None }; msg.envelope.recipients.len()];
                 tx.execute(
                     "INSERT INTO message (id, created, envelope, rcpts, body, attempts, next_attempt)
                      VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
@@ -234,9 +277,13 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
             }
             WriteOp::Progress(p, _) => {
                 let done = !p.rcpts.iter().any(RcptState::is_pending);
-                let failed = p.rcpts.iter().any(|r| matches!(r, RcptState::Failed { .. }));
+                let failed = p
+                    .rcpts
+                    .iter()
+                    .any(|r| matches!(r, RcptState::Failed { .. }));
                 if done && !failed {
-                    tx.execute("DELETE FROM message WHERE id = ?1", params![p.id]).map_err(|e| e.to_string())?;
+                    tx.execute("DELETE FROM message WHERE id = ?1", params![p.id])
+                        .map_err(|e| e.to_string())?;
                 } else {
                     let next = if done { i64::MAX } else { p.next_attempt };
                     tx.execute(
@@ -290,7 +337,9 @@ pub(super) fn due(
                 body: Arc::new(body),
                 attempts,
             }),
-            Err(reason) => tracing::error!(queue_id = %id, "unreadable spool entry skipped: {reason}"),
+            Err(reason) => {
+                tracing::error!(queue_id = %id, "unreadable spool entry skipped: {reason}")
+            }
         }
     }
     Ok(out)
@@ -317,8 +366,20 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
     for row in rows {
         let (id, env, rcpts, attempts, next_attempt) = row.map_err(&e)?;
         if let Ok((env, states)) = decode(&env, &rcpts) {
-            let rcpts = env.envelope.recipients.iter().map(|r| r.address.clone()).zip(states).collect();
-            out.push(QueueEntry { id, mail_from: env.envelope.mail_from, rcpts, attempts, next_attempt });
+            let rcpts = env
+                .envelope
+                .recipients
+                .iter()
+                .map(|r| r.address.clone())
+                .zip(states)
+                .collect();
+            out.push(QueueEntry {
+                id,
+                mail_from: env.envelope.mail_from,
+                rcpts,
+                attempts,
+                next_attempt,
+            });
         }
     }
     Ok(out)
@@ -328,5 +389,8 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
 pub fn corrupt_count(dir: &Path) -> Result<i64, SpoolError> {
     let path = dir.join(DB_FILE);
     let c = Connection::open(&path).map_err(db_err(&path))?;
-    c.query_row("SELECT count(*) FROM corrupt", [], |r| r.get(0)).optional().map(|v| v.unwrap_or(0)).map_err(db_err(&path))
+    c.query_row("SELECT count(*) FROM corrupt", [], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(0))
+        .map_err(db_err(&path))
 }

@@ -33,17 +33,28 @@ impl Mechanism {
 
 /// Preference for `auto`: challenge-response first (the password never crosses the wire), then
 /// PLAIN (one round trip), then LOGIN. XOAUTH2 needs a token, not a password: never guessed.
-const AUTO_ORDER: [Mechanism; 4] = [Mechanism::CramMd5, Mechanism::Ntlm, Mechanism::Plain, Mechanism::Login];
+const AUTO_ORDER: [Mechanism; 4] = [
+    Mechanism::CramMd5,
+    Mechanism::Ntlm,
+    Mechanism::Plain,
+    Mechanism::Login,
+];
 
 /// Which mechanism to use, or `None` for no AUTH at all.
-pub fn choose(mode: AuthMode, offered: &[String], creds: Option<&Credentials>) -> Result<Option<Mechanism>, UpstreamError> {
+pub fn choose(
+    mode: AuthMode,
+    offered: &[String],
+    creds: Option<&Credentials>,
+) -> Result<Option<Mechanism>, UpstreamError> {
     let explicit = match mode {
         AuthMode::None => return Ok(None),
         AuthMode::Auto => {
             if creds.is_none() || offered.is_empty() {
                 return Ok(None);
             }
-            return Ok(AUTO_ORDER.into_iter().find(|m| offered.iter().any(|o| o == m.name())));
+            return Ok(AUTO_ORDER
+                .into_iter()
+                .find(|m| offered.iter().any(|o| o == m.name())));
         }
         AuthMode::Plain => Mechanism::Plain,
         AuthMode::Login => Mechanism::Login,
@@ -60,8 +71,15 @@ pub fn choose(mode: AuthMode, offered: &[String], creds: Option<&Credentials>) -
     Ok(Some(explicit))
 }
 
-pub async fn authenticate(conn: &mut Conn, mech: Mechanism, creds: &Credentials) -> Result<(), UpstreamError> {
-    let secret = creds.secret.reveal().map_err(|e| UpstreamError::Secret(e.to_string()))?;
+pub async fn authenticate(
+    conn: &mut Conn,
+    mech: Mechanism,
+    creds: &Credentials,
+) -> Result<(), UpstreamError> {
+    let secret = creds
+        .secret
+        .reveal()
+        .map_err(|e| UpstreamError::Secret(e.to_string()))?;
     let user = creds.username.as_str();
     let last = match mech {
         Mechanism::Plain => {
@@ -75,20 +93,33 @@ pub async fn authenticate(conn: &mut Conn, mech: Mechanism, creds: &Credentials)
         }
         Mechanism::CramMd5 => {
             let challenge = expect_challenge(conn.command("AUTH CRAM-MD5", "AUTH").await?)?;
-            let challenge = B64.decode(challenge.trim()).map_err(|_| bad_challenge("CRAM-MD5"))?;
-            conn.command(&B64.encode(cram_md5_response(user, &secret, &challenge)), "AUTH").await?
+            let challenge = B64
+                .decode(challenge.trim())
+                .map_err(|_| bad_challenge("CRAM-MD5"))?;
+            conn.command(
+                &B64.encode(cram_md5_response(user, &secret, &challenge)),
+                "AUTH",
+            )
+            .await?
         }
         Mechanism::Ntlm => {
             let (domain, name) = split_domain(user);
             let negotiate = ntlm_negotiate()?;
-            let challenge = expect_challenge(conn.command(&format!("AUTH NTLM {}", B64.encode(negotiate)), "AUTH").await?)?;
-            let challenge = B64.decode(challenge.trim()).map_err(|_| bad_challenge("NTLM"))?;
+            let challenge = expect_challenge(
+                conn.command(&format!("AUTH NTLM {}", B64.encode(negotiate)), "AUTH")
+                    .await?,
+            )?;
+            let challenge = B64
+                .decode(challenge.trim())
+                .map_err(|_| bad_challenge("NTLM"))?;
             let answer = ntlm_authenticate(&challenge, name, domain, &secret)?;
             conn.command(&B64.encode(answer), "AUTH").await?
         }
         Mechanism::Xoauth2 => {
             let blob = B64.encode(xoauth2_initial(user, &secret));
-            let r = conn.command(&format!("AUTH XOAUTH2 {blob}"), "AUTH").await?;
+            let r = conn
+                .command(&format!("AUTH XOAUTH2 {blob}"), "AUTH")
+                .await?;
             if r.code == 334 {
                 // The server sent a JSON error status as a challenge; RFC 7628 says answer it
                 // with an empty line and then read the final failure.
@@ -106,16 +137,24 @@ pub async fn authenticate(conn: &mut Conn, mech: Mechanism, creds: &Credentials)
 }
 
 fn expect_challenge(r: UpReply) -> Result<String, UpstreamError> {
-    if r.code == 334 { Ok(r.payload()) } else { Err(UpstreamError::AuthFailed(r)) }
+    if r.code == 334 {
+        Ok(r.payload())
+    } else {
+        Err(UpstreamError::AuthFailed(r))
+    }
 }
 
 fn bad_challenge(mech: &str) -> UpstreamError {
-    UpstreamError::Protocol { stage: "AUTH", detail: format!("malformed {mech} challenge") }
+    UpstreamError::Protocol {
+        stage: "AUTH",
+        detail: format!("malformed {mech} challenge"),
+    }
 }
 
 /// RFC 2195: `user SP hex(HMAC-MD5(secret, challenge))`.
 pub fn cram_md5_response(user: &str, secret: &str, challenge: &[u8]) -> String {
-    let mut mac = Hmac::<md5::Md5>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<md5::Md5>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(challenge);
     let digest = mac.finalize().into_bytes();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -150,21 +189,47 @@ pub fn ntlm_negotiate() -> Result<Vec<u8>, UpstreamError> {
         os_version: Default::default(),
     })
     .to_bytes()
-    .map_err(|e| UpstreamError::Protocol { stage: "AUTH", detail: format!("NTLM negotiate: {e:?}") })
+    .map_err(|e| UpstreamError::Protocol {
+        stage: "AUTH",
+        detail: format!("NTLM negotiate: {e:?}"),
+    })
 }
 
 /// NTLMv2 answer to a type-2 challenge.
-pub fn ntlm_authenticate(challenge: &[u8], user: &str, domain: &str, password: &str) -> Result<Vec<u8>, UpstreamError> {
+pub fn ntlm_authenticate(
+    challenge: &[u8],
+    user: &str,
+    domain: &str,
+    password: &str,
+) -> Result<Vec<u8>, UpstreamError> {
     let msg = ntlmclient::Message::try_from(challenge).map_err(|_| bad_challenge("NTLM"))?;
-    let ntlmclient::Message::Challenge(c) = msg else { return Err(bad_challenge("NTLM")) };
-    let target_info: Vec<u8> = c.target_information.iter().flat_map(|t| t.to_bytes()).collect();
-    let creds = ntlmclient::Credentials { username: user.into(), password: password.into(), domain: domain.into() };
-    let response = ntlmclient::respond_challenge_ntlm_v2(c.challenge, &target_info, ntlmclient::get_ntlm_time(), &creds);
+    let ntlmclient::Message::Challenge(c) = msg else {
+        return Err(bad_challenge("NTLM"));
+    };
+    let target_info: Vec<u8> = c
+        .target_information
+        .iter()
+        .flat_map(|t| t.to_bytes())
+        .collect();
+    let creds = ntlmclient::Credentials {
+        username: user.into(),
+        password: password.into(),
+        domain: domain.into(),
+    };
+    let response = ntlmclient::respond_challenge_ntlm_v2(
+        c.challenge,
+        &target_info,
+        ntlmclient::get_ntlm_time(),
+        &creds,
+    );
     let flags = ntlmclient::Flags::NEGOTIATE_UNICODE | ntlmclient::Flags::NEGOTIATE_NTLM;
     response
         .to_message(&creds, &workstation(), flags)
         .to_bytes()
-        .map_err(|e| UpstreamError::Protocol { stage: "AUTH", detail: format!("NTLM authenticate: {e:?}") })
+        .map_err(|e| UpstreamError::Protocol {
+            stage: "AUTH",
+            detail: format!("NTLM authenticate: {e:?}"),
+        })
 }
 
 #[cfg(test)]
@@ -172,7 +237,10 @@ mod tests {
     use super::*;
 
     fn creds() -> Credentials {
-        Credentials { username: "u".into(), secret: crate::config::Secret::Inline("p".into()) }
+        Credentials {
+            username: "u".into(),
+            secret: crate::config::Secret::Inline("p".into()),
+        }
     }
 
     fn offered(list: &[&str]) -> Vec<String> {
@@ -182,15 +250,32 @@ mod tests {
     #[test]
     fn cram_md5_matches_the_rfc_2195_example() {
         let challenge = b"<1896.697170952@postoffice.reston.mci.net>";
-        assert_eq!(cram_md5_response("tim", "tanstaaftanstaaf", challenge), "tim b913a602c7eda7a495b4e6e7334d3890");
+        assert_eq!(
+            cram_md5_response("tim", "tanstaaftanstaaf", challenge),
+            "tim b913a602c7eda7a495b4e6e7334d3890"
+        );
     }
 
     #[test]
     fn auto_prefers_challenge_response_then_plain_then_login() {
         let c = creds();
-        assert_eq!(choose(AuthMode::Auto, &offered(&["LOGIN", "PLAIN", "CRAM-MD5"]), Some(&c)).unwrap(), Some(Mechanism::CramMd5));
-        assert_eq!(choose(AuthMode::Auto, &offered(&["LOGIN", "PLAIN"]), Some(&c)).unwrap(), Some(Mechanism::Plain));
-        assert_eq!(choose(AuthMode::Auto, &offered(&["LOGIN"]), Some(&c)).unwrap(), Some(Mechanism::Login));
+        assert_eq!(
+            choose(
+                AuthMode::Auto,
+                &offered(&["LOGIN", "PLAIN", "CRAM-MD5"]),
+                Some(&c)
+            )
+            .unwrap(),
+            Some(Mechanism::CramMd5)
+        );
+        assert_eq!(
+            choose(AuthMode::Auto, &offered(&["LOGIN", "PLAIN"]), Some(&c)).unwrap(),
+            Some(Mechanism::Plain)
+        );
+        assert_eq!(
+            choose(AuthMode::Auto, &offered(&["LOGIN"]), Some(&c)).unwrap(),
+            Some(Mechanism::Login)
+        );
     }
 
     #[test]
@@ -206,7 +291,10 @@ mod tests {
 
     #[test]
     fn xoauth2_initial_response_has_the_google_format() {
-        assert_eq!(xoauth2_initial("a@b", "tok"), "user=a@b\x01auth=Bearer tok\x01\x01");
+        assert_eq!(
+            xoauth2_initial("a@b", "tok"),
+            "user=a@b\x01auth=Bearer tok\x01\x01"
+        );
     }
 
     /// NTLM negotiate against the MS-NLMP layout: signature, type 1, the flags we ask for.
@@ -216,7 +304,11 @@ mod tests {
         assert_eq!(&m[..8], b"NTLMSSP\0");
         assert_eq!(u32::from_le_bytes(m[8..12].try_into().unwrap()), 1);
         let flags = u32::from_le_bytes(m[12..16].try_into().unwrap());
-        assert_eq!(flags & 0x0000_0201, 0x0000_0201, "UNICODE and NTLM must be requested");
+        assert_eq!(
+            flags & 0x0000_0201,
+            0x0000_0201,
+            "UNICODE and NTLM must be requested"
+        );
     }
 
     /// The MS-NLMP 4.2.4 test vector: the NTLMv2 hash of User/Domain/Password.
@@ -226,12 +318,15 @@ mod tests {
         let challenge = ntlm_test_challenge([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
         let answer = ntlm_authenticate(&challenge, "User", "Domain", "Password").unwrap();
         let msg = ntlmclient::Message::try_from(answer.as_slice()).unwrap();
-        let ntlmclient::Message::Authenticate(a) = msg else { panic!("not an authenticate message") };
+        let ntlmclient::Message::Authenticate(a) = msg else {
+            panic!("not an authenticate message")
+        };
         assert_eq!(a.user_name, "User");
         assert_eq!(a.domain_name, "Domain");
         // NTProofStr = HMAC-MD5(NTOWFv2, server_challenge || blob); check it with the published key.
         let ntowf_v2: [u8; 16] = [
-            0x0c, 0x86, 0x8a, 0x40, 0x3b, 0xfd, 0x7a, 0x93, 0xa3, 0x00, 0x1e, 0xf2, 0x2e, 0xf0, 0x2e, 0x3f,
+            0x0c, 0x86, 0x8a, 0x40, 0x3b, 0xfd, 0x7a, 0x93, 0xa3, 0x00, 0x1e, 0xf2, 0x2e, 0xf0,
+            0x2e, 0x3f,
         ];
         let (proof, blob) = a.ntlm_response.split_at(16);
         let mut mac = Hmac::<md5::Md5>::new_from_slice(&ntowf_v2).unwrap();

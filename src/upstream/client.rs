@@ -21,7 +21,11 @@ pub enum Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -30,7 +34,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -67,7 +75,11 @@ impl UpReply {
     }
     /// The text after the code on each line, joined: what a SASL challenge carries.
     pub fn payload(&self) -> String {
-        self.text.lines().map(|l| l.get(4..).unwrap_or("")).collect::<Vec<_>>().join("")
+        self.text
+            .lines()
+            .map(|l| l.get(4..).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("")
     }
 }
 
@@ -94,7 +106,10 @@ pub struct Capabilities {
 
 impl Capabilities {
     pub fn parse(reply: &UpReply) -> Capabilities {
-        let mut caps = Capabilities { esmtp: true, ..Default::default() };
+        let mut caps = Capabilities {
+            esmtp: true,
+            ..Default::default()
+        };
         for line in reply.text.lines().skip(1) {
             let kw = line.get(4..).unwrap_or("").trim();
             let mut words = kw.split_whitespace();
@@ -109,9 +124,9 @@ impl Capabilities {
                 "ENHANCEDSTATUSCODES" => caps.enhanced_status = true,
                 "SIZE" => caps.size = words.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0),
                 "AUTH" => caps.auth.extend(words.map(|w| w.to_ascii_uppercase())),
-                s if s.starts_with("AUTH=") => {
-                    caps.auth.extend(kw[5..].split_whitespace().map(|w| w.to_ascii_uppercase()))
-                }
+                s if s.starts_with("AUTH=") => caps
+                    .auth
+                    .extend(kw[5..].split_whitespace().map(|w| w.to_ascii_uppercase())),
                 _ => {}
             }
         }
@@ -134,7 +149,12 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(stream: Stream, timeout: Duration) -> Self {
-        Conn { stream, rbuf: Vec::with_capacity(4096), timeout, caps: Capabilities::default() }
+        Conn {
+            stream,
+            rbuf: Vec::with_capacity(4096),
+            timeout,
+            caps: Capabilities::default(),
+        }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -161,10 +181,17 @@ impl Conn {
                 return parse_reply(&raw, stage);
             }
             if self.rbuf.len() > MAX_REPLY {
-                return Err(UpstreamError::Protocol { stage, detail: "reply too long".into() });
+                return Err(UpstreamError::Protocol {
+                    stage,
+                    detail: "reply too long".into(),
+                });
             }
             let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).await.map_err(|e| UpstreamError::Io { stage, source: e })?;
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .await
+                .map_err(|e| UpstreamError::Io { stage, source: e })?;
             if n == 0 {
                 return Err(UpstreamError::Closed { stage });
             }
@@ -185,7 +212,11 @@ impl Conn {
     }
 
     /// Sends one command line (CRLF added) and reads its reply.
-    pub async fn command(&mut self, line: &str, stage: &'static str) -> Result<UpReply, UpstreamError> {
+    pub async fn command(
+        &mut self,
+        line: &str,
+        stage: &'static str,
+    ) -> Result<UpReply, UpstreamError> {
         let mut buf = Vec::with_capacity(line.len() + 2);
         buf.extend_from_slice(line.as_bytes());
         buf.extend_from_slice(b"\r\n");
@@ -202,7 +233,10 @@ impl Conn {
         }
         let r = self.command(&format!("HELO {name}"), "HELO").await?;
         if r.code != 250 {
-            return Err(UpstreamError::Rejected { stage: "HELO", reply: r });
+            return Err(UpstreamError::Rejected {
+                stage: "HELO",
+                reply: r,
+            });
         }
         self.caps = Capabilities::default();
         Ok(())
@@ -238,16 +272,33 @@ fn complete_reply(buf: &[u8], scanned: &mut usize) -> Option<usize> {
 
 fn parse_reply(raw: &[u8], stage: &'static str) -> Result<UpReply, UpstreamError> {
     let text = String::from_utf8_lossy(raw);
-    let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()).collect();
-    let code_of = |l: &str| l.get(..3).and_then(|c| c.parse::<u16>().ok()).filter(|c| (200..600).contains(c));
-    let code = lines.first().and_then(|l| code_of(l)).ok_or_else(|| UpstreamError::Protocol {
-        stage,
-        detail: format!("unparseable reply {:?}", lines.first().unwrap_or(&"")),
-    })?;
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let code_of = |l: &str| {
+        l.get(..3)
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (200..600).contains(c))
+    };
+    let code = lines
+        .first()
+        .and_then(|l| code_of(l))
+        .ok_or_else(|| UpstreamError::Protocol {
+            stage,
+            detail: format!("unparseable reply {:?}", lines.first().unwrap_or(&"")),
+        })?;
     if lines.iter().any(|l| code_of(l) != Some(code)) {
-        return Err(UpstreamError::Protocol { stage, detail: "reply lines with different codes".into() });
+        return Err(UpstreamError::Protocol {
+            stage,
+            detail: "reply lines with different codes".into(),
+        });
     }
-    Ok(UpReply { code, text: lines.join("\n") })
+    Ok(UpReply {
+        code,
+        text: lines.join("\n"),
+    })
 }
 
 #[cfg(test)]
@@ -258,7 +309,10 @@ mod tests {
     fn complete_reply_waits_for_the_last_line_of_a_multiline_reply() {
         let mut s = 0;
         assert_eq!(complete_reply(b"250-a\r\n250-b\r\n", &mut s), None);
-        assert_eq!(complete_reply(b"250-a\r\n250-b\r\n250 c\r\n354 go\r\n", &mut s), Some(21));
+        assert_eq!(
+            complete_reply(b"250-a\r\n250-b\r\n250 c\r\n354 go\r\n", &mut s),
+            Some(21)
+        );
     }
 
     #[test]

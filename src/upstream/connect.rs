@@ -36,10 +36,24 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    pub fn new(name: &str, cfg: SmtpUpstream, default_helo: &str) -> Result<Endpoint, UpstreamError> {
-        let tls = crate::tls::client_config(cfg.ca_file.as_deref()).map_err(|e| UpstreamError::TlsConfig(e.to_string()))?;
-        let helo = cfg.helo_name.clone().unwrap_or_else(|| default_helo.to_string());
-        Ok(Endpoint { name: name.to_string(), cfg, helo, tls, detected: Mutex::new(None) })
+    pub fn new(
+        name: &str,
+        cfg: SmtpUpstream,
+        default_helo: &str,
+    ) -> Result<Endpoint, UpstreamError> {
+        let tls = crate::tls::client_config(cfg.ca_file.as_deref())
+            .map_err(|e| UpstreamError::TlsConfig(e.to_string()))?;
+        let helo = cfg
+            .helo_name
+            .clone()
+            .unwrap_or_else(|| default_helo.to_string());
+        Ok(Endpoint {
+            name: name.to_string(),
+            cfg,
+            helo,
+            tls,
+            detected: Mutex::new(None),
+        })
     }
 
     pub fn detected(&self) -> Option<Detected> {
@@ -90,7 +104,9 @@ impl Endpoint {
 
     async fn login(&self, conn: &mut Conn) -> Result<(), UpstreamError> {
         let creds = self.cfg.credentials.as_ref();
-        let Some(mech) = auth::choose(self.cfg.auth, &conn.caps.auth, creds)? else { return Ok(()) };
+        let Some(mech) = auth::choose(self.cfg.auth, &conn.caps.auth, creds)? else {
+            return Ok(());
+        };
         let creds = creds.expect("choose returns a mechanism only with credentials");
         if !conn.is_tls() && self.cfg.conn != ConnMode::Plaintext {
             return Err(UpstreamError::CredentialsInClear);
@@ -104,7 +120,10 @@ impl Endpoint {
         let stream = tokio::time::timeout(self.cfg.timeout, TcpStream::connect(&addr))
             .await
             .map_err(|_| UpstreamError::Timeout { stage: "connect" })?
-            .map_err(|source| UpstreamError::Connect { addr: addr.clone(), source })?;
+            .map_err(|source| UpstreamError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
         // Each command is one write; without NODELAY the last segment waits for a delayed ACK.
         let _ = stream.set_nodelay(true);
         Ok(stream)
@@ -116,7 +135,10 @@ impl Endpoint {
         let greeting = conn.read_reply("greeting").await?;
         conn.timeout = self.cfg.timeout;
         if greeting.code != 220 {
-            return Err(UpstreamError::Rejected { stage: "greeting", reply: greeting });
+            return Err(UpstreamError::Rejected {
+                stage: "greeting",
+                reply: greeting,
+            });
         }
         Ok(conn)
     }
@@ -126,7 +148,10 @@ impl Endpoint {
         let mut conn = Conn::new(Stream::Tls(Box::new(tls)), self.cfg.timeout);
         let greeting = conn.read_reply("greeting").await?;
         if greeting.code != 220 {
-            return Err(UpstreamError::Rejected { stage: "greeting", reply: greeting });
+            return Err(UpstreamError::Rejected {
+                stage: "greeting",
+                reply: greeting,
+            });
         }
         Ok(conn)
     }
@@ -144,9 +169,14 @@ impl Endpoint {
                 conn.timeout = self.cfg.timeout;
                 Ok(conn)
             }
-            Ok(other) => Err(UpstreamError::Rejected { stage: "greeting", reply: other }),
+            Ok(other) => Err(UpstreamError::Rejected {
+                stage: "greeting",
+                reply: other,
+            }),
             Err(UpstreamError::Timeout { .. }) if !conn.has_buffered_input() => {
-                let Stream::Plain(tcp) = conn.stream else { unreachable!("AUTO probes in plaintext") };
+                let Stream::Plain(tcp) = conn.stream else {
+                    unreachable!("AUTO probes in plaintext")
+                };
                 let conn = self.implicit_tls(tcp).await?;
                 self.remember(Detected::ImplicitTls);
                 Ok(conn)
@@ -158,26 +188,44 @@ impl Endpoint {
     async fn starttls(&self, mut conn: Conn) -> Result<Conn, UpstreamError> {
         let r = conn.command("STARTTLS", "STARTTLS").await?;
         if r.code != 220 {
-            return Err(UpstreamError::Rejected { stage: "STARTTLS", reply: r });
+            return Err(UpstreamError::Rejected {
+                stage: "STARTTLS",
+                reply: r,
+            });
         }
         if conn.has_buffered_input() {
             // Anything sent before the handshake could be an injection (CVE-2011-0411 style).
-            return Err(UpstreamError::Protocol { stage: "STARTTLS", detail: "data after 220 before TLS".into() });
+            return Err(UpstreamError::Protocol {
+                stage: "STARTTLS",
+                detail: "data after 220 before TLS".into(),
+            });
         }
         let Stream::Plain(tcp) = conn.stream else {
-            return Err(UpstreamError::Protocol { stage: "STARTTLS", detail: "already TLS".into() });
+            return Err(UpstreamError::Protocol {
+                stage: "STARTTLS",
+                detail: "already TLS".into(),
+            });
         };
         let tls = self.handshake(tcp).await?;
         Ok(Conn::new(Stream::Tls(Box::new(tls)), self.cfg.timeout))
     }
 
-    async fn handshake(&self, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, UpstreamError> {
-        let name = ServerName::try_from(self.cfg.host.clone())
-            .map_err(|e| UpstreamError::TlsConfig(format!("`{}` is not a valid TLS server name: {e}", self.cfg.host)))?;
+    async fn handshake(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, UpstreamError> {
+        let name = ServerName::try_from(self.cfg.host.clone()).map_err(|e| {
+            UpstreamError::TlsConfig(format!(
+                "`{}` is not a valid TLS server name: {e}",
+                self.cfg.host
+            ))
+        })?;
         let connector = TlsConnector::from(self.tls.clone());
         tokio::time::timeout(self.cfg.timeout, connector.connect(name, tcp))
             .await
-            .map_err(|_| UpstreamError::Timeout { stage: "TLS handshake" })?
+            .map_err(|_| UpstreamError::Timeout {
+                stage: "TLS handshake",
+            })?
             .map_err(|e| UpstreamError::Tls(e.to_string()))
     }
 }

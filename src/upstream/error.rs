@@ -6,13 +6,22 @@ use super::client::UpReply;
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("cannot resolve {host}: {source}")]
-    Resolve { host: String, source: std::io::Error },
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("timed out during {stage}")]
     Timeout { stage: &'static str },
     #[error("connection lost during {stage}: {source}")]
-    Io { stage: &'static str, source: std::io::Error },
+    Io {
+        stage: &'static str,
+        source: std::io::Error,
+    },
     #[error("connection closed by the server during {stage}")]
     Closed { stage: &'static str },
     #[error("protocol error during {stage}: {detail}")]
@@ -23,7 +32,9 @@ pub enum UpstreamError {
     TlsConfig(String),
     #[error("conn = starttls but the server does not offer STARTTLS")]
     StartTlsNotOffered,
-    #[error("refusing to send credentials over an unencrypted connection (set conn = \"plaintext\" to allow it)")]
+    #[error(
+        "refusing to send credentials over an unencrypted connection (set conn = \"plaintext\" to allow it)"
+    )]
     CredentialsInClear,
     #[error("the server does not offer AUTH {0}")]
     MechanismNotOffered(&'static str),
@@ -57,8 +68,15 @@ impl UpstreamError {
     /// they are configuration or network trouble, and the mail must wait, never bounce.
     pub fn classify(&self) -> (Scope, Permanence) {
         match self {
-            UpstreamError::Rejected { stage: "MAIL" | "DATA" | "end of DATA", reply } => {
-                let p = if reply.is_permanent() { Permanence::Permanent } else { Permanence::Temporary };
+            UpstreamError::Rejected {
+                stage: "MAIL" | "DATA" | "end of DATA",
+                reply,
+            } => {
+                let p = if reply.is_permanent() {
+                    Permanence::Permanent
+                } else {
+                    Permanence::Temporary
+                };
                 (Scope::Message, p)
             }
             _ => (Scope::Connection, Permanence::Temporary),
@@ -85,7 +103,10 @@ mod tests {
     use super::*;
 
     fn reply(code: u16) -> UpReply {
-        UpReply { code, text: format!("{code} x") }
+        UpReply {
+            code,
+            text: format!("{code} x"),
+        }
     }
 
     #[test]
@@ -97,9 +118,15 @@ mod tests {
 
     #[test]
     fn permanent_data_rejection_fails_the_message() {
-        let e = UpstreamError::Rejected { stage: "end of DATA", reply: reply(554) };
+        let e = UpstreamError::Rejected {
+            stage: "end of DATA",
+            reply: reply(554),
+        };
         assert_eq!(e.classify(), (Scope::Message, Permanence::Permanent));
-        let e = UpstreamError::Rejected { stage: "MAIL", reply: reply(451) };
+        let e = UpstreamError::Rejected {
+            stage: "MAIL",
+            reply: reply(451),
+        };
         assert_eq!(e.classify(), (Scope::Message, Permanence::Temporary));
     }
 }

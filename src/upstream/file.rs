@@ -8,11 +8,20 @@ use std::path::{Path, PathBuf};
 
 use crate::envelope::Envelope;
 
-pub fn write(dir: &Path, id: &str, env: &Envelope, indices: &[usize], body: &[u8]) -> std::io::Result<PathBuf> {
+pub fn write(
+    dir: &Path,
+    id: &str,
+    env: &Envelope,
+    indices: &[usize],
+    body: &[u8],
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let mut head = format!("Return-Path: <{}>\r\n", env.mail_from);
     for &i in indices {
-        head.push_str(&format!("X-Smarthost-Rcpt-To: <{}>\r\n", env.recipients[i].address));
+        head.push_str(&format!(
+            "X-Smarthost-Rcpt-To: <{}>\r\n",
+            env.recipients[i].address
+        ));
     }
     let eml = dir.join(format!("{id}.eml"));
     let mut content = Vec::with_capacity(head.len() + body.len());

@@ -1,0 +1,294 @@
+//! Test support: a relay on 127.0.0.1:0 with a temporary spool, a tiny SMTP client, the real
+//! Postfix upstream from `tests/harness/`, and readers for what its sink received.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use smarthost::Relay;
+use smarthost::config::Config;
+use smarthost::spool::QueueEntry;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The Postfix + Dovecot upstream, started once per test binary (the script is idempotent and
+/// safe to call from several processes at once).
+pub struct Harness {
+    pub env: HashMap<String, String>,
+}
+
+impl Harness {
+    pub fn get() -> &'static Harness {
+        static H: OnceLock<Harness> = OnceLock::new();
+        H.get_or_init(|| {
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/harness/upstream-postfix.sh");
+            let out = std::process::Command::new("bash")
+                .arg(&script)
+                .arg("start")
+                .output()
+                .expect("run harness");
+            assert!(
+                out.status.success(),
+                "the Postfix harness did not start:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = std::process::Command::new("bash")
+                .arg(&script)
+                .args(["env", "--plain"])
+                .output()
+                .expect("env");
+            let env = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+                .collect();
+            Harness { env }
+        })
+    }
+
+    pub fn var(&self, k: &str) -> &str {
+        self.env
+            .get(k)
+            .unwrap_or_else(|| panic!("harness env lacks {k}"))
+    }
+
+    pub fn ca(&self) -> &str {
+        self.var("HARNESS_CA_CERT")
+    }
+
+    pub fn sink_dir(&self) -> PathBuf {
+        PathBuf::from(self.var("HARNESS_SINK_DIR"))
+    }
+
+    /// The message the sink got for `rcpt` (which tests make unique), waiting up to [`WAIT`].
+    pub async fn wait_for(&self, rcpt: &str) -> SinkMessage {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(m) = self.find(rcpt) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message for {rcpt} reached the sink"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn find(&self, rcpt: &str) -> Option<SinkMessage> {
+        for entry in std::fs::read_dir(self.sink_dir()).ok()?.flatten() {
+            let p = entry.path();
+            if p.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let hit = json["rcpt_to"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|r| r.as_str() == Some(rcpt)));
+            if hit {
+                let eml = std::fs::read(p.with_extension("eml")).ok()?;
+                let off = json["data_offset"].as_u64().unwrap_or(0) as usize;
+                return Some(SinkMessage {
+                    json,
+                    data: eml[off..].to_vec(),
+                });
+            }
+        }
+        None
+    }
+}
+
+pub struct SinkMessage {
+    pub json: serde_json::Value,
+    /// The message as the sink received it (Postfix's Received: on top).
+    pub data: Vec<u8>,
+}
+
+impl SinkMessage {
+    pub fn headers(&self) -> String {
+        let end = find(&self.data, b"\r\n\r\n").unwrap_or(self.data.len());
+        String::from_utf8_lossy(&self.data[..end]).into_owned()
+    }
+    pub fn body(&self) -> &[u8] {
+        let end = find(&self.data, b"\r\n\r\n")
+            .map(|i| i + 4)
+            .unwrap_or(self.data.len());
+        &self.data[end..]
+    }
+    /// The topmost Received: header (Postfix's), unfolded.
+    pub fn top_received(&self) -> String {
+        let h = self.headers().replace("\r\n\t", " ").replace("\r\n ", " ");
+        h.lines()
+            .find(|l| l.starts_with("Received:"))
+            .unwrap_or("")
+            .to_string()
+    }
+    pub fn mail_params(&self) -> Vec<String> {
+        strings(&self.json["mail_params"])
+    }
+    pub fn rcpt_params(&self, rcpt: &str) -> Vec<String> {
+        let rcpts = self.json["rcpts"].as_array().cloned().unwrap_or_default();
+        rcpts
+            .iter()
+            .find(|r| r["address"] == rcpt)
+            .map(|r| strings(&r["params"]))
+            .unwrap_or_default()
+    }
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// A relay on 127.0.0.1:0 with its spool in a temp dir (kept on disk when the test fails, for
+/// inspection; see `TestRelay::dir`).
+pub struct TestRelay {
+    pub relay: Relay,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestRelay {
+    /// `upstreams` is TOML for one or more `[[upstream]]` sections; `server` extra `[server]` keys.
+    pub async fn start(upstreams: &str, server: &str) -> TestRelay {
+        let dir = tempfile::Builder::new()
+            .prefix("smarthost-test-")
+            .tempdir()
+            .unwrap();
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n{server}\n[spool]\ndir = \"{}\"\n\n{upstreams}",
+            dir.path().join("spool").display()
+        );
+        let config =
+            Config::load(&text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let relay = Relay::start(config).await.expect("relay starts");
+        TestRelay { relay, dir }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.relay.local_addrs[0]
+    }
+
+    pub async fn queue(&self) -> Vec<QueueEntry> {
+        self.relay.spool.list().await.unwrap()
+    }
+
+    /// Waits until the queue entry for `rcpt` satisfies `pred` (or the queue lacks it, if `None`).
+    pub async fn wait_queue(
+        &self,
+        what: &str,
+        pred: impl Fn(&[QueueEntry]) -> bool,
+    ) -> Vec<QueueEntry> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let q = self.queue().await;
+            if pred(&q) {
+                return q;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "queue never reached: {what}; queue = {q:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A deliberately plain SMTP client for tests: one line out, one reply in.
+pub struct Client {
+    r: BufReader<tokio::io::ReadHalf<TcpStream>>,
+    w: tokio::io::WriteHalf<TcpStream>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> (Client, String) {
+        let s = TcpStream::connect(addr).await.expect("connect to relay");
+        let (r, w) = tokio::io::split(s);
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+        };
+        let greeting = c.reply().await;
+        (c, greeting)
+    }
+
+    pub async fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.r.read_line(&mut line).await.expect("read reply");
+            assert!(n > 0, "connection closed; got so far: {all:?}");
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    pub async fn cmd(&mut self, line: &str) -> String {
+        self.w
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        self.reply().await
+    }
+
+    pub async fn raw(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).await.unwrap();
+    }
+
+    /// EHLO, MAIL, RCPT..., DATA, message, `.`; returns the final reply.
+    pub async fn send(&mut self, mail: &str, rcpts: &[&str], data: &[u8]) -> String {
+        assert!(self.cmd("EHLO client.test").await.starts_with("250"));
+        let r = self.cmd(&format!("MAIL FROM:{mail}")).await;
+        assert!(r.starts_with("250"), "MAIL: {r}");
+        for rc in rcpts {
+            let r = self.cmd(&format!("RCPT TO:{rc}")).await;
+            assert!(r.starts_with("250"), "RCPT {rc}: {r}");
+        }
+        let r = self.cmd("DATA").await;
+        assert!(r.starts_with("354"), "DATA: {r}");
+        self.raw(&smarthost::upstream::dot_stuff(data)).await;
+        self.reply().await
+    }
+}
+
+/// A message with a unique subject, CRLF line ends and some lines that need dot-stuffing.
+pub fn message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: Payroll <payroll@example.test>\r\nTo: someone@example.net\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.test>\r\n\r\nHello,\r\n.a line starting with a dot\r\n..two dots\r\n\
+         Grüße, 8-bit text\r\nend\r\n"
+    )
+    .into_bytes()
+}
+
+/// Queue id from `250 2.0.0 Ok: queued as ID`.
+pub fn queue_id(reply: &str) -> String {
+    reply.trim().rsplit(' ').next().unwrap().to_string()
+}
