@@ -1,0 +1,384 @@
+//! Upstream behaviour Postfix cannot show: NTLM and XOAUTH2 exchanges checked by an in-process
+//! scripted server, and a server that hangs after the message data.
+
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::{Client, TestRelay, message, unique};
+use hmac::{Hmac, Mac};
+use smarthost::spool::RcptState;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// What the scripted server observed.
+#[derive(Debug)]
+enum Seen {
+    AuthOk(String),
+    AuthRejected(String),
+    Message(Vec<u8>),
+}
+
+type Auth = fn(&str, &mut Vec<String>) -> Result<String, String>;
+
+/// A scripted SMTP server: advertises `mechs`, lets `auth` drive the AUTH exchange (it gets the
+/// AUTH line and the client's later lines, returns the authenticated identity or a reason), and
+/// either accepts the message or, with `hang_after_data`, never answers the final dot.
+async fn scripted_server(
+    mechs: &'static str,
+    auth: Auth,
+    hang_after_data: bool,
+) -> (u16, mpsc::UnboundedReceiver<Seen>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = tokio::io::split(s);
+                let mut r = BufReader::new(r);
+                let mut line = String::new();
+                let _ = w.write_all(b"220 scripted ESMTP\r\n").await;
+                let mut challenge_lines: Vec<String> = Vec::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let cmd = line.trim_end().to_string();
+                    let upper = cmd.to_ascii_uppercase();
+                    let answer: String = if upper.starts_with("EHLO") {
+                        format!("250-scripted\r\n250-AUTH {mechs}\r\n250 8BITMIME\r\n")
+                    } else if upper.starts_with("AUTH ") {
+                        // Drive the exchange: each step may need more client lines.
+                        challenge_lines.clear();
+                        let mut result = auth(&cmd, &mut challenge_lines);
+                        while let Err(reason) = &result {
+                            if let Some(challenge) = reason.strip_prefix("334 ") {
+                                w.write_all(format!("334 {challenge}\r\n").as_bytes())
+                                    .await
+                                    .unwrap();
+                                line.clear();
+                                r.read_line(&mut line).await.unwrap();
+                                challenge_lines.push(line.trim_end().to_string());
+                                result = auth(&cmd, &mut challenge_lines);
+                            } else {
+                                break;
+                            }
+                        }
+                        match result {
+                            Ok(id) => {
+                                let _ = tx.send(Seen::AuthOk(id));
+                                "235 2.7.0 Authentication successful\r\n".into()
+                            }
+                            Err(reason) => {
+                                let _ = tx.send(Seen::AuthRejected(reason));
+                                "535 5.7.8 Error: authentication failed\r\n".into()
+                            }
+                        }
+                    } else if upper.starts_with("DATA") {
+                        w.write_all(b"354 go ahead\r\n").await.unwrap();
+                        let mut data = Vec::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == ".\r\n" {
+                                break;
+                            }
+                            data.extend_from_slice(line.as_bytes());
+                        }
+                        if hang_after_data {
+                            // Say nothing, keep the socket open.
+                            std::future::pending::<()>().await;
+                        }
+                        let _ = tx.send(Seen::Message(data));
+                        "250 2.0.0 queued\r\n".into()
+                    } else if upper.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        "250 2.0.0 ok\r\n".into()
+                    };
+                    w.write_all(answer.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn upstream(port: u16, auth: &str, username: &str, secret_key: &str, timeout: &str) -> String {
+    format!(
+        "[[upstream]]\nname = \"scripted\"\nhost = \"127.0.0.1\"\nport = {port}\nconn = \"plaintext\"\nauth = \"{auth}\"\n\
+         username = '{username}'\n{secret_key}\ntimeout = \"{timeout}\"\n"
+    )
+}
+
+async fn send_one(relay: &TestRelay) -> String {
+    let rcpt = format!("<{}@example.net>", unique("scripted"));
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    let r = c
+        .send("<payroll@example.test>", &[&rcpt], &message("scripted"))
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    rcpt
+}
+
+// === NTLM ===
+
+const NTLM_CHALLENGE: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+/// Checks an NTLMv2 type-3 message the way a server does: recompute NTProofStr from the
+/// password it knows (MS-NLMP 3.3.2).
+fn ntlm_server(auth_line: &str, lines: &mut Vec<String>) -> Result<String, String> {
+    let mut parts = auth_line.split_whitespace().skip(2);
+    let type1 = parts.next().ok_or("no initial response")?;
+    let type1 = B64.decode(type1).map_err(|_| "type 1 not base64")?;
+    if &type1[..8] != b"NTLMSSP\0" || type1[8] != 1 {
+        return Err("first message is not NTLM type 1".into());
+    }
+    let Some(answer) = lines.first() else {
+        let challenge = ntlmclient::Message::Challenge(ntlmclient::ChallengeMessage {
+            target_name: "CORP".into(),
+            flags: ntlmclient::Flags::NEGOTIATE_UNICODE | ntlmclient::Flags::NEGOTIATE_NTLM,
+            challenge: NTLM_CHALLENGE,
+            context: (0, 0),
+            target_information: Vec::new(),
+            os_version: Default::default(),
+        })
+        .to_bytes()
+        .unwrap();
+        return Err(format!("334 {}", B64.encode(challenge)));
+    };
+    let type3 = B64.decode(answer).map_err(|_| "type 3 not base64")?;
+    let ntlmclient::Message::Authenticate(a) =
+        ntlmclient::Message::try_from(type3.as_slice()).map_err(|e| format!("{e:?}"))?
+    else {
+        return Err("not a type 3 message".into());
+    };
+    use md4::Digest;
+    let nt_hash = md4::Md4::digest(utf16("Secret1"));
+    let mut mac = Hmac::<md5::Md5>::new_from_slice(&nt_hash).unwrap();
+    mac.update(&utf16(&format!(
+        "{}{}",
+        a.user_name.to_uppercase(),
+        a.domain_name
+    )));
+    let ntowf = mac.finalize().into_bytes();
+    let (proof, blob) = a.ntlm_response.split_at(16);
+    let mut mac = Hmac::<md5::Md5>::new_from_slice(&ntowf).unwrap();
+    mac.update(&NTLM_CHALLENGE);
+    mac.update(blob);
+    if mac.verify_slice(proof).is_err() {
+        return Err("NTProofStr does not match the password".into());
+    }
+    Ok(format!("{}\\{}", a.domain_name, a.user_name))
+}
+
+#[tokio::test]
+async fn ntlm_exchange_is_accepted_by_a_server_that_checks_the_ntlmv2_proof() {
+    let (port, mut seen) = scripted_server("NTLM", ntlm_server, false).await;
+    let relay = TestRelay::start(
+        &upstream(
+            port,
+            "ntlm",
+            r"CORP\svc_relay",
+            "password = \"Secret1\"",
+            "10s",
+        ),
+        "",
+    )
+    .await;
+    send_one(&relay).await;
+    match seen.recv().await.unwrap() {
+        Seen::AuthOk(id) => assert_eq!(id, r"CORP\svc_relay"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(seen.recv().await.unwrap(), Seen::Message(_)));
+    relay.wait_queue("delivered", |q| q.is_empty()).await;
+}
+
+#[tokio::test]
+async fn ntlm_with_a_wrong_password_keeps_the_mail_queued() {
+    let (port, mut seen) = scripted_server("NTLM", ntlm_server, false).await;
+    let relay = TestRelay::start(
+        &upstream(
+            port,
+            "ntlm",
+            r"CORP\svc_relay",
+            "password = \"nope\"",
+            "10s",
+        ),
+        "",
+    )
+    .await;
+    send_one(&relay).await;
+    assert!(
+        matches!(seen.recv().await.unwrap(), Seen::AuthRejected(r) if r.contains("NTProofStr"))
+    );
+    let q = relay
+        .wait_queue("attempt recorded", |q| {
+            q.first().is_some_and(|e| e.attempts >= 1)
+        })
+        .await;
+    assert!(
+        matches!(&q[0].rcpts[0].1, RcptState::Pending { last_reply: Some(r) } if r.contains("535"))
+    );
+}
+
+// === XOAUTH2 ===
+
+fn xoauth2_server(auth_line: &str, lines: &mut Vec<String>) -> Result<String, String> {
+    let blob = auth_line
+        .split_whitespace()
+        .nth(2)
+        .ok_or("no initial response")?;
+    let decoded =
+        String::from_utf8(B64.decode(blob).map_err(|_| "not base64")?).map_err(|_| "not UTF-8")?;
+    if decoded == "user=payroll@example.test\x01auth=Bearer ya29.token-123\x01\x01" {
+        return Ok("payroll@example.test".into());
+    }
+    // RFC 7628 / Google: an error is a 334 with a base64 JSON status; the client must answer
+    // with an empty line before the final 535.
+    match lines.first() {
+        None => Err(format!(
+            "334 {}",
+            B64.encode(r#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#)
+        )),
+        Some(l) if l.is_empty() => {
+            Err("bad token; client answered the error challenge correctly".into())
+        }
+        Some(l) => Err(format!(
+            "client answered the error challenge with {l:?} instead of an empty line"
+        )),
+    }
+}
+
+#[tokio::test]
+async fn xoauth2_sends_the_bearer_token_read_from_password_file() {
+    let (port, mut seen) = scripted_server("XOAUTH2 PLAIN", xoauth2_server, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "ya29.token-123\n").unwrap();
+    let secret = format!("password_file = \"{}\"", token.display());
+    let relay = TestRelay::start(
+        &upstream(port, "xoauth2", "payroll@example.test", &secret, "10s"),
+        "",
+    )
+    .await;
+    send_one(&relay).await;
+    assert!(matches!(seen.recv().await.unwrap(), Seen::AuthOk(id) if id == "payroll@example.test"));
+    assert!(matches!(seen.recv().await.unwrap(), Seen::Message(_)));
+}
+
+#[tokio::test]
+async fn xoauth2_error_challenge_is_answered_with_an_empty_line_and_mail_stays_queued() {
+    let (port, mut seen) = scripted_server("XOAUTH2", xoauth2_server, false).await;
+    let relay = TestRelay::start(
+        &upstream(
+            port,
+            "xoauth2",
+            "payroll@example.test",
+            "password = \"expired\"",
+            "10s",
+        ),
+        "",
+    )
+    .await;
+    send_one(&relay).await;
+    match seen.recv().await.unwrap() {
+        Seen::AuthRejected(r) => {
+            assert!(r.contains("answered the error challenge correctly"), "{r}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let q = relay
+        .wait_queue("attempt recorded", |q| {
+            q.first().is_some_and(|e| e.attempts >= 1)
+        })
+        .await;
+    assert!(
+        matches!(&q[0].rcpts[0].1, RcptState::Pending { last_reply: Some(r) } if r.contains("535"))
+    );
+}
+
+// === Faults ===
+
+fn accept_plain(_: &str, _: &mut Vec<String>) -> Result<String, String> {
+    Ok("anyone".into())
+}
+
+#[tokio::test]
+async fn server_hanging_after_the_data_times_out_and_the_mail_stays_queued() {
+    let (port, _seen) = scripted_server("PLAIN", accept_plain, true).await;
+    let relay = TestRelay::start(&upstream(port, "none", "u", "password = \"p\"", "1s"), "").await;
+    send_one(&relay).await;
+    let q = relay
+        .wait_queue("attempt recorded", |q| {
+            q.first().is_some_and(|e| e.attempts >= 1)
+        })
+        .await;
+    let RcptState::Pending {
+        last_reply: Some(r),
+    } = &q[0].rcpts[0].1
+    else {
+        panic!("{q:?}")
+    };
+    assert!(r.contains("timed out during end of DATA"), "{r}");
+}
+
+#[tokio::test]
+async fn unreachable_upstream_keeps_the_mail_queued() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let relay = TestRelay::start(&upstream(port, "none", "u", "password = \"p\"", "2s"), "").await;
+    send_one(&relay).await;
+    let q = relay
+        .wait_queue("attempt recorded", |q| {
+            q.first().is_some_and(|e| e.attempts >= 1)
+        })
+        .await;
+    let RcptState::Pending {
+        last_reply: Some(r),
+    } = &q[0].rcpts[0].1
+    else {
+        panic!("{q:?}")
+    };
+    assert!(r.contains("cannot connect"), "{r}");
+}
+
+#[tokio::test]
+async fn credentials_are_never_sent_in_clear_when_conn_is_auto() {
+    let (port, mut seen) = scripted_server("PLAIN LOGIN", accept_plain, false).await;
+    let up = upstream(port, "plain", "u", "password = \"p\"", "10s")
+        .replace("conn = \"plaintext\"", "conn = \"auto\"");
+    let relay = TestRelay::start(&up, "").await;
+    send_one(&relay).await;
+    let q = relay
+        .wait_queue("attempt recorded", |q| {
+            q.first().is_some_and(|e| e.attempts >= 1)
+        })
+        .await;
+    let RcptState::Pending {
+        last_reply: Some(r),
+    } = &q[0].rcpts[0].1
+    else {
+        panic!("{q:?}")
+    };
+    assert!(r.contains("unencrypted"), "{r}");
+    assert!(
+        seen.try_recv().is_err(),
+        "the server must not have seen any AUTH"
+    );
+}
