@@ -57,15 +57,66 @@ pub struct SpoolConfig {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct RawConfig {
-    #[serde(default)]
     server: RawServer,
-    #[serde(default)]
     spool: RawSpool,
-    #[serde(default)]
     upstream: Vec<toml::Spanned<RawUpstream>>,
+    /// `[[upstream]]` tables in the file, including those that failed to deserialise.
+    upstreams_declared: usize,
+}
+
+impl RawConfig {
+    /// A syntax error is returned (nothing else can be read); after that each section, and each
+    /// `[[upstream]]`, is deserialised on its own and its error passed to `error`, so one bad
+    /// section does not hide the mistakes in the others. A bad section keeps its defaults.
+    fn parse(
+        text: &str,
+        error: &mut dyn FnMut(Option<std::ops::Range<usize>>, &str),
+    ) -> Result<RawConfig, toml::de::Error> {
+        use toml::de::{DeTable, DeValue, ValueDeserializer};
+        let root = DeTable::parse(text)?;
+        let mut raw = RawConfig {
+            server: RawServer::default(),
+            spool: RawSpool::default(),
+            upstream: Vec::new(),
+            upstreams_declared: 0,
+        };
+        for (name, value) in root.into_inner() {
+            match name.get_ref().as_ref() {
+                "server" => match RawServer::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.server = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "spool" => match RawSpool::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.spool = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "upstream" => {
+                    let span = value.span();
+                    let DeValue::Array(items) = value.into_inner() else {
+                        error(Some(span), "expected [[upstream]] tables");
+                        continue;
+                    };
+                    raw.upstreams_declared = items.len();
+                    for item in items {
+                        let span = item.span();
+                        match RawUpstream::deserialize(ValueDeserializer::from(item)) {
+                            Ok(u) => raw.upstream.push(toml::Spanned::new(span, u)),
+                            Err(e) => error(e.span(), e.message()),
+                        }
+                    }
+                }
+                other => error(
+                    Some(name.span()),
+                    &format!(
+                        "unknown section `{other}`, expected one of `server`, `spool`, `upstream`"
+                    ),
+                ),
+            }
+        }
+        Ok(raw)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,22 +228,24 @@ impl Config {
             key,
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, key) = match e.span() {
+        let located = |span: Option<std::ops::Range<usize>>, message: &str| {
+            let (line, key) = match span {
                 Some(span) => (loc.line_of(span.start), loc.key_at(span.start)),
                 None => (0, String::new()),
             };
             let message = if is_secret_key(&key) {
                 "invalid value (not shown: this key holds a secret); expected a string".to_string()
             } else {
-                e.message().trim().to_string()
+                message.trim().to_string()
             };
-            ConfigErrors(vec![at(line, key, message)])
-        })?;
-
+            at(line, key, message)
+        };
         let mut errors = Vec::new();
+        let raw = RawConfig::parse(text, &mut |span, msg| errors.push(located(span, msg)))
+            .map_err(|e| ConfigErrors(vec![located(e.span(), e.message())]))?;
+
         let mut upstreams = Vec::new();
-        let declared = raw.upstream.len();
+        let declared = raw.upstreams_declared;
         for spanned in raw.upstream {
             let start = spanned.span().start;
             let raw_up = spanned.into_inner();

@@ -123,26 +123,24 @@ impl Delivery {
         let pending = msg.pending_indices();
         let now = now_ms();
         let progress = match target.as_ref() {
-            Target::File(dir) => {
-                match upstream::file::write(dir, &msg.id, &msg.envelope, &pending, &msg.body) {
-                    Ok(path) => {
-                        let results: Vec<_> = pending
-                            .iter()
-                            .map(|&i| {
-                                (
-                                    i,
-                                    RcptResult::Delivered(format!("written to {}", path.display())),
-                                )
-                            })
-                            .collect();
-                        outcome::apply(&msg, &results, now)
-                    }
-                    Err(e) => {
-                        tracing::error!(queue_id = %msg.id, upstream = %up.name, "cannot write to {}: {e}", dir.display());
-                        outcome::defer_all(&msg, &format!("cannot write file: {e}"), now)
-                    }
+            Target::File(dir) => match write_file(dir, &msg, &pending).await {
+                Ok(path) => {
+                    let results: Vec<_> = pending
+                        .iter()
+                        .map(|&i| {
+                            (
+                                i,
+                                RcptResult::Delivered(format!("written to {}", path.display())),
+                            )
+                        })
+                        .collect();
+                    outcome::apply(&msg, &results, now)
                 }
-            }
+                Err(e) => {
+                    tracing::error!(queue_id = %msg.id, upstream = %up.name, "cannot write to {}: {e}", dir.display());
+                    outcome::defer_all(&msg, &format!("cannot write file: {e}"), now)
+                }
+            },
             Target::Smtp(pool) => match self.send_smtp(pool, &msg, &pending).await {
                 Ok(results) => outcome::apply(&msg, &results, now_ms()),
                 Err(e) => {
@@ -242,6 +240,24 @@ impl Delivery {
             Target::File(_) => None,
         }
     }
+}
+
+/// File writes fsync; keep them off the async workers.
+async fn write_file(
+    dir: &std::path::Path,
+    msg: &StoredMessage,
+    pending: &[usize],
+) -> std::io::Result<PathBuf> {
+    let (dir, id, env, pending, body) = (
+        dir.to_path_buf(),
+        msg.id.clone(),
+        msg.envelope.clone(),
+        pending.to_vec(),
+        msg.body.clone(),
+    );
+    tokio::task::spawn_blocking(move || upstream::file::write(&dir, &id, &env, &pending, &body))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 fn log_results(msg: &StoredMessage, upstream: &str, p: &crate::spool::Progress) {

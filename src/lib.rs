@@ -91,7 +91,7 @@ impl Relay {
             data_timeout: s.data_timeout,
             spool: spool.clone(),
         });
-        let listener = listener::Listener::bind(&s.listen).await?;
+        let listener = listener::Listener::bind(&s.listen)?;
         let local_addrs = listener.local_addrs();
         listener.spawn(
             ctx,

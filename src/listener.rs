@@ -17,11 +17,10 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Listener> {
+    pub fn bind(addrs: &[SocketAddr]) -> std::io::Result<Listener> {
         let mut listeners = Vec::new();
         for a in addrs {
-            let l = TcpListener::bind(a)
-                .await
+            let l = listen(*a)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
             listeners.push(l);
         }
@@ -53,6 +52,20 @@ impl Listener {
             ));
         }
     }
+}
+
+/// Legacy programs burst: a payroll run may open hundreds of connections at once. A deep accept
+/// queue (capped by the kernel's somaxconn) keeps those SYNs from being dropped and retried
+/// seconds later.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn accept_loop(

@@ -77,7 +77,9 @@ fn unknown_word_in_port_string_names_file_line_key_and_word() {
 
 #[test]
 fn unknown_key_is_an_error_with_its_line() {
-    let e = only_error("[server]\nlisten = [\"127.0.0.1:2525\"]\nhostnme = \"x\"\n");
+    let e = only_error(&format!(
+        "[server]\nlisten = [\"127.0.0.1:2525\"]\nhostnme = \"x\"\n{ONE_UPSTREAM}"
+    ));
     assert_eq!(e.line, 3);
     assert!(e.message.contains("hostnme"), "{e}");
 }

@@ -1,0 +1,295 @@
+//! The session driver over in-memory streams and through the listener: durability before 250,
+//! STARTTLS with a real handshake, timeouts, allowed networks and 1,000 concurrent clients.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Client, TestRelay, unique};
+use smarthost::session::machine::Limits;
+use smarthost::session::{self, SessionContext};
+use smarthost::spool::Spool;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+
+fn limits(tls: bool) -> Limits {
+    Limits {
+        hostname: "relay.test".into(),
+        max_message_size: 1_000_000,
+        max_errors: 10,
+        max_recipients: 100,
+        tls_available: tls,
+    }
+}
+
+struct Setup {
+    ctx: Arc<SessionContext>,
+    spool: Spool,
+    _fresh: tokio::sync::mpsc::UnboundedReceiver<smarthost::spool::StoredMessage>,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, fresh) = Spool::open(&dir.path().join("spool")).unwrap();
+    let ctx = Arc::new(SessionContext {
+        limits: limits(tls.is_some()),
+        tls,
+        command_timeout,
+        data_timeout: command_timeout,
+        spool: spool.clone(),
+    });
+    Setup {
+        ctx,
+        spool,
+        _fresh: fresh,
+        _dir: dir,
+    }
+}
+
+async fn reply<R: AsyncRead + Unpin>(r: &mut BufReader<R>) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await.unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+async fn say<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, line: &str) -> String {
+    s.get_mut()
+        .write_all(format!("{line}\r\n").as_bytes())
+        .await
+        .unwrap();
+    reply(s).await
+}
+
+#[tokio::test]
+async fn the_250_comes_only_once_the_message_is_in_the_spool() {
+    let s = setup(None, Duration::from_secs(30));
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(session::serve(
+        server,
+        "127.0.0.1:5000".parse().unwrap(),
+        s.ctx.clone(),
+    ));
+    let mut c = BufReader::new(client);
+    assert!(reply(&mut c).await.starts_with("220"));
+    say(&mut c, "EHLO payroll.lan").await;
+    say(&mut c, "MAIL FROM:<a@x.test>").await;
+    say(&mut c, "RCPT TO:<b@y.test>").await;
+    say(&mut c, "DATA").await;
+    let r = say(&mut c, "Subject: hi\r\n\r\nbody\r\n.").await;
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let id = r.trim().rsplit(' ').next().unwrap();
+    // No waiting: by the time the client reads 250 the row is committed.
+    let q = s.spool.list().await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].id, id);
+}
+
+#[tokio::test]
+async fn accepted_message_gets_a_received_header_naming_the_client() {
+    let s = setup(None, Duration::from_secs(30));
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(session::serve(
+        server,
+        "127.0.0.7:5000".parse().unwrap(),
+        s.ctx.clone(),
+    ));
+    let mut c = BufReader::new(client);
+    reply(&mut c).await;
+    say(&mut c, "EHLO payroll.lan").await;
+    say(&mut c, "MAIL FROM:<a@x.test>").await;
+    say(&mut c, "RCPT TO:<b@y.test>").await;
+    say(&mut c, "DATA").await;
+    assert!(
+        say(&mut c, "Subject: hi\r\n\r\nbody\r\n.")
+            .await
+            .starts_with("250")
+    );
+    let msgs = s.spool.due(i64::MAX, 10, true).await.unwrap();
+    let body = String::from_utf8_lossy(&msgs[0].body);
+    assert!(
+        body.starts_with(
+            "Received: from payroll.lan ([127.0.0.7])\r\n\tby relay.test (smarthost) with ESMTP id "
+        ),
+        "{body}"
+    );
+    assert!(body.ends_with("Subject: hi\r\n\r\nbody\r\n"), "{body}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_client_gets_421_after_the_command_timeout() {
+    let s = setup(None, Duration::from_secs(300));
+    let (client, server) = tokio::io::duplex(1024);
+    tokio::spawn(session::serve(
+        server,
+        "127.0.0.1:5000".parse().unwrap(),
+        s.ctx.clone(),
+    ));
+    let mut c = BufReader::new(client);
+    reply(&mut c).await;
+    // The clock is paused: tokio jumps it forward while both sides wait.
+    let r = reply(&mut c).await;
+    assert!(r.starts_with("421 4.4.2"), "{r}");
+}
+
+fn test_cert() -> (
+    tokio_rustls::TlsAcceptor,
+    rustls::pki_types::CertificateDer<'static>,
+) {
+    let ck = rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let cfg = smarthost::tls::server_config(&cert, &key).unwrap();
+    (tokio_rustls::TlsAcceptor::from(cfg), ck.cert.der().clone())
+}
+
+fn tls_client(cert: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
+#[tokio::test]
+async fn starttls_upgrades_the_session_and_the_message_is_marked_esmtps() {
+    let (acceptor, cert) = test_cert();
+    let s = setup(Some(acceptor), Duration::from_secs(30));
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(session::serve(
+        server,
+        "127.0.0.1:5000".parse().unwrap(),
+        s.ctx.clone(),
+    ));
+    let mut c = BufReader::new(client);
+    reply(&mut c).await;
+    assert!(say(&mut c, "EHLO payroll.lan").await.contains("STARTTLS"));
+    assert!(say(&mut c, "STARTTLS").await.starts_with("220 2.0.0"));
+    let name = rustls::pki_types::ServerName::try_from("relay.test").unwrap();
+    let tls = tls_client(cert)
+        .connect(name, c.into_inner())
+        .await
+        .expect("handshake");
+    let mut c = BufReader::new(tls);
+    let ehlo = say(&mut c, "EHLO payroll.lan").await;
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    say(&mut c, "MAIL FROM:<a@x.test>").await;
+    say(&mut c, "RCPT TO:<b@y.test>").await;
+    say(&mut c, "DATA").await;
+    assert!(
+        say(&mut c, "Subject: tls\r\n\r\nbody\r\n.")
+            .await
+            .starts_with("250")
+    );
+    let msgs = s.spool.due(i64::MAX, 10, true).await.unwrap();
+    assert!(String::from_utf8_lossy(&msgs[0].body).contains("with ESMTPS id"));
+}
+
+#[tokio::test]
+async fn commands_pipelined_after_starttls_are_discarded() {
+    let (acceptor, cert) = test_cert();
+    let s = setup(Some(acceptor), Duration::from_secs(30));
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(session::serve(
+        server,
+        "127.0.0.1:5000".parse().unwrap(),
+        s.ctx.clone(),
+    ));
+    let mut c = BufReader::new(client);
+    reply(&mut c).await;
+    say(&mut c, "EHLO x").await;
+    // An injected MAIL after STARTTLS (CVE-2011-0411 pattern) must not survive into TLS.
+    c.get_mut()
+        .write_all(b"STARTTLS\r\nMAIL FROM:<injected@evil>\r\n")
+        .await
+        .unwrap();
+    assert!(reply(&mut c).await.starts_with("220"));
+    let name = rustls::pki_types::ServerName::try_from("relay.test").unwrap();
+    let tls = tls_client(cert).connect(name, c.into_inner()).await;
+    if let Ok(tls) = tls {
+        let mut c = BufReader::new(tls);
+        say(&mut c, "EHLO x").await;
+        // Had the injected MAIL been kept, this would be a nested MAIL (503).
+        let r = say(&mut c, "MAIL FROM:<a@x.test>").await;
+        assert!(r.starts_with("250"), "{r}");
+    }
+    // Either way: nothing was queued from the injected command.
+    assert!(s.spool.list().await.unwrap().is_empty());
+}
+
+fn outbox(dir: &std::path::Path) -> String {
+    format!(
+        "[[upstream]]\nname = \"outbox\"\nkind = \"file\"\ndir = \"{}\"\n",
+        dir.display()
+    )
+}
+
+#[tokio::test]
+async fn client_outside_allowed_networks_gets_554_at_connect() {
+    let out = tempfile::tempdir().unwrap();
+    let relay =
+        TestRelay::start(&outbox(out.path()), "allowed_networks = [\"127.0.0.1/32\"]").await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = sock.connect(relay.addr()).await.unwrap();
+    let mut r = BufReader::new(stream);
+    let greeting = reply(&mut r).await;
+    assert!(greeting.starts_with("554 5.7.1"), "{greeting}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_clients_are_all_served() {
+    raise_fd_limit();
+    let out = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(&outbox(out.path()), "").await;
+    let addr = relay.addr();
+    const N: usize = 1000;
+    let mut tasks = Vec::new();
+    // All connect first, then all send: every session is open at the same time.
+    let barrier = Arc::new(tokio::sync::Barrier::new(N));
+    for i in 0..N {
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut c, greeting) = Client::connect(addr).await;
+            assert!(greeting.starts_with("220"), "{greeting}");
+            barrier.wait().await;
+            let rcpt = format!("<{}@example.net>", unique(&format!("c{i}")));
+            c.send("<a@example.test>", &[&rcpt], b"Subject: load\r\n\r\nhi\r\n")
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().starts_with("250") {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, N);
+}
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a stack struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max.max(4096).min(lim.rlim_max);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
