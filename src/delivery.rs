@@ -26,7 +26,7 @@ const SCAN_EVERY: Duration = Duration::from_secs(1);
 const SCAN_BATCH: usize = 1000;
 
 enum Target {
-    Smtp(Pool),
+    Smtp(Box<Pool>),
     File(PathBuf),
 }
 
@@ -48,11 +48,11 @@ impl Delivery {
         let mut targets = HashMap::new();
         for u in &config.upstreams {
             let t = match &u.transport {
-                Transport::Smtp(s) => Target::Smtp(Pool {
+                Transport::Smtp(s) => Target::Smtp(Box::new(Pool {
                     endpoint: Endpoint::new(&u.name, s.clone(), &config.server.hostname)?,
                     permits: Semaphore::new(CONNECTIONS_PER_UPSTREAM),
                     idle: Mutex::new(Vec::new()),
-                }),
+                })),
                 Transport::File { dir } => Target::File(dir.clone()),
             };
             targets.insert(u.name.clone(), Arc::new(t));

@@ -123,6 +123,67 @@ async fn auto_on_a_silent_port_detects_implicit_tls() {
 }
 
 #[tokio::test]
+async fn auto_remembers_what_it_detected_for_the_upstream() {
+    use smarthost::upstream::connect::Detected;
+    for (port, want) in [
+        (2465, Detected::ImplicitTls),
+        (2587, Detected::StartTls),
+        (2025, Detected::Plaintext),
+    ] {
+        let relay = TestRelay::start(&upstream("auto", "auto", port, "secret"), "").await;
+        let rcpt = format!("<{}@example.net>", unique("detect"));
+        let (mut c, _) = Client::connect(relay.addr()).await;
+        assert!(
+            c.send("<payroll@example.test>", &[&rcpt], &message("detect"))
+                .await
+                .starts_with("250")
+        );
+        relay.wait_queue("delivered", |q| q.is_empty()).await;
+        assert_eq!(
+            relay.relay.delivery.detected("postfix"),
+            Some(want),
+            "port {port}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn upstream_certificate_from_an_unknown_ca_is_refused_and_the_mail_stays_queued() {
+    // Same upstream, but without ca_file: the harness's self-signed certificate is not trusted.
+    let up = upstream("starttls", "plain", 2587, "secret");
+    let up: String = up
+        .lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let relay = TestRelay::start(&up, "").await;
+    let rcpt = format!("{}@example.net", unique("untrusted"));
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    assert!(
+        c.send(
+            "<payroll@example.test>",
+            &[&format!("<{rcpt}>")],
+            &message("untrusted")
+        )
+        .await
+        .starts_with("250")
+    );
+    let q = relay
+        .wait_queue("attempt recorded", |q| {
+            q.first().is_some_and(|e| e.attempts >= 1)
+        })
+        .await;
+    let smarthost::spool::RcptState::Pending {
+        last_reply: Some(reply),
+    } = &q[0].rcpts[0].1
+    else {
+        panic!("{q:?}")
+    };
+    assert!(reply.contains("TLS handshake failed"), "{reply}");
+    assert!(Harness::get().find(&rcpt).is_none());
+}
+
+#[tokio::test]
 async fn auto_on_a_plain_port_without_starttls_or_auth_sends_in_clear_without_credentials() {
     relays(
         "auto",

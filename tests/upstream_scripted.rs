@@ -14,13 +14,15 @@ use tokio::sync::mpsc;
 
 /// What the scripted server observed.
 #[derive(Debug)]
+#[allow(dead_code)] // payloads are for failure messages
 enum Seen {
+    Connection,
     AuthOk(String),
     AuthRejected(String),
     Message(Vec<u8>),
 }
 
-type Auth = fn(&str, &mut Vec<String>) -> Result<String, String>;
+type Auth = fn(&str, &[String]) -> Result<String, String>;
 
 /// A scripted SMTP server: advertises `mechs`, lets `auth` drive the AUTH exchange (it gets the
 /// AUTH line and the client's later lines, returns the authenticated identity or a reason), and
@@ -36,6 +38,7 @@ async fn scripted_server(
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = l.accept().await else { return };
+            let _ = tx.send(Seen::Connection);
             let tx = tx.clone();
             tokio::spawn(async move {
                 let (r, mut w) = tokio::io::split(s);
@@ -55,7 +58,7 @@ async fn scripted_server(
                     } else if upper.starts_with("AUTH ") {
                         // Drive the exchange: each step may need more client lines.
                         challenge_lines.clear();
-                        let mut result = auth(&cmd, &mut challenge_lines);
+                        let mut result = auth(&cmd, &challenge_lines);
                         while let Err(reason) = &result {
                             if let Some(challenge) = reason.strip_prefix("334 ") {
                                 w.write_all(format!("334 {challenge}\r\n").as_bytes())
@@ -64,7 +67,7 @@ async fn scripted_server(
                                 line.clear();
                                 r.read_line(&mut line).await.unwrap();
                                 challenge_lines.push(line.trim_end().to_string());
-                                result = auth(&cmd, &mut challenge_lines);
+                                result = auth(&cmd, &challenge_lines);
                             } else {
                                 break;
                             }
@@ -112,6 +115,16 @@ async fn scripted_server(
     (port, rx)
 }
 
+/// The next thing the server saw, other than a new connection.
+async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+    loop {
+        match seen.recv().await.expect("server gone") {
+            Seen::Connection => continue,
+            other => return other,
+        }
+    }
+}
+
 fn upstream(port: u16, auth: &str, username: &str, secret_key: &str, timeout: &str) -> String {
     format!(
         "[[upstream]]\nname = \"scripted\"\nhost = \"127.0.0.1\"\nport = {port}\nconn = \"plaintext\"\nauth = \"{auth}\"\n\
@@ -139,7 +152,7 @@ fn utf16(s: &str) -> Vec<u8> {
 
 /// Checks an NTLMv2 type-3 message the way a server does: recompute NTProofStr from the
 /// password it knows (MS-NLMP 3.3.2).
-fn ntlm_server(auth_line: &str, lines: &mut Vec<String>) -> Result<String, String> {
+fn ntlm_server(auth_line: &str, lines: &[String]) -> Result<String, String> {
     let mut parts = auth_line.split_whitespace().skip(2);
     let type1 = parts.next().ok_or("no initial response")?;
     let type1 = B64.decode(type1).map_err(|_| "type 1 not base64")?;
@@ -199,11 +212,11 @@ async fn ntlm_exchange_is_accepted_by_a_server_that_checks_the_ntlmv2_proof() {
     )
     .await;
     send_one(&relay).await;
-    match seen.recv().await.unwrap() {
+    match next(&mut seen).await {
         Seen::AuthOk(id) => assert_eq!(id, r"CORP\svc_relay"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(seen.recv().await.unwrap(), Seen::Message(_)));
+    assert!(matches!(next(&mut seen).await, Seen::Message(_)));
     relay.wait_queue("delivered", |q| q.is_empty()).await;
 }
 
@@ -222,9 +235,7 @@ async fn ntlm_with_a_wrong_password_keeps_the_mail_queued() {
     )
     .await;
     send_one(&relay).await;
-    assert!(
-        matches!(seen.recv().await.unwrap(), Seen::AuthRejected(r) if r.contains("NTProofStr"))
-    );
+    assert!(matches!(next(&mut seen).await, Seen::AuthRejected(r) if r.contains("NTProofStr")));
     let q = relay
         .wait_queue("attempt recorded", |q| {
             q.first().is_some_and(|e| e.attempts >= 1)
@@ -237,7 +248,7 @@ async fn ntlm_with_a_wrong_password_keeps_the_mail_queued() {
 
 // === XOAUTH2 ===
 
-fn xoauth2_server(auth_line: &str, lines: &mut Vec<String>) -> Result<String, String> {
+fn xoauth2_server(auth_line: &str, lines: &[String]) -> Result<String, String> {
     let blob = auth_line
         .split_whitespace()
         .nth(2)
@@ -276,8 +287,8 @@ async fn xoauth2_sends_the_bearer_token_read_from_password_file() {
     )
     .await;
     send_one(&relay).await;
-    assert!(matches!(seen.recv().await.unwrap(), Seen::AuthOk(id) if id == "payroll@example.test"));
-    assert!(matches!(seen.recv().await.unwrap(), Seen::Message(_)));
+    assert!(matches!(next(&mut seen).await, Seen::AuthOk(id) if id == "payroll@example.test"));
+    assert!(matches!(next(&mut seen).await, Seen::Message(_)));
 }
 
 #[tokio::test]
@@ -295,7 +306,7 @@ async fn xoauth2_error_challenge_is_answered_with_an_empty_line_and_mail_stays_q
     )
     .await;
     send_one(&relay).await;
-    match seen.recv().await.unwrap() {
+    match next(&mut seen).await {
         Seen::AuthRejected(r) => {
             assert!(r.contains("answered the error challenge correctly"), "{r}")
         }
@@ -313,7 +324,7 @@ async fn xoauth2_error_challenge_is_answered_with_an_empty_line_and_mail_stays_q
 
 // === Faults ===
 
-fn accept_plain(_: &str, _: &mut Vec<String>) -> Result<String, String> {
+fn accept_plain(_: &str, _: &[String]) -> Result<String, String> {
     Ok("anyone".into())
 }
 
@@ -377,8 +388,30 @@ async fn credentials_are_never_sent_in_clear_when_conn_is_auto() {
         panic!("{q:?}")
     };
     assert!(r.contains("unencrypted"), "{r}");
-    assert!(
-        seen.try_recv().is_err(),
-        "the server must not have seen any AUTH"
-    );
+    while let Ok(s) = seen.try_recv() {
+        assert!(
+            matches!(s, Seen::Connection),
+            "the server must not have seen any AUTH: {s:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_connection_carries_successive_messages() {
+    let (port, mut seen) = scripted_server("PLAIN", accept_plain, false).await;
+    let relay = TestRelay::start(&upstream(port, "none", "u", "password = \"p\"", "10s"), "").await;
+    for _ in 0..3 {
+        send_one(&relay).await;
+        relay.wait_queue("delivered", |q| q.is_empty()).await;
+    }
+    let mut connections = 0;
+    let mut messages = 0;
+    while let Ok(s) = seen.try_recv() {
+        match s {
+            Seen::Connection => connections += 1,
+            Seen::Message(_) => messages += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((connections, messages), (1, 3));
 }

@@ -98,10 +98,10 @@ impl<'a> Locator<'a> {
             if i + 1 > first && t.starts_with('[') {
                 break;
             }
-            if let Some(rest) = t.strip_prefix(key) {
-                if rest.trim_start().starts_with('=') {
-                    return i + 1;
-                }
+            if let Some(rest) = t.strip_prefix(key)
+                && rest.trim_start().starts_with('=')
+            {
+                return i + 1;
             }
         }
         first

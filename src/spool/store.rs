@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
 
 use super::record::{EnvelopeRecord, FORMAT_VERSION, QueueEntry, RcptState, StoredMessage};
@@ -383,14 +383,4 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
         }
     }
     Ok(out)
-}
-
-/// Number of rows moved to the corrupt table (for reports and tests).
-pub fn corrupt_count(dir: &Path) -> Result<i64, SpoolError> {
-    let path = dir.join(DB_FILE);
-    let c = Connection::open(&path).map_err(db_err(&path))?;
-    c.query_row("SELECT count(*) FROM corrupt", [], |r| r.get(0))
-        .optional()
-        .map(|v| v.unwrap_or(0))
-        .map_err(db_err(&path))
 }

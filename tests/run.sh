@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: installs what the tests need, starts the real
+# Postfix + Dovecot upstream (tests/harness/), runs cargo test, and stops the upstream again if
+# this script started it. Run as root (apt-get and the private Postfix instance need it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+need=()
+for p in postfix dovecot-core swaks openssl libnet-ssleay-perl iproute2 ca-certificates python3; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  # The harness script installs its packages itself, without starting the system services.
+  tests/harness/upstream-postfix.sh start >/dev/null
+fi
+
+started_here=0
+if ! tests/harness/upstream-postfix.sh ready; then
+  tests/harness/upstream-postfix.sh start
+  started_here=1
+fi
+stop() { [ "$started_here" = 1 ] && tests/harness/upstream-postfix.sh stop >/dev/null 2>&1 || true; }
+trap stop EXIT
+
+cargo test --all-targets "$@"
