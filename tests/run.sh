@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+started_here=0
 need=()
 for p in postfix dovecot-core swaks openssl libnet-ssleay-perl iproute2 ca-certificates python3; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
