@@ -7,18 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 started_here=0
-need=()
-for p in postfix dovecot-core swaks openssl libnet-ssleay-perl iproute2 ca-certificates python3; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  # The harness script installs its packages itself, without starting the system services.
-  tests/harness/upstream-postfix.sh start >/dev/null
-fi
-
-started_here=0
 if ! tests/harness/upstream-postfix.sh ready; then
+  # Installs postfix, dovecot-core, swaks and openssl with apt-get when missing, without ever
+  # starting the system postfix/dovecot services.
   tests/harness/upstream-postfix.sh start
   started_here=1
 fi
