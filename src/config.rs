@@ -3,6 +3,7 @@
 //! file, line and key ([`ConfigError`]); secrets are never printed.
 
 mod error;
+pub mod policy;
 mod upstream;
 pub mod values;
 
@@ -16,6 +17,11 @@ pub use error::{ConfigError, ConfigErrors};
 pub use upstream::{Credentials, Secret, SecretError, SmtpUpstream, Transport, Upstream};
 pub use values::{AuthMode, Batch, ByteSize, ConnMode, DurationValue, Network, PortSpec};
 
+pub use policy::{
+    BlacklistAction, BlacklistConfig, Importance, PolicyConfig, ReplyTo, RewriteConfig,
+    TestModeConfig,
+};
+
 use error::Locator;
 use upstream::RawUpstream;
 
@@ -27,6 +33,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub spool: SpoolConfig,
     pub upstreams: Vec<Upstream>,
+    /// Global policy sections; an upstream may override each of them.
+    pub policy: PolicyConfig,
     /// Where the config was read from, for messages; `<embedded default>` otherwise.
     pub source: PathBuf,
 }
@@ -61,6 +69,7 @@ pub struct SpoolConfig {
 struct RawConfig {
     server: RawServer,
     spool: RawSpool,
+    policy: PolicyConfig,
     upstream: Vec<toml::Spanned<RawUpstream>>,
     /// `[[upstream]]` tables in the file, including those that failed to deserialise.
     upstreams_declared: usize,
@@ -79,6 +88,7 @@ impl RawConfig {
         let mut raw = RawConfig {
             server: RawServer::default(),
             spool: RawSpool::default(),
+            policy: PolicyConfig::default(),
             upstream: Vec::new(),
             upstreams_declared: 0,
         };
@@ -90,6 +100,18 @@ impl RawConfig {
                 },
                 "spool" => match RawSpool::deserialize(ValueDeserializer::from(value)) {
                     Ok(s) => raw.spool = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "blacklist" => match BlacklistConfig::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.policy.blacklist = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "test_mode" => match TestModeConfig::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.policy.test_mode = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "rewrite" => match RewriteConfig::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.policy.rewrite = s,
                     Err(e) => error(e.span(), e.message()),
                 },
                 "upstream" => {
@@ -110,7 +132,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }
@@ -288,6 +310,19 @@ impl Config {
                 "at least one address is needed".into(),
             ));
         }
+        let mut policy_problems = raw.policy.check();
+        for u in &upstreams {
+            policy_problems.extend(raw.policy.overridden_by(&u.policy).check());
+        }
+        policy_problems.dedup();
+        for (key, message) in policy_problems {
+            let (section, last) = key.split_once('.').unwrap_or(("", key));
+            let line = match find_key_line(text, last) {
+                0 => find_key_line(text, &format!("[{section}]")),
+                n => n,
+            };
+            errors.push(at(line, key.to_string(), message));
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -306,6 +341,7 @@ impl Config {
             },
             spool: SpoolConfig { dir: raw.spool.dir },
             upstreams,
+            policy: raw.policy,
             source: path.to_path_buf(),
         })
     }

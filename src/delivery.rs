@@ -113,7 +113,11 @@ impl Delivery {
     }
 
     async fn attempt(&self, msg: StoredMessage) {
-        let Some(up) = crate::router::route(&msg.envelope, &self.config.upstreams) else {
+        let Some(up) = crate::router::route_stored(
+            msg.envelope.upstream.as_deref(),
+            &msg.envelope.mail_from,
+            &self.config.upstreams,
+        ) else {
             tracing::error!(queue_id = %msg.id, "no upstream to route to; message stays queued");
             return;
         };

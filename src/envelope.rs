@@ -18,6 +18,9 @@ pub struct Envelope {
     #[serde(default)]
     pub envid: Option<String>,
     pub recipients: Vec<Recipient>,
+    /// The upstream chosen by routing at acceptance; `None` means the default one.
+    #[serde(default)]
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

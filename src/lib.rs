@@ -25,6 +25,7 @@ pub mod delivery;
 pub mod envelope;
 pub mod listener;
 pub mod outcome;
+pub mod policy;
 pub mod router;
 pub mod session;
 pub mod spool;
@@ -49,6 +50,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("{0}")]
     Listen(#[from] std::io::Error),
+    #[error("{0}")]
+    Blacklist(#[from] policy::blacklist::BlacklistError),
     #[error("upstream: {0}")]
     Upstream(#[from] upstream::error::UpstreamError),
 }
@@ -90,6 +93,7 @@ impl Relay {
             command_timeout: s.command_timeout,
             data_timeout: s.data_timeout,
             spool: spool.clone(),
+            policy: Arc::new(policy::Policy::new(&config)?),
         });
         let listener = listener::Listener::bind(&s.listen)?;
         let local_addrs = listener.local_addrs();

@@ -76,6 +76,7 @@ mod tests {
                 smtputf8: false,
                 ret: None,
                 envid: None,
+                upstream: None,
                 recipients: (0..n)
                     .map(|i| Recipient {
                         address: format!("r{i}@y"),

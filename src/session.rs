@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
+use crate::policy::Policy;
 use crate::spool::{NewMessage, Spool};
 use machine::{Action, Limits, Machine, Transaction};
 use reply::Reply;
@@ -25,6 +26,13 @@ pub struct SessionContext {
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub spool: Spool,
+    pub policy: Arc<Policy>,
+}
+
+impl machine::RcptFilter for Policy {
+    fn check(&self, sender: &str, rcpt: &str) -> Option<Reply> {
+        self.check_rcpt(sender, rcpt)
+    }
 }
 
 enum End<S> {
@@ -38,7 +46,7 @@ pub async fn serve<S>(stream: S, peer: SocketAddr, ctx: Arc<SessionContext>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut machine = Machine::new(ctx.limits.clone(), false);
+    let mut machine = Machine::new(ctx.limits.clone(), false).with_filter(ctx.policy.clone());
     let mut stream = stream;
     let mut out = Vec::new();
     machine.greeting().write_to(&mut out);
@@ -158,12 +166,25 @@ async fn store(
     let mut body = Vec::with_capacity(header.len() + tx.body.len());
     body.extend_from_slice(header.as_bytes());
     body.extend_from_slice(&tx.body);
-    let rcpts = tx.envelope.recipients.len();
+    let applied = ctx.policy.apply(tx.envelope, body);
+    for rcpt in &applied.dropped {
+        tracing::info!(target: "maillog", %peer, queue_id = %id, %rcpt, "dropped by blacklist");
+    }
+    if applied.envelope.recipients.is_empty() {
+        // Every recipient was dropped on purpose: the client is told it went fine, as asked.
+        return Ok(id);
+    }
+    if applied.test_mode {
+        let to = &applied.envelope.recipients[0].address;
+        tracing::info!(target: "maillog", %peer, queue_id = %id, %to, "redirected by test mode");
+    }
+    let rcpts = applied.envelope.recipients.len();
+    let (envelope, body) = (applied.envelope, applied.body);
     match ctx
         .spool
         .put(NewMessage {
             id: id.clone(),
-            envelope: tx.envelope,
+            envelope,
             body,
         })
         .await

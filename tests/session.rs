@@ -38,6 +38,9 @@ fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> S
         command_timeout,
         data_timeout: command_timeout,
         spool: spool.clone(),
+        policy: Arc::new(
+            smarthost::policy::Policy::new(&smarthost::config::Config::embedded_default()).unwrap(),
+        ),
     });
     Setup {
         ctx,

@@ -41,7 +41,11 @@ fn default_prefix() -> String {
 
 impl Default for TestModeConfig {
     fn default() -> Self {
-        TestModeConfig { enabled: false, redirect_to: None, subject_prefix: default_prefix() }
+        TestModeConfig {
+            enabled: false,
+            redirect_to: None,
+            subject_prefix: default_prefix(),
+        }
     }
 }
 
@@ -109,8 +113,14 @@ impl PolicyConfig {
     /// Sections given for an upstream replace the global ones.
     pub fn overridden_by(&self, up: &UpstreamPolicy) -> PolicyConfig {
         PolicyConfig {
-            blacklist: up.blacklist.clone().unwrap_or_else(|| self.blacklist.clone()),
-            test_mode: up.test_mode.clone().unwrap_or_else(|| self.test_mode.clone()),
+            blacklist: up
+                .blacklist
+                .clone()
+                .unwrap_or_else(|| self.blacklist.clone()),
+            test_mode: up
+                .test_mode
+                .clone()
+                .unwrap_or_else(|| self.test_mode.clone()),
             rewrite: up.rewrite.clone().unwrap_or_else(|| self.rewrite.clone()),
         }
     }
@@ -118,8 +128,17 @@ impl PolicyConfig {
     /// Cross-key rules, as (key, message).
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        if self.test_mode.enabled && self.test_mode.redirect_to.as_deref().is_none_or(|a| !a.contains('@')) {
-            problems.push(("test_mode.redirect_to", "test mode is enabled: set redirect_to to an address".to_string()));
+        if self.test_mode.enabled
+            && self
+                .test_mode
+                .redirect_to
+                .as_deref()
+                .is_none_or(|a| !a.contains('@'))
+        {
+            problems.push((
+                "test_mode.redirect_to",
+                "test mode is enabled: set redirect_to to an address".to_string(),
+            ));
         }
         for (key, addr) in [("rewrite.from", &self.rewrite.from)] {
             if let Some(a) = addr

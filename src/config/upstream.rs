@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
 use super::values::{AuthMode, Batch, ConnMode, DurationValue, PortSpec};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,12 @@ pub(crate) struct RawUpstream {
     pub dir: Option<PathBuf>,
     pub helo_name: Option<String>,
     pub timeout: Option<DurationValue>,
+    /// Envelope senders routed here: full addresses or domains.
+    #[serde(default)]
+    pub senders: Vec<String>,
+    pub blacklist: Option<BlacklistConfig>,
+    pub test_mode: Option<TestModeConfig>,
+    pub rewrite: Option<RewriteConfig>,
 }
 
 /// One configured upstream.
@@ -37,6 +44,9 @@ pub(crate) struct RawUpstream {
 pub struct Upstream {
     pub name: String,
     pub default: bool,
+    /// Envelope senders this upstream carries (lower-case; a domain or a full address).
+    pub senders: Vec<String>,
+    pub policy: UpstreamPolicy,
     pub transport: Transport,
 }
 
@@ -165,9 +175,27 @@ impl RawUpstream {
                 ));
             }
         };
+        for s in &self.senders {
+            if s.trim().is_empty() || s.contains(char::is_whitespace) {
+                return Err(problem(
+                    "senders",
+                    format!("`{s}` is not an address or a domain"),
+                ));
+            }
+        }
         Ok(Upstream {
             name: self.name,
             default: self.default,
+            senders: self
+                .senders
+                .iter()
+                .map(|s| s.trim_start_matches('@').to_lowercase())
+                .collect(),
+            policy: UpstreamPolicy {
+                blacklist: self.blacklist,
+                test_mode: self.test_mode,
+                rewrite: self.rewrite,
+            },
             transport,
         })
     }

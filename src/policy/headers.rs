@@ -56,7 +56,11 @@ pub fn fields(msg: &[u8]) -> Vec<Field> {
         let start = pos;
         // A field runs until a line that does not start with white space.
         loop {
-            let nl = block[pos..].iter().position(|b| *b == b'\n').map(|i| pos + i + 1).unwrap_or(block.len());
+            let nl = block[pos..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|i| pos + i + 1)
+                .unwrap_or(block.len());
             pos = nl;
             if pos >= block.len() || !matches!(block[pos], b' ' | b'\t') {
                 break;
@@ -65,7 +69,11 @@ pub fn fields(msg: &[u8]) -> Vec<Field> {
         let raw = String::from_utf8_lossy(&block[start..pos]);
         if let Some((name, value)) = raw.split_once(':') {
             let value = value.replace("\r\n", "").replace('\n', "");
-            out.push(Field { name: name.trim().to_string(), value: value.trim().to_string(), span: start..pos });
+            out.push(Field {
+                name: name.trim().to_string(),
+                value: value.trim().to_string(),
+                span: start..pos,
+            });
         }
     }
     out
@@ -78,7 +86,11 @@ pub fn get<'a>(fields: &'a [Field], name: &str) -> Option<&'a Field> {
 /// Uses the message's own line ending for new fields.
 fn eol(msg: &[u8]) -> &'static str {
     let end = header_end(msg);
-    if msg[..end].windows(2).any(|w| w == b"\r\n") || end == msg.len() { "\r\n" } else { "\n" }
+    if msg[..end].windows(2).any(|w| w == b"\r\n") || end == msg.len() {
+        "\r\n"
+    } else {
+        "\n"
+    }
 }
 
 /// Edits applied in one pass; offsets refer to the original message.
@@ -122,10 +134,16 @@ impl Edits {
         for f in &fs {
             out.extend_from_slice(&msg[pos..f.span.start]);
             pos = f.span.end;
-            if let Some(i) = self.set.iter().position(|(n, _)| n.eq_ignore_ascii_case(&f.name)) {
+            if let Some(i) = self
+                .set
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(&f.name))
+            {
                 if !done_set[i] {
                     done_set[i] = true;
-                    out.extend_from_slice(format!("{}: {}{eol}", self.set[i].0, self.set[i].1).as_bytes());
+                    out.extend_from_slice(
+                        format!("{}: {}{eol}", self.set[i].0, self.set[i].1).as_bytes(),
+                    );
                 }
                 continue;
             }
@@ -144,7 +162,11 @@ impl Edits {
         for (n, v) in &self.add {
             out.extend_from_slice(format!("{n}: {v}{eol}").as_bytes());
         }
-        if at == msg.len() && header_end(msg) == msg.len() && !msg.is_empty() && !msg.ends_with(b"\n\n") {
+        if at == msg.len()
+            && header_end(msg) == msg.len()
+            && !msg.is_empty()
+            && !msg.ends_with(b"\n\n")
+        {
             // A message with no body separator: nothing more to copy.
             return out;
         }
@@ -164,14 +186,22 @@ mod tests {
         let f = fields(MSG);
         assert_eq!(f.len(), 4);
         assert_eq!(f[0].value, "from a\tby b; date");
-        assert_eq!(&MSG[f[0].span.clone()], b"Received: from a\r\n\tby b; date\r\n");
-        assert_eq!(get(&f, "subject").unwrap().value, "=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=");
+        assert_eq!(
+            &MSG[f[0].span.clone()],
+            b"Received: from a\r\n\tby b; date\r\n"
+        );
+        assert_eq!(
+            get(&f, "subject").unwrap().value,
+            "=?UTF-8?Q?Gr=C3=BC=C3=9Fe?="
+        );
     }
 
     #[test]
     fn untouched_fields_and_the_body_stay_byte_identical() {
         let mut e = Edits::default();
-        e.set("From", "Payroll <pay@x.test>").remove("To").add("Reply-To", "Ann <ann@x.test>");
+        e.set("From", "Payroll <pay@x.test>")
+            .remove("To")
+            .add("Reply-To", "Ann <ann@x.test>");
         let out = e.apply(MSG);
         assert_eq!(
             out,

@@ -60,7 +60,14 @@ struct DataState {
     body: Vec<u8>,
 }
 
+/// A check of each recipient at RCPT time (the blacklist); pure and quick, no I/O.
+pub trait RcptFilter: Send + Sync {
+    /// `Some(reply)` refuses the recipient.
+    fn check(&self, sender: &str, rcpt: &str) -> Option<Reply>;
+}
+
 pub struct Machine {
+    filter: Option<std::sync::Arc<dyn RcptFilter>>,
     limits: Limits,
     phase: Phase,
     helo: Option<String>,
@@ -73,6 +80,7 @@ pub struct Machine {
 impl Machine {
     pub fn new(limits: Limits, tls: bool) -> Self {
         Machine {
+            filter: None,
             limits,
             phase: Phase::Command,
             helo: None,
@@ -81,6 +89,11 @@ impl Machine {
             errors: 0,
             tx: None,
         }
+    }
+
+    pub fn with_filter(mut self, filter: std::sync::Arc<dyn RcptFilter>) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
     pub fn greeting(&self) -> Reply {
@@ -288,6 +301,7 @@ impl Machine {
             ret,
             envid: from.env_id.map(|e| e.into_owned()),
             recipients: Vec::new(),
+            upstream: None,
         });
         out.push(Action::Reply(reply::sender_ok()));
     }
@@ -302,6 +316,14 @@ impl Machine {
         }
         if tx.recipients.len() >= max {
             out.push(Action::Reply(reply::too_many_recipients()));
+            return;
+        }
+        if let Some(refusal) = self
+            .filter
+            .as_ref()
+            .and_then(|f| f.check(&tx.mail_from, &to.address))
+        {
+            out.push(Action::Reply(refusal));
             return;
         }
         let notify = notify_from_flags(to.flags);

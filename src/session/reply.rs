@@ -165,6 +165,13 @@ pub fn client_not_allowed() -> Reply {
         "Access denied: your address is not allowed to relay through this server",
     )
 }
+pub fn blacklisted() -> Reply {
+    Reply::new(
+        550,
+        "5.7.1",
+        "Recipient address rejected: blacklisted by local policy",
+    )
+}
 pub fn storage_failed() -> Reply {
     Reply::new(
         451,

@@ -1,0 +1,159 @@
+//! Policy: what smarthost changes or refuses between the session and the spool, in one fixed
+//! order (see `docs/policy.md` for why this order):
+//!
+//! `route -> blacklist -> test mode -> rewrite (sender, From, Reply-To) -> BCC -> headers`
+//!
+//! Every step is a pure function of (envelope, headers, config); the only state is the blacklist
+//! file, re-read when it changes. Never touches the network or the spool.
+
+pub mod blacklist;
+pub mod headers;
+pub mod rewrite;
+pub mod test_mode;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{BlacklistAction, Config, PolicyConfig, Upstream};
+use crate::envelope::{Envelope, Recipient};
+use crate::session::reply::{self, Reply};
+use blacklist::{Blacklist, BlacklistError};
+
+/// The rules in force for one route.
+struct Rules {
+    config: PolicyConfig,
+    blacklist: Option<Arc<Blacklist>>,
+}
+
+pub struct Policy {
+    upstreams: Vec<Upstream>,
+    global: Rules,
+    per_upstream: HashMap<String, Rules>,
+}
+
+/// The message after policy.
+#[derive(Debug)]
+pub struct Applied {
+    pub envelope: Envelope,
+    pub body: Vec<u8>,
+    /// Recipients removed by a `drop` blacklist.
+    pub dropped: Vec<String>,
+    /// Test mode redirected this message.
+    pub test_mode: bool,
+}
+
+impl Policy {
+    pub fn new(config: &Config) -> Result<Policy, BlacklistError> {
+        let mut lists: HashMap<std::path::PathBuf, Arc<Blacklist>> = HashMap::new();
+        let mut rules = |config: PolicyConfig| -> Result<Rules, BlacklistError> {
+            let blacklist = match &config.blacklist.file {
+                Some(path) => Some(match lists.get(path) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = Arc::new(Blacklist::open(path)?);
+                        lists.insert(path.clone(), b.clone());
+                        b
+                    }
+                }),
+                None => None,
+            };
+            Ok(Rules { config, blacklist })
+        };
+        let global = rules(config.policy.clone())?;
+        let mut per_upstream = HashMap::new();
+        for u in &config.upstreams {
+            per_upstream.insert(
+                u.name.clone(),
+                rules(config.policy.overridden_by(&u.policy))?,
+            );
+        }
+        if config.policy.test_mode.enabled
+            || per_upstream.values().any(|r| r.config.test_mode.enabled)
+        {
+            tracing::warn!(
+                "TEST MODE ON: mail is redirected to the test address, nobody else gets it"
+            );
+        }
+        Ok(Policy {
+            upstreams: config.upstreams.clone(),
+            global,
+            per_upstream,
+        })
+    }
+
+    fn rules(&self, sender: &str) -> (Option<&Upstream>, &Rules) {
+        let up = crate::router::route(sender, &self.upstreams);
+        let rules = up
+            .and_then(|u| self.per_upstream.get(&u.name))
+            .unwrap_or(&self.global);
+        (up, rules)
+    }
+
+    /// Called at RCPT: `Some(reply)` refuses this recipient.
+    pub fn check_rcpt(&self, sender: &str, rcpt: &str) -> Option<Reply> {
+        let (_, rules) = self.rules(sender);
+        let bl = rules.blacklist.as_ref()?;
+        (rules.config.blacklist.action == BlacklistAction::Reject && bl.contains(rcpt))
+            .then(reply::blacklisted)
+    }
+
+    /// Applies every step, in order, to a complete message.
+    pub fn apply(&self, mut env: Envelope, body: Vec<u8>) -> Applied {
+        // 1. route: decided on the sender as the client gave it, before any rewrite.
+        let (up, rules) = self.rules(&env.mail_from);
+        env.upstream = up.map(|u| u.name.clone());
+        let cfg = &rules.config;
+        // 2. blacklist (drop): reject was already answered at RCPT.
+        let mut dropped = Vec::new();
+        if let Some(bl) = &rules.blacklist {
+            env.recipients.retain(|r| {
+                let hit = bl.contains(&r.address);
+                if hit {
+                    dropped.push(r.address.clone());
+                }
+                !hit
+            });
+        }
+        if env.recipients.is_empty() {
+            return Applied {
+                envelope: env,
+                body,
+                dropped,
+                test_mode: false,
+            };
+        }
+        let fields = headers::fields(&body);
+        let mut edits = headers::Edits::default();
+        // 3. test mode
+        let test_mode = cfg.test_mode.enabled;
+        if test_mode {
+            test_mode::redirect(&mut env, &fields, &cfg.test_mode, &mut edits);
+        }
+        // 4. sender, From, Reply-To, Sender; 6. receipt and importance headers
+        rewrite::rewrite(&mut env, &fields, &cfg.rewrite, &mut edits);
+        // 5. BCC archive: envelope only.
+        for a in &cfg.rewrite.bcc {
+            if !env
+                .recipients
+                .iter()
+                .any(|r| r.address.eq_ignore_ascii_case(a))
+            {
+                env.recipients.push(Recipient {
+                    address: a.clone(),
+                    orcpt: None,
+                    notify: None,
+                });
+            }
+        }
+        let body = edits.apply(&body);
+        Applied {
+            envelope: env,
+            body,
+            dropped,
+            test_mode,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
