@@ -1,7 +1,7 @@
 //! Policy: what smarthost changes or refuses between the session and the spool, in one fixed
 //! order (see `docs/policy.md` for why this order):
 //!
-//! `route -> blacklist -> test mode -> rewrite (sender, From, Reply-To) -> BCC -> headers`
+//! `route -> blacklist -> test mode -> rewrite (sender, From, Reply-To) -> BCC -> headers -> signature`
 //!
 //! Every step is a pure function of (envelope, headers, config); the only state is the blacklist
 //! file, re-read when it changes. Never touches the network or the spool.
@@ -9,6 +9,7 @@
 pub mod blacklist;
 pub mod headers;
 pub mod rewrite;
+pub mod signature;
 pub mod test_mode;
 
 use std::collections::HashMap;

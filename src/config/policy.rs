@@ -61,6 +61,10 @@ pub struct RewriteConfig {
     /// Hidden archive copies: envelope only, never in a header.
     #[serde(default)]
     pub bcc: Vec<String>,
+    /// Appended to text/plain body parts.
+    pub signature_text: Option<String>,
+    /// Inserted before `</body>` of text/html body parts.
+    pub signature_html: Option<String>,
     /// Ask for a read receipt (`Disposition-Notification-To:`).
     #[serde(default)]
     pub read_receipt: bool,

@@ -271,3 +271,17 @@ fn test_mode_without_a_redirect_address_is_a_config_error() {
         "{e}"
     );
 }
+
+#[test]
+fn signature_is_added_through_the_pipeline_and_a_broken_message_passes_unchanged() {
+    let c = config("[rewrite]\nsignature_text = \"ACME SA\"\n");
+    let p = Policy::new(&c).unwrap();
+    let a = p.apply(
+        env("x@example.com", &["b@y.test"]),
+        b"Subject: s\r\n\r\nHello\r\n".to_vec(),
+    );
+    assert_eq!(a.body, b"Subject: s\r\n\r\nHello\r\n\r\nACME SA\r\n");
+    let broken = b"Content-Type: application/octet-stream\r\n\r\n\x00\x01".to_vec();
+    let a = p.apply(env("x@example.com", &["b@y.test"]), broken.clone());
+    assert_eq!(a.body, broken);
+}
