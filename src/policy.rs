@@ -146,7 +146,21 @@ impl Policy {
                 });
             }
         }
-        let body = edits.apply(&body);
+        let mut body = edits.apply(&body);
+        // 6. signature, after every header edit so its offsets refer to the final message.
+        let rw = &cfg.rewrite;
+        if rw.signature_text.is_some() || rw.signature_html.is_some() {
+            match signature::append(
+                &body,
+                rw.signature_text.as_deref(),
+                rw.signature_html.as_deref(),
+            ) {
+                Ok(signed) => body = signed,
+                Err(why) => {
+                    tracing::warn!("signature not added ({why:?}); message relayed unchanged")
+                }
+            }
+        }
         Applied {
             envelope: env,
             body,
