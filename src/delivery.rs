@@ -179,7 +179,14 @@ impl Delivery {
             Some((c, _)) => (c, true),
             None => (pool.endpoint.open().await?, false),
         };
-        let mut result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body).await;
+        let mut result = upstream::send(
+            &mut conn,
+            &msg.envelope,
+            pending,
+            &msg.body,
+            pool.endpoint.cfg.default_notify,
+        )
+        .await;
         if was_reused
             && matches!(
                 result,
@@ -188,7 +195,14 @@ impl Delivery {
         {
             // The server may have dropped an idle connection; one fresh try before deferring.
             conn = pool.endpoint.open().await?;
-            result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body).await;
+            result = upstream::send(
+                &mut conn,
+                &msg.envelope,
+                pending,
+                &msg.body,
+                pool.endpoint.cfg.default_notify,
+            )
+            .await;
         }
         if result.is_ok() {
             pool.idle

@@ -12,7 +12,7 @@ pub mod file;
 use client::{Conn, UpReply};
 use error::{Permanence, UpstreamError};
 
-use crate::envelope::{BodyType, Envelope, Ret, xtext_encode};
+use crate::envelope::{BodyType, Envelope, Notify, Ret, xtext_encode};
 
 /// What the upstream said about one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,11 +41,12 @@ pub async fn send(
     env: &Envelope,
     indices: &[usize],
     body: &[u8],
+    default_notify: Option<Notify>,
 ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
     let mut head = String::new();
     head.push_str(&mail_command(env, conn, body.len()));
     for &i in indices {
-        head.push_str(&rcpt_command(env, i, conn.caps.dsn));
+        head.push_str(&rcpt_command(env, i, conn.caps.dsn, default_notify));
     }
     let pipelined = conn.caps.pipelining;
     if pipelined {
@@ -163,11 +164,11 @@ fn mail_command(env: &Envelope, conn: &Conn, size: usize) -> String {
     cmd
 }
 
-fn rcpt_command(env: &Envelope, i: usize, dsn: bool) -> String {
+fn rcpt_command(env: &Envelope, i: usize, dsn: bool, default_notify: Option<Notify>) -> String {
     let r = &env.recipients[i];
     let mut cmd = format!("RCPT TO:<{}>", r.address);
     if dsn {
-        if let Some(n) = r.notify {
+        if let Some(n) = r.notify.or(default_notify) {
             cmd.push_str(&format!(" NOTIFY={}", n.to_param()));
         }
         if let Some(o) = &r.orcpt {

@@ -316,3 +316,48 @@ async fn null_sender_is_relayed_with_an_empty_reverse_path() {
     let got = h.wait_for(&rcpt).await;
     assert_eq!(got.json["mail_from"], "");
 }
+
+#[tokio::test]
+async fn upstream_notify_default_applies_to_recipients_that_came_without_one() {
+    let h = Harness::get();
+    let up = format!(
+        "{}notify = \"FAILURE,DELAY\"\n",
+        upstream("plaintext", "none", 2025, "secret")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let plain = format!("{}@example.net", unique("notify-default"));
+    let own = format!("{}@example.net", unique("notify-own"));
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    assert!(c.cmd("EHLO client.test").await.starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<payroll@example.test>")
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        c.cmd(&format!("RCPT TO:<{plain}>"))
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        c.cmd(&format!("RCPT TO:<{own}> NOTIFY=NEVER"))
+            .await
+            .starts_with("250")
+    );
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.raw(&smarthost::upstream::dot_stuff(&message("notify")))
+        .await;
+    assert!(c.reply().await.starts_with("250"));
+    let got = h.wait_for(&plain).await;
+    assert!(
+        got.rcpt_params(&plain)
+            .contains(&"NOTIFY=FAILURE,DELAY".to_string()),
+        "{:?}",
+        got.json
+    );
+    assert!(
+        got.rcpt_params(&own).contains(&"NOTIFY=NEVER".to_string()),
+        "{:?}",
+        got.json
+    );
+}

@@ -145,3 +145,9 @@ fn unreadable_file_is_reported_with_its_path() {
     let e = Config::load_file(Path::new("/nonexistent/smarthost.toml")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/smarthost.toml"), "{e}");
 }
+
+#[test]
+fn a_bad_notify_default_is_an_error_naming_the_key() {
+    let e = only_error(&format!("{ONE_UPSTREAM}notify = \"SOMETIMES\"\n"));
+    assert_eq!((e.key.as_str(), e.line), ("upstream.notify", 5));
+}

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
 use super::values::{AuthMode, Batch, ConnMode, DurationValue, PortSpec};
+use crate::envelope::Notify;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +35,8 @@ pub(crate) struct RawUpstream {
     /// Envelope senders routed here: full addresses or domains.
     #[serde(default)]
     pub senders: Vec<String>,
+    /// DSN NOTIFY for recipients that came without one, e.g. "FAILURE,DELAY" or "NEVER".
+    pub notify: Option<String>,
     pub blacklist: Option<BlacklistConfig>,
     pub test_mode: Option<TestModeConfig>,
     pub rewrite: Option<RewriteConfig>,
@@ -73,6 +76,8 @@ pub struct SmtpUpstream {
     /// Limit on each step of a conversation (connect, one reply, TLS handshake).
     pub timeout: Duration,
     pub batch: Option<Batch>,
+    /// NOTIFY sent for recipients whose client gave none (only to a DSN-capable upstream).
+    pub default_notify: Option<Notify>,
 }
 
 /// A username and where its secret lives.
@@ -220,7 +225,17 @@ impl RawUpstream {
             (None, Some(_)) => return Err(problem("port", "WAIT: needs LIMITE: as well")),
             (None, None) => None,
         };
+        let default_notify = match &self.notify {
+            Some(n) => Some(parse_notify(n).ok_or_else(|| {
+                problem(
+                    "notify",
+                    format!("`{n}` is not NEVER or a list of SUCCESS, FAILURE, DELAY"),
+                )
+            })?),
+            None => None,
+        };
         Ok(SmtpUpstream {
+            default_notify,
             host,
             port,
             conn,
@@ -267,6 +282,30 @@ impl RawUpstream {
             )),
         }
     }
+}
+
+fn parse_notify(s: &str) -> Option<Notify> {
+    let words: Vec<String> = s
+        .split(',')
+        .map(|w| w.trim().to_ascii_uppercase())
+        .collect();
+    if words == ["NEVER"] {
+        return Some(Notify::Never);
+    }
+    let (mut success, mut failure, mut delay) = (false, false, false);
+    for w in &words {
+        match w.as_str() {
+            "SUCCESS" => success = true,
+            "FAILURE" => failure = true,
+            "DELAY" => delay = true,
+            _ => return None,
+        }
+    }
+    Some(Notify::On {
+        success,
+        failure,
+        delay,
+    })
 }
 
 /// The key and the port string may both give a mode; they must agree.

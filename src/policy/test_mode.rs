@@ -3,6 +3,7 @@
 //! subject gets a prefix, so a payroll run can be rehearsed without mailing a single employee.
 
 use super::headers::{self, Edits, Field};
+use super::rewrite::split_mailbox;
 use crate::config::TestModeConfig;
 use crate::envelope::{Envelope, Recipient};
 
@@ -14,9 +15,12 @@ pub fn redirect(env: &mut Envelope, fields: &[Field], cfg: &TestModeConfig, edit
     let cc = headers::get(fields, "Cc").map(|f| f.value.clone());
     let in_headers = |a: &str| {
         let a = a.to_lowercase();
-        [&to, &cc]
-            .iter()
-            .any(|h| h.as_deref().is_some_and(|v| v.to_lowercase().contains(&a)))
+        [&to, &cc].iter().any(|h| {
+            h.as_deref().is_some_and(|v| {
+                v.split(',')
+                    .any(|m| split_mailbox(m).1.eq_ignore_ascii_case(&a))
+            })
+        })
     };
     let hidden: Vec<String> = env
         .recipients

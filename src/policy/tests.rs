@@ -285,3 +285,15 @@ fn signature_is_added_through_the_pipeline_and_a_broken_message_passes_unchanged
     let a = p.apply(env("x@example.com", &["b@y.test"]), broken.clone());
     assert_eq!(a.body, broken);
 }
+
+#[test]
+fn test_mode_lists_a_hidden_recipient_even_when_a_header_address_contains_it() {
+    let c = config("[test_mode]\nenabled = true\nredirect_to = \"tester@company.test\"\n");
+    let p = Policy::new(&c).unwrap();
+    let msg = "To: joann@x.test\r\nSubject: s\r\n\r\nb\r\n";
+    let a = p.apply(
+        env("a@x.test", &["joann@x.test", "ann@x.test"]),
+        msg.as_bytes().to_vec(),
+    );
+    assert!(headers_of(&a.body).contains("X-Original-Bcc: ann@x.test\r\n"));
+}
