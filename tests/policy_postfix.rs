@@ -65,6 +65,41 @@ fn mail(from: &str, to: &str, cc: Option<&str>, subject: &str) -> Vec<u8> {
 }
 
 /// Polls until `path` exists, up to [`WAIT`].
+/// A payslip mail: an 8-bit text part and a base64 PDF-like attachment with every byte value.
+fn payslip(rcpt: &str) -> (Vec<u8>, Vec<u8>) {
+    // A base64 PDF-like payload with every byte value, wrapped at 76 columns.
+    let pdf: Vec<u8> = b"%PDF-1.4\n"
+        .iter()
+        .copied()
+        .chain((0..=255u8).cycle().take(3000))
+        .collect();
+    let b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&pdf)
+    };
+    let wrapped: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let boundary = format!("=_{}", unique("boundary"));
+    let subject = unique("payslip-pdf");
+    let data = format!(
+        "From: Ann Example <ann@example.test>\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+         This is a multi-part message in MIME format.\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         Bonjour,\r\n\r\nvotre fiche de paie est jointe. Gr\u{fc}\u{df}e\r\n.une ligne avec un point\r\n\r\n\
+         --{boundary}\r\nContent-Type: application/pdf; name=\"fiche.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"fiche.pdf\"\r\n\r\n\
+         {}\r\n\r\n--{boundary}--\r\n",
+        wrapped.join("\r\n")
+    )
+    .into_bytes();
+    (data, pdf)
+}
+
 async fn wait_file(path: &Path) {
     let deadline = Instant::now() + WAIT;
     while !path.exists() {
@@ -351,36 +386,7 @@ async fn attachment_bytes_arrive_unchanged_when_the_sender_is_rewritten() {
     )
     .await;
     let rcpt = addr("attachment");
-    // A base64 PDF-like payload with every byte value, wrapped at 76 columns.
-    let pdf: Vec<u8> = b"%PDF-1.4\n"
-        .iter()
-        .copied()
-        .chain((0..=255u8).cycle().take(3000))
-        .collect();
-    let b64 = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(&pdf)
-    };
-    let wrapped: Vec<&str> = b64
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    let boundary = format!("=_{}", unique("boundary"));
-    let subject = unique("payslip-pdf");
-    let data = format!(
-        "From: Ann Example <ann@example.test>\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\
-         Message-ID: <{subject}@example.test>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
-         This is a multi-part message in MIME format.\r\n\r\n\
-         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
-         Bonjour,\r\n\r\nvotre fiche de paie est jointe. Gr\u{fc}\u{df}e\r\n.une ligne avec un point\r\n\r\n\
-         --{boundary}\r\nContent-Type: application/pdf; name=\"fiche.pdf\"\r\n\
-         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"fiche.pdf\"\r\n\r\n\
-         {}\r\n\r\n--{boundary}--\r\n",
-        wrapped.join("\r\n")
-    )
-    .into_bytes();
+    let (data, _pdf) = payslip(&rcpt);
     let (mut c, _) = Client::connect(relay.addr()).await;
     let r = c
         .send("<ann@example.test>", &[&format!("<{rcpt}>")], &data)
@@ -399,4 +405,35 @@ async fn attachment_bytes_arrive_unchanged_when_the_sender_is_rewritten() {
         got.body() == body_of(&data),
         "the body (text part and attachment) must arrive byte-identical"
     );
+}
+
+#[tokio::test]
+async fn signature_is_added_to_the_text_part_and_the_attachment_arrives_unchanged() {
+    let h = Harness::get();
+    let relay = relay(
+        "[rewrite]\nsignature_text = \"ACME SA, Lausanne\"\n",
+        &postfix("postfix", ""),
+    )
+    .await;
+    let rcpt = addr("signature");
+    let (data, pdf) = payslip(&rcpt);
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    let r = c
+        .send("<ann@example.test>", &[&format!("<{rcpt}>")], &data)
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    let got = h.wait_for(&rcpt).await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&got.data)
+        .unwrap();
+    let text = parsed.body_text(0).unwrap();
+    assert!(
+        text.contains("votre fiche de paie") && text.trim_end().ends_with("ACME SA, Lausanne"),
+        "{text}"
+    );
+    assert_eq!(parsed.attachment(0).unwrap().contents(), pdf.as_slice());
+    // The attachment part's raw bytes are exactly what the client sent.
+    let sent = body_of(&data);
+    let tail_at = common::find(sent, b"Content-Type: application/pdf").unwrap();
+    assert!(got.body().ends_with(&sent[tail_at..]));
 }
