@@ -179,14 +179,8 @@ impl Delivery {
             Some((c, _)) => (c, true),
             None => (pool.endpoint.open().await?, false),
         };
-        let mut result = upstream::send(
-            &mut conn,
-            &msg.envelope,
-            pending,
-            &msg.body,
-            pool.endpoint.cfg.default_notify,
-        )
-        .await;
+        let notify = pool.endpoint.cfg.default_notify;
+        let mut result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body, notify).await;
         if was_reused
             && matches!(
                 result,
@@ -195,14 +189,7 @@ impl Delivery {
         {
             // The server may have dropped an idle connection; one fresh try before deferring.
             conn = pool.endpoint.open().await?;
-            result = upstream::send(
-                &mut conn,
-                &msg.envelope,
-                pending,
-                &msg.body,
-                pool.endpoint.cfg.default_notify,
-            )
-            .await;
+            result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body, notify).await;
         }
         if result.is_ok() {
             pool.idle
