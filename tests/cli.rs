@@ -227,3 +227,40 @@ fn run_with_a_missing_tls_certificate_fails_naming_the_file() {
     );
     assert!(!out.stderr.contains("panicked"), "stderr:\n{}", out.stderr);
 }
+
+#[test]
+fn run_in_test_mode_says_so_in_the_startup_banner() {
+    use std::io::BufRead;
+    let dir = tempdir();
+    let conf = write(
+        dir.path(),
+        "smarthost.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[spool]\ndir = \"{d}/spool\"\n\n\
+             [test_mode]\nenabled = true\nredirect_to = \"tester@example.test\"\n\n\
+             [[upstream]]\nname = \"outbox\"\nkind = \"file\"\ndir = \"{d}/outbox\"\n",
+            d = dir.path().display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
+        .args(["run", "--config"])
+        .arg(&conf)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("TEST MODE ON"), "{seen}");
+}
