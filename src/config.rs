@@ -35,6 +35,7 @@ pub struct Config {
     pub upstreams: Vec<Upstream>,
     /// Global policy sections; an upstream may override each of them.
     pub policy: PolicyConfig,
+    pub retry: crate::outcome::RetryPolicy,
     /// Where the config was read from, for messages; `<embedded default>` otherwise.
     pub source: PathBuf,
 }
@@ -69,6 +70,7 @@ pub struct SpoolConfig {
 struct RawConfig {
     server: RawServer,
     spool: RawSpool,
+    retry: RawRetry,
     policy: PolicyConfig,
     upstream: Vec<toml::Spanned<RawUpstream>>,
     /// `[[upstream]]` tables in the file, including those that failed to deserialise.
@@ -88,6 +90,7 @@ impl RawConfig {
         let mut raw = RawConfig {
             server: RawServer::default(),
             spool: RawSpool::default(),
+            retry: RawRetry::default(),
             policy: PolicyConfig::default(),
             upstream: Vec::new(),
             upstreams_declared: 0,
@@ -100,6 +103,10 @@ impl RawConfig {
                 },
                 "spool" => match RawSpool::deserialize(ValueDeserializer::from(value)) {
                     Ok(s) => raw.spool = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "retry" => match RawRetry::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.retry = s,
                     Err(e) => error(e.span(), e.message()),
                 },
                 "blacklist" => match BlacklistConfig::deserialize(ValueDeserializer::from(value)) {
@@ -132,7 +139,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }
@@ -170,6 +177,35 @@ impl Default for RawServer {
     fn default() -> Self {
         toml::from_str("").expect("defaults deserialize")
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    #[serde(default = "default_schedule")]
+    schedule: Vec<DurationValue>,
+    #[serde(default = "default_max_age")]
+    max_age: DurationValue,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        RawRetry {
+            schedule: default_schedule(),
+            max_age: default_max_age(),
+        }
+    }
+}
+
+fn default_schedule() -> Vec<DurationValue> {
+    crate::outcome::RetryPolicy::default()
+        .schedule
+        .into_iter()
+        .map(DurationValue)
+        .collect()
+}
+fn default_max_age() -> DurationValue {
+    DurationValue(crate::outcome::RetryPolicy::default().max_age)
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,6 +339,13 @@ impl Config {
                 None
             }
         };
+        if raw.retry.schedule.is_empty() {
+            errors.push(at(
+                find_key_line(text, "schedule"),
+                "retry.schedule".into(),
+                "give at least one interval".into(),
+            ));
+        }
         if s.listen.is_empty() {
             errors.push(at(
                 find_key_line(text, "listen"),
@@ -342,6 +385,10 @@ impl Config {
             spool: SpoolConfig { dir: raw.spool.dir },
             upstreams,
             policy: raw.policy,
+            retry: crate::outcome::RetryPolicy {
+                schedule: raw.retry.schedule.into_iter().map(|d| d.0).collect(),
+                max_age: raw.retry.max_age.0,
+            },
             source: path.to_path_buf(),
         })
     }

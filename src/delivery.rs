@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::config::{Config, Transport};
+use crate::dsn;
 use crate::outcome;
+use crate::spool::Progress;
 use crate::spool::{Spool, StoredMessage, now_ms};
 use crate::upstream::client::Conn;
 use crate::upstream::connect::Endpoint;
@@ -138,28 +140,79 @@ impl Delivery {
                             )
                         })
                         .collect();
-                    outcome::apply(&msg, &results, now)
+                    outcome::apply(&msg, &results, now, &self.config.retry)
                 }
                 Err(e) => {
                     tracing::error!(queue_id = %msg.id, upstream = %up.name, "cannot write to {}: {e}", dir.display());
-                    outcome::defer_all(&msg, &format!("cannot write file: {e}"), now)
+                    outcome::defer_all(
+                        &msg,
+                        &format!("cannot write file: {e}"),
+                        now,
+                        &self.config.retry,
+                    )
                 }
             },
             Target::Smtp(pool) => match self.send_smtp(pool, &msg, &pending).await {
-                Ok(results) => outcome::apply(&msg, &results, now_ms()),
+                Ok(results) => outcome::apply(&msg, &results, now_ms(), &self.config.retry),
                 Err(e) => {
                     if e.is_configuration_problem() {
                         tracing::error!(queue_id = %msg.id, upstream = %up.name, "configuration problem, mail stays queued: {e}");
                     } else {
                         tracing::warn!(queue_id = %msg.id, upstream = %up.name, "deferred: {e}");
                     }
-                    outcome::defer_all(&msg, &e.to_string(), now_ms())
+                    outcome::defer_all(&msg, &e.to_string(), now_ms(), &self.config.retry)
                 }
             },
         };
+        let (progress, failed) = progress;
         log_results(&msg, &up.name, &progress);
+        let progress = self.bounce(&msg, progress, &failed).await;
         if let Err(e) = self.spool.record(progress).await {
             tracing::error!(queue_id = %msg.id, "cannot record delivery result: {e}");
+        }
+    }
+
+    /// Queues the bounce for recipients that just failed, before their failure is recorded: if
+    /// the bounce cannot be stored, they stay pending and are tried again.
+    async fn bounce(
+        &self,
+        msg: &StoredMessage,
+        progress: Progress,
+        failed: &[outcome::NewFailure],
+    ) -> Progress {
+        if failed.is_empty() {
+            return progress;
+        }
+        let failures: Vec<dsn::Failure> = failed
+            .iter()
+            .map(|f| dsn::Failure {
+                index: f.index,
+                reply: &f.reply,
+                expired: f.expired,
+            })
+            .collect();
+        let now = chrono::Local::now().fixed_offset();
+        let Some(notice) = dsn::failure_notice(msg, &failures, &self.config.server.hostname, now)
+        else {
+            tracing::info!(target: "maillog", queue_id = %msg.id, "no bounce: null sender or NOTIFY excludes FAILURE");
+            return progress;
+        };
+        let bounce_id = notice.id.clone();
+        match self.spool.put(notice).await {
+            Ok(()) => {
+                tracing::info!(target: "maillog", queue_id = %msg.id, %bounce_id, to = %msg.envelope.mail_from, "bounced");
+                progress
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %msg.id, "cannot queue the bounce ({e}); the recipients stay pending");
+                let mut p = progress;
+                for f in failed {
+                    p.rcpts[f.index] = crate::spool::RcptState::Pending {
+                        last_reply: Some(f.reply.clone()),
+                    };
+                }
+                p
+            }
         }
     }
 

@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod delivery;
+pub mod dsn;
 pub mod envelope;
 pub mod listener;
 pub mod outcome;

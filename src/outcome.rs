@@ -7,57 +7,120 @@ use std::time::Duration;
 use crate::spool::{Progress, RcptState, StoredMessage};
 use crate::upstream::RcptResult;
 
-/// Default retry schedule (Postfix-like); the last step repeats.
-const SCHEDULE: [Duration; 5] = [
-    Duration::from_secs(60),
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(15 * 60),
-    Duration::from_secs(3600),
-    Duration::from_secs(4 * 3600),
-];
-
-/// Delay before attempt number `attempts + 1`, with ±10% jitter so a queue that failed together
-/// does not retry as one burst.
-pub fn retry_delay(attempts: u32) -> Duration {
-    let base = SCHEDULE[(attempts.saturating_sub(1) as usize).min(SCHEDULE.len() - 1)];
-    let jitter = 0.9 + rand::random::<f64>() * 0.2;
-    base.mul_f64(jitter)
+/// When to try again and when to give up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Delay before the 2nd, 3rd... attempt; the last step repeats.
+    pub schedule: Vec<Duration>,
+    /// A recipient still pending this long after acceptance fails (and bounces).
+    pub max_age: Duration,
 }
 
-/// Applies per-recipient results of one attempt. Recipients without a result keep their state.
-pub fn apply(msg: &StoredMessage, results: &[(usize, RcptResult)], now_ms: i64) -> Progress {
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(60 * n);
+        RetryPolicy {
+            schedule: vec![m(1), m(5), m(15), m(60), m(240)],
+            max_age: Duration::from_secs(5 * 86400),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt number `attempts + 1`, with ±10% jitter so a queue that failed
+    /// together does not retry as one burst.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let Some(last) = self.schedule.len().checked_sub(1) else {
+            return Duration::from_secs(60);
+        };
+        let base = self.schedule[(attempts.saturating_sub(1) as usize).min(last)];
+        base.mul_f64(0.9 + rand::random::<f64>() * 0.2)
+    }
+}
+
+/// A recipient that failed for good in this attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFailure {
+    pub index: usize,
+    pub reply: String,
+    pub expired: bool,
+}
+
+/// Applies per-recipient results of one attempt (recipients without a result keep their state)
+/// and expires what has waited past `max_age`. Returns the new record and the recipients that
+/// just failed, for the bounce.
+pub fn apply(
+    msg: &StoredMessage,
+    results: &[(usize, RcptResult)],
+    now_ms: i64,
+    retry: &RetryPolicy,
+) -> (Progress, Vec<NewFailure>) {
     let mut rcpts = msg.rcpts.clone();
+    let mut failed = Vec::new();
     for (i, r) in results {
         rcpts[*i] = match r {
             RcptResult::Delivered(reply) => RcptState::Delivered {
                 reply: reply.clone(),
             },
-            RcptResult::Failed(reply) => RcptState::Failed {
-                reply: reply.clone(),
-            },
+            RcptResult::Failed(reply) => {
+                failed.push(NewFailure {
+                    index: *i,
+                    reply: reply.clone(),
+                    expired: false,
+                });
+                RcptState::Failed {
+                    reply: reply.clone(),
+                }
+            }
             RcptResult::Deferred(reply) => RcptState::Pending {
                 last_reply: Some(reply.clone()),
             },
         };
     }
-    let attempts = msg.attempts + 1;
-    let next_attempt = now_ms + retry_delay(attempts).as_millis() as i64;
-    Progress {
-        id: msg.id.clone(),
-        rcpts,
-        attempts,
-        next_attempt,
+    let age_ms = now_ms.saturating_sub(msg.created.saturating_mul(1000));
+    if age_ms >= retry.max_age.as_millis() as i64 {
+        for (i, state) in rcpts.iter_mut().enumerate() {
+            if let RcptState::Pending { last_reply } = state {
+                let reply = last_reply
+                    .clone()
+                    .unwrap_or_else(|| "no attempt succeeded".into());
+                failed.push(NewFailure {
+                    index: i,
+                    reply: reply.clone(),
+                    expired: true,
+                });
+                *state = RcptState::Failed {
+                    reply: format!("expired: {reply}"),
+                };
+            }
+        }
     }
+    let attempts = msg.attempts + 1;
+    let next_attempt = now_ms + retry.delay(attempts).as_millis() as i64;
+    (
+        Progress {
+            id: msg.id.clone(),
+            rcpts,
+            attempts,
+            next_attempt,
+        },
+        failed,
+    )
 }
 
 /// Every pending recipient deferred with the same reason (the connection failed).
-pub fn defer_all(msg: &StoredMessage, reason: &str, now_ms: i64) -> Progress {
+pub fn defer_all(
+    msg: &StoredMessage,
+    reason: &str,
+    now_ms: i64,
+    retry: &RetryPolicy,
+) -> (Progress, Vec<NewFailure>) {
     let results: Vec<(usize, RcptResult)> = msg
         .pending_indices()
         .into_iter()
         .map(|i| (i, RcptResult::Deferred(reason.to_string())))
         .collect();
-    apply(msg, &results, now_ms)
+    apply(msg, &results, now_ms, retry)
 }
 
 #[cfg(test)]
@@ -93,7 +156,7 @@ mod tests {
 
     #[test]
     fn one_rejected_recipient_does_not_fail_the_others() {
-        let p = apply(
+        let (p, failed) = apply(
             &msg(3),
             &[
                 (0, RcptResult::Delivered("250 ok".into())),
@@ -101,6 +164,15 @@ mod tests {
                 (2, RcptResult::Deferred("451 later".into())),
             ],
             0,
+            &RetryPolicy::default(),
+        );
+        assert_eq!(
+            failed,
+            vec![NewFailure {
+                index: 1,
+                reply: "550 5.1.1 no".into(),
+                expired: false
+            }]
         );
         assert!(matches!(p.rcpts[0], RcptState::Delivered { .. }));
         assert!(matches!(p.rcpts[1], RcptState::Failed { .. }));
@@ -114,9 +186,33 @@ mod tests {
     }
 
     #[test]
+    fn recipients_pending_past_max_age_fail_as_expired() {
+        let retry = RetryPolicy {
+            schedule: vec![Duration::from_secs(60)],
+            max_age: Duration::from_secs(3600),
+        };
+        let mut m = msg(2);
+        m.rcpts[0] = RcptState::Delivered {
+            reply: "250".into(),
+        };
+        let (p, failed) = defer_all(&m, "451 4.3.0 busy", 3_600_000, &retry);
+        assert_eq!(
+            failed,
+            vec![NewFailure {
+                index: 1,
+                reply: "451 4.3.0 busy".into(),
+                expired: true
+            }]
+        );
+        assert!(matches!(&p.rcpts[1], RcptState::Failed { reply } if reply.contains("expired")));
+        let (_, failed) = defer_all(&m, "451 4.3.0 busy", 3_599_000, &retry);
+        assert!(failed.is_empty(), "not yet past max_age");
+    }
+
+    #[test]
     fn retry_delay_follows_the_schedule_with_bounded_jitter() {
         for (attempts, base) in [(1, 60.0), (2, 300.0), (5, 14400.0), (50, 14400.0)] {
-            let d = retry_delay(attempts).as_secs_f64();
+            let d = RetryPolicy::default().delay(attempts).as_secs_f64();
             assert!(
                 d >= base * 0.9 && d <= base * 1.1,
                 "attempt {attempts}: {d}"

@@ -276,16 +276,13 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             }
             WriteOp::Progress(p, _) => {
+                // Failed recipients have had their bounce queued (or needed none) by now.
                 let done = !p.rcpts.iter().any(RcptState::is_pending);
-                let failed = p
-                    .rcpts
-                    .iter()
-                    .any(|r| matches!(r, RcptState::Failed { .. }));
-                if done && !failed {
+                if done {
                     tx.execute("DELETE FROM message WHERE id = ?1", params![p.id])
                         .map_err(|e| e.to_string())?;
                 } else {
-                    let next = if done { i64::MAX } else { p.next_attempt };
+                    let next = p.next_attempt;
                     tx.execute(
                         "UPDATE message SET rcpts = ?2, attempts = ?3, next_attempt = ?4 WHERE id = ?1",
                         params![p.id, serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?, p.attempts, next],

@@ -1,0 +1,295 @@
+//! Delivery status notifications (RFC 3464): the bounce a sender gets when a recipient failed
+//! for good. Builds the `multipart/report` message and its envelope (null sender, so a bounce
+//! never bounces); the caller queues it. Pure: no I/O, the clock reading is passed in.
+
+use crate::envelope::{Envelope, Notify, Recipient, Ret};
+use crate::spool::{NewMessage, StoredMessage, new_queue_id};
+
+/// One recipient that failed, with the reply (or reason) that decided it.
+pub struct Failure<'a> {
+    pub index: usize,
+    pub reply: &'a str,
+    /// Expired in the queue rather than refused by the upstream.
+    pub expired: bool,
+}
+
+/// Whether the sender asked (or, without NOTIFY, is presumed) to hear about this failure.
+fn wants_failure_notice(r: &Recipient) -> bool {
+    match r.notify {
+        None => true,
+        Some(Notify::Never) => false,
+        Some(Notify::On { failure, .. }) => failure,
+    }
+}
+
+/// The enhanced status in a reply like `550 5.1.1 <x>: ...`, else a generic one.
+pub fn status_of(reply: &str, expired: bool) -> String {
+    if expired {
+        return "4.4.7".into();
+    }
+    let found = reply.split_whitespace().nth(1).filter(|w| {
+        let parts: Vec<&str> = w.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match found {
+        Some(s) => s.to_string(),
+        None if reply.starts_with('4') => "4.0.0".into(),
+        None => "5.0.0".into(),
+    }
+}
+
+/// The bounce for `failures` of `msg`, or `None` when none is due: null sender (no bounce of a
+/// bounce), or NOTIFY that excludes FAILURE for every failed recipient.
+pub fn failure_notice(
+    msg: &StoredMessage,
+    failures: &[Failure],
+    hostname: &str,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Option<NewMessage> {
+    let env = &msg.envelope;
+    if env.is_null_sender() {
+        return None;
+    }
+    let due: Vec<&Failure> = failures
+        .iter()
+        .filter(|f| wants_failure_notice(&env.recipients[f.index]))
+        .collect();
+    if due.is_empty() {
+        return None;
+    }
+    let id = new_queue_id();
+    let boundary = format!("{id}/{hostname}");
+    let date = now.format("%a, %d %b %Y %H:%M:%S %z");
+    let mut human = String::new();
+    let mut report = format!(
+        "Reporting-MTA: dns; {hostname}\r\nX-Smarthost-Queue-ID: {}\r\n",
+        msg.id
+    );
+    if let Some(envid) = &env.envid {
+        report.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+    }
+    if let Some(arrival) = chrono::DateTime::from_timestamp(msg.created, 0) {
+        report.push_str(&format!(
+            "Arrival-Date: {}\r\n",
+            arrival.format("%a, %d %b %Y %H:%M:%S +0000")
+        ));
+    }
+    for f in &due {
+        let r = &env.recipients[f.index];
+        let why = if f.expired {
+            format!("gave up after retrying: {}", f.reply)
+        } else {
+            f.reply.to_string()
+        };
+        human.push_str(&format!("<{}>: {}\r\n", r.address, why));
+        report.push_str(&format!("\r\nFinal-Recipient: rfc822; {}\r\n", r.address));
+        if let Some(o) = &r.orcpt {
+            report.push_str(&format!("Original-Recipient: rfc822; {o}\r\n"));
+        }
+        report.push_str(&format!(
+            "Action: failed\r\nStatus: {}\r\n",
+            status_of(f.reply, f.expired)
+        ));
+        report.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", one_line(f.reply)));
+    }
+    let original = &msg.body[..];
+    let (returned_type, returned) = match env.ret {
+        Some(Ret::Full) => ("message/rfc822", original),
+        _ => {
+            let end = crate::policy::headers::header_end(original);
+            ("text/rfc822-headers", &original[..end])
+        }
+    };
+    let mut body = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\nTo: <{to}>\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\nDate: {date}\r\nMessage-ID: <{id}@{hostname}>\r\n\
+         Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n\r\n\
+         This is a MIME-encapsulated message.\r\n\r\n\
+         --{boundary}\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         This is the mail relay smarthost at {hostname}.\r\n\r\n\
+         Your message could not be delivered to the recipients below. The reply of the\r\n\
+         server that refused it is given after each address.\r\n\r\n{human}\r\n\
+         --{boundary}\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n\
+         {report}\r\n\
+         --{boundary}\r\nContent-Description: Undelivered message\r\nContent-Type: {returned_type}\r\n\r\n",
+        to = env.mail_from,
+    )
+    .into_bytes();
+    body.extend_from_slice(returned);
+    if !returned.ends_with(b"\r\n") {
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let envelope = Envelope {
+        mail_from: String::new(),
+        body: crate::envelope::BodyType::EightBitMime,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+        recipients: vec![Recipient {
+            address: env.mail_from.clone(),
+            orcpt: None,
+            notify: Some(Notify::Never),
+        }],
+        upstream: env.upstream.clone(),
+    };
+    Some(NewMessage { id, envelope, body })
+}
+
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool::RcptState;
+    use std::sync::Arc;
+
+    fn msg(from: &str, notify: Option<Notify>, ret: Option<Ret>) -> StoredMessage {
+        StoredMessage {
+            id: "ORIG1".into(),
+            created: 1_790_000_000,
+            envelope: Envelope {
+                mail_from: from.into(),
+                body: Default::default(),
+                smtputf8: false,
+                ret,
+                envid: Some("env-42".into()),
+                recipients: vec![
+                    Recipient {
+                        address: "bad@y.test".into(),
+                        orcpt: Some("orig@y.test".into()),
+                        notify,
+                    },
+                    Recipient {
+                        address: "ok@y.test".into(),
+                        orcpt: None,
+                        notify: None,
+                    },
+                ],
+                upstream: Some("isp".into()),
+            },
+            rcpts: vec![RcptState::Pending { last_reply: None }; 2],
+            body: Arc::new(b"Subject: payslip\r\nFrom: a@x.test\r\n\r\nsecret body\r\n".to_vec()),
+            attempts: 1,
+        }
+    }
+
+    fn now() -> chrono::DateTime<chrono::FixedOffset> {
+        chrono::DateTime::parse_from_rfc2822("Tue, 24 Nov 2026 10:00:00 +0000").unwrap()
+    }
+
+    const REPLY: &str = "550 5.1.1 <bad@y.test>: Recipient address rejected: User unknown";
+
+    #[test]
+    fn bounce_is_a_multipart_report_from_the_null_sender_to_the_original_sender() {
+        let m = msg("payroll@x.test", None, None);
+        let n = failure_notice(
+            &m,
+            &[Failure {
+                index: 0,
+                reply: REPLY,
+                expired: false,
+            }],
+            "relay.test",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(n.envelope.mail_from, "");
+        assert_eq!(n.envelope.recipients[0].address, "payroll@x.test");
+        assert_eq!(n.envelope.upstream.as_deref(), Some("isp"));
+        let text = String::from_utf8(n.body).unwrap();
+        assert!(text.contains("Content-Type: multipart/report; report-type=delivery-status;"));
+        assert!(text.contains("Reporting-MTA: dns; relay.test\r\n"));
+        assert!(text.contains("Original-Envelope-Id: env-42\r\n"));
+        assert!(text.contains("Final-Recipient: rfc822; bad@y.test\r\nOriginal-Recipient: rfc822; orig@y.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"));
+        assert!(text.contains(&format!("Diagnostic-Code: smtp; {REPLY}\r\n")));
+        assert!(
+            text.contains(&format!("<bad@y.test>: {REPLY}")),
+            "the human part quotes the reply"
+        );
+        // RET=HDRS is the default: headers only, never the body.
+        assert!(text.contains("Content-Type: text/rfc822-headers\r\n\r\nSubject: payslip\r\n"));
+        assert!(!text.contains("secret body"));
+        assert!(!text.contains("ok@y.test"));
+    }
+
+    #[test]
+    fn ret_full_returns_the_whole_message() {
+        let m = msg("payroll@x.test", None, Some(Ret::Full));
+        let n = failure_notice(
+            &m,
+            &[Failure {
+                index: 0,
+                reply: REPLY,
+                expired: false,
+            }],
+            "relay.test",
+            now(),
+        )
+        .unwrap();
+        let text = String::from_utf8(n.body).unwrap();
+        assert!(text.contains("Content-Type: message/rfc822\r\n\r\nSubject: payslip"));
+        assert!(text.contains("secret body"));
+    }
+
+    #[test]
+    fn null_sender_never_gets_a_bounce() {
+        let m = msg("", None, None);
+        assert!(
+            failure_notice(
+                &m,
+                &[Failure {
+                    index: 0,
+                    reply: REPLY,
+                    expired: false
+                }],
+                "relay.test",
+                now()
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn notify_never_or_success_only_suppresses_the_bounce() {
+        for n in [
+            Notify::Never,
+            Notify::On {
+                success: true,
+                failure: false,
+                delay: true,
+            },
+        ] {
+            let m = msg("payroll@x.test", Some(n), None);
+            assert!(
+                failure_notice(
+                    &m,
+                    &[Failure {
+                        index: 0,
+                        reply: REPLY,
+                        expired: false
+                    }],
+                    "r",
+                    now()
+                )
+                .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_reports_status_4_4_7() {
+        assert_eq!(status_of("451 4.3.0 try later", true), "4.4.7");
+        assert_eq!(status_of("554 no enhanced code here", false), "5.0.0");
+        assert_eq!(status_of(REPLY, false), "5.1.1");
+    }
+}
