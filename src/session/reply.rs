@@ -174,9 +174,9 @@ pub fn blacklisted() -> Reply {
 }
 pub fn storage_failed() -> Reply {
     Reply::new(
-        451,
-        "4.3.0",
-        "Error: queue file write error, try again later",
+        452,
+        "4.3.1",
+        "Error: insufficient system storage, try again later",
     )
 }
 pub fn tls_unavailable() -> Reply {
