@@ -423,6 +423,20 @@ fn check_upstream_set(
             );
         }
     }
+    for u in ups {
+        if let Some(f) = &u.fallback
+            && (f == &u.name || !ups.iter().any(|o| &o.name == f))
+        {
+            err(
+                find_key_line(text, "fallback"),
+                "upstream.fallback".into(),
+                format!(
+                    "upstream \"{}\": fallback \"{f}\" is not another configured upstream",
+                    u.name
+                ),
+            );
+        }
+    }
     let defaults: Vec<&str> = ups
         .iter()
         .filter(|u| u.default)

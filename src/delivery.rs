@@ -123,49 +123,29 @@ impl Delivery {
             tracing::error!(queue_id = %msg.id, "no upstream to route to; message stays queued");
             return;
         };
-        let Some(target) = self.targets.get(&up.name).cloned() else {
-            return;
-        };
         let pending = msg.pending_indices();
-        let now = now_ms();
-        let progress = match target.as_ref() {
-            Target::File(dir) => match write_file(dir, &msg, &pending).await {
-                Ok(path) => {
-                    let results: Vec<_> = pending
-                        .iter()
-                        .map(|&i| {
-                            (
-                                i,
-                                RcptResult::Delivered(format!("written to {}", path.display())),
-                            )
-                        })
-                        .collect();
-                    outcome::apply(&msg, &results, now, &self.config.retry)
+        let mut via = up.name.clone();
+        let mut result = self.try_upstream(&up.name, &msg, &pending).await;
+        if let (Err(e), Some(fallback)) = (&result, &up.fallback)
+            && e.is_unreachable()
+        {
+            tracing::warn!(queue_id = %msg.id, upstream = %up.name, %fallback, "unreachable ({e}); trying the fallback");
+            via = fallback.clone();
+            result = self.try_upstream(fallback, &msg, &pending).await;
+        }
+        let progress = match result {
+            Ok(results) => outcome::apply(&msg, &results, now_ms(), &self.config.retry),
+            Err(e) => {
+                if e.is_configuration_problem() {
+                    tracing::error!(queue_id = %msg.id, upstream = %via, "configuration problem, mail stays queued: {e}");
+                } else {
+                    tracing::warn!(queue_id = %msg.id, upstream = %via, "deferred: {e}");
                 }
-                Err(e) => {
-                    tracing::error!(queue_id = %msg.id, upstream = %up.name, "cannot write to {}: {e}", dir.display());
-                    outcome::defer_all(
-                        &msg,
-                        &format!("cannot write file: {e}"),
-                        now,
-                        &self.config.retry,
-                    )
-                }
-            },
-            Target::Smtp(pool) => match self.send_smtp(pool, &msg, &pending).await {
-                Ok(results) => outcome::apply(&msg, &results, now_ms(), &self.config.retry),
-                Err(e) => {
-                    if e.is_configuration_problem() {
-                        tracing::error!(queue_id = %msg.id, upstream = %up.name, "configuration problem, mail stays queued: {e}");
-                    } else {
-                        tracing::warn!(queue_id = %msg.id, upstream = %up.name, "deferred: {e}");
-                    }
-                    outcome::defer_all(&msg, &e.to_string(), now_ms(), &self.config.retry)
-                }
-            },
+                outcome::defer_all(&msg, &e.to_string(), now_ms(), &self.config.retry)
+            }
         };
         let (progress, failed) = progress;
-        log_results(&msg, &up.name, &progress);
+        log_results(&msg, &via, &progress);
         let progress = self.bounce(&msg, progress, &failed).await;
         if let Err(e) = self.spool.record(progress).await {
             tracing::error!(queue_id = %msg.id, "cannot record delivery result: {e}");
@@ -213,6 +193,33 @@ impl Delivery {
                 }
                 p
             }
+        }
+    }
+
+    /// One attempt through the named upstream.
+    async fn try_upstream(
+        &self,
+        name: &str,
+        msg: &StoredMessage,
+        pending: &[usize],
+    ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+        let Some(target) = self.targets.get(name).cloned() else {
+            return Err(UpstreamError::TlsConfig(format!(
+                "no upstream named {name}"
+            )));
+        };
+        match target.as_ref() {
+            Target::File(dir) => {
+                let path = write_file(dir, msg, pending).await.map_err(|e| {
+                    UpstreamError::Local(format!("cannot write to {}: {e}", dir.display()))
+                })?;
+                let reply = format!("written to {}", path.display());
+                Ok(pending
+                    .iter()
+                    .map(|&i| (i, RcptResult::Delivered(reply.clone())))
+                    .collect())
+            }
+            Target::Smtp(pool) => self.send_smtp(pool, msg, pending).await,
         }
     }
 

@@ -162,3 +162,66 @@ async fn mail_that_cannot_be_delivered_before_max_age_expires_and_bounces() {
         .await;
     assert_eq!(q[0].rcpts[0].0, "payroll@example.test");
 }
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn an_unreachable_primary_hands_mail_to_its_fallback() {
+    let h = Harness::get();
+    let up = format!(
+        "[[upstream]]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = {}\nconn = \"plaintext\"\nauth = \"none\"\n\
+         timeout = \"2s\"\nfallback = \"postfix\"\ndefault = true\n{}",
+        closed_port(),
+        postfix_plain("")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let rcpt = format!("{}@example.net", unique("failover"));
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    assert!(
+        c.send(
+            "<s@example.test>",
+            &[&format!("<{rcpt}>")],
+            &message("failover")
+        )
+        .await
+        .starts_with("250")
+    );
+    h.wait_for(&rcpt).await;
+    relay
+        .wait_queue("delivered through the fallback", |q| q.is_empty())
+        .await;
+}
+
+#[tokio::test]
+async fn a_recipient_refused_by_the_primary_is_not_retried_on_the_fallback() {
+    let h = Harness::get();
+    let out = tempfile::tempdir().unwrap();
+    let up = format!(
+        "{}fallback = \"spare\"\ndefault = true\n\n[[upstream]]\nname = \"spare\"\nkind = \"file\"\ndir = \"{}\"\n",
+        postfix_plain(""),
+        out.path().display()
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let sender = format!("{}@example.net", unique("nofailover-sender"));
+    let bad = format!("{}@example.net", unique("reject-nofailover"));
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    assert!(
+        c.send(
+            &format!("<{sender}>"),
+            &[&format!("<{bad}>")],
+            &message("refused")
+        )
+        .await
+        .starts_with("250")
+    );
+    h.wait_for(&sender).await; // the bounce
+    relay.wait_queue("done", |q| q.is_empty()).await;
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing may go to the fallback"
+    );
+}

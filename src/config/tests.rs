@@ -151,3 +151,9 @@ fn a_bad_notify_default_is_an_error_naming_the_key() {
     let e = only_error(&format!("{ONE_UPSTREAM}notify = \"SOMETIMES\"\n"));
     assert_eq!((e.key.as_str(), e.line), ("upstream.notify", 5));
 }
+
+#[test]
+fn a_fallback_must_name_another_upstream() {
+    let e = only_error(&format!("{ONE_UPSTREAM}fallback = \"nowhere\"\n"));
+    assert_eq!((e.key.as_str(), e.line), ("upstream.fallback", 5));
+}

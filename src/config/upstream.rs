@@ -37,6 +37,8 @@ pub(crate) struct RawUpstream {
     pub senders: Vec<String>,
     /// DSN NOTIFY for recipients that came without one, e.g. "FAILURE,DELAY" or "NEVER".
     pub notify: Option<String>,
+    /// Upstream to use while this one is unreachable.
+    pub fallback: Option<String>,
     pub blacklist: Option<BlacklistConfig>,
     pub test_mode: Option<TestModeConfig>,
     pub rewrite: Option<RewriteConfig>,
@@ -50,6 +52,8 @@ pub struct Upstream {
     /// Envelope senders this upstream carries (lower-case; a domain or a full address).
     pub senders: Vec<String>,
     pub policy: UpstreamPolicy,
+    /// Used while this upstream cannot be reached (never when it refuses a recipient).
+    pub fallback: Option<String>,
     pub transport: Transport,
 }
 
@@ -196,6 +200,7 @@ impl RawUpstream {
                 .iter()
                 .map(|s| s.trim_start_matches('@').to_lowercase())
                 .collect(),
+            fallback: self.fallback.clone(),
             policy: UpstreamPolicy {
                 blacklist: self.blacklist,
                 test_mode: self.test_mode,

@@ -44,6 +44,8 @@ pub enum UpstreamError {
     Secret(String),
     #[error("authentication failed: {0}")]
     AuthFailed(UpReply),
+    #[error("{0}")]
+    Local(String),
     #[error("{stage} refused: {reply}")]
     Rejected { stage: &'static str, reply: UpReply },
 }
@@ -80,6 +82,28 @@ impl UpstreamError {
                 (Scope::Message, p)
             }
             _ => (Scope::Connection, Permanence::Temporary),
+        }
+    }
+
+    /// The server could not be reached or did not start a conversation: the case for a
+    /// fallback upstream (a refusal of a recipient or of the login is not).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            UpstreamError::Resolve { .. }
+            | UpstreamError::Connect { .. }
+            | UpstreamError::Tls(_) => true,
+            UpstreamError::Timeout { stage }
+            | UpstreamError::Closed { stage }
+            | UpstreamError::Io { stage, .. } => {
+                matches!(
+                    *stage,
+                    "connect" | "greeting" | "TLS handshake" | "EHLO" | "HELO"
+                )
+            }
+            UpstreamError::Rejected {
+                stage: "greeting", ..
+            } => true,
+            _ => false,
         }
     }
 
