@@ -30,4 +30,41 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Look at and act on queued mail, also while the relay runs.
+    Queue {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: QueueAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// Every queued message: id, age, attempts, next attempt, sender, recipients with state.
+    List,
+    /// One message: its envelope and headers.
+    Show {
+        id: String,
+    },
+    /// Try now instead of waiting for the next retry time.
+    Retry {
+        id: Option<String>,
+        /// Every message that is not held.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Remove a message; its sender gets a bounce unless --silent.
+    Delete {
+        id: String,
+        #[arg(long)]
+        silent: bool,
+    },
+    /// Keep a message from being delivered until released.
+    Hold {
+        id: String,
+    },
+    Release {
+        id: String,
+    },
 }

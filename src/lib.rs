@@ -20,6 +20,7 @@
 //! | [`outcome`] | per-recipient results into spool state and retry times |
 //! | [`config`], [`tls`] | configuration and TLS material, loaded once |
 
+pub mod admin;
 pub mod config;
 pub mod delivery;
 pub mod dsn;

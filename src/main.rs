@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, QueueAction};
+use smarthost::admin::QueueCommand;
 use smarthost::config::Config;
 
 fn main() -> ExitCode {
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run { config: None }) {
         Command::Run { config } => run(config.as_deref()),
         Command::CheckConfig { config } => return check_config(config.as_deref()),
+        Command::Queue { config, action } => queue(config.as_deref(), action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +55,24 @@ fn check_config(path: Option<&Path>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn queue(path: Option<&Path>, action: QueueAction) -> anyhow::Result<()> {
+    let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cmd = match action {
+        QueueAction::List => QueueCommand::List,
+        QueueAction::Show { id } => QueueCommand::Show(id),
+        QueueAction::Retry {
+            id: None,
+            all: false,
+        } => anyhow::bail!("say which message to retry, or --all"),
+        QueueAction::Retry { id, .. } => QueueCommand::Retry(id),
+        QueueAction::Delete { id, silent } => QueueCommand::Delete { id, silent },
+        QueueAction::Hold { id } => QueueCommand::Hold(id),
+        QueueAction::Release { id } => QueueCommand::Release(id),
+    };
+    print!("{}", smarthost::admin::queue(&config, &cmd)?);
+    Ok(())
 }
 
 fn run(path: Option<&Path>) -> anyhow::Result<()> {

@@ -164,3 +164,45 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// The operator's handle on a spool (`smarthost queue ...`): works beside a running relay, which
+/// picks up every change at its next scan (within a second).
+pub struct Admin {
+    conn: rusqlite::Connection,
+    dir: PathBuf,
+}
+
+impl Admin {
+    pub fn open(dir: &Path) -> Result<Admin, SpoolError> {
+        Ok(Admin {
+            conn: store::open_admin(dir)?,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Whether a relay is running on this spool now.
+    pub fn relay_running(&self) -> bool {
+        store::relay_running(&self.dir)
+    }
+
+    pub fn list(&self) -> Result<Vec<QueueEntry>, SpoolError> {
+        store::list(&self.conn, &self.dir)
+    }
+
+    pub fn load(&self, id: &str) -> Result<Option<StoredMessage>, SpoolError> {
+        store::load(&self.conn, &self.dir, id)
+    }
+
+    pub fn set_held(&self, id: &str, held: bool) -> Result<bool, SpoolError> {
+        Ok(store::set_held(&self.conn, &self.dir, id, held)? > 0)
+    }
+
+    /// `None`: every message not held.
+    pub fn retry_now(&self, id: Option<&str>) -> Result<usize, SpoolError> {
+        store::retry_now(&self.conn, &self.dir, id)
+    }
+
+    pub fn delete(&mut self, id: &str, bounce: Option<&NewMessage>) -> Result<bool, SpoolError> {
+        store::delete(&mut self.conn, &self.dir, id, bounce)
+    }
+}

@@ -74,4 +74,8 @@ pub struct QueueEntry {
     pub attempts: u32,
     /// Unix milliseconds.
     pub next_attempt: i64,
+    /// Held by an operator: not delivered until released.
+    pub held: bool,
+    /// Unix seconds.
+    pub created: i64,
 }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
 use super::record::{EnvelopeRecord, FORMAT_VERSION, QueueEntry, RcptState, StoredMessage};
@@ -106,7 +106,8 @@ fn open_db(path: &Path) -> Result<Connection, SpoolError> {
             rcpts TEXT NOT NULL,
             body BLOB NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt INTEGER NOT NULL
+            next_attempt INTEGER NOT NULL,
+            held INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS message_due ON message(next_attempt);
         CREATE TABLE IF NOT EXISTS corrupt (
@@ -252,29 +253,9 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     for op in batch {
         match op {
-            WriteOp::Put(msg, _) => {
-                let env = EnvelopeRecord {
-                    v: FORMAT_VERSION,
-                    envelope: msg.envelope.clone(),
-                };
-                let rcpts =
-                    vec![RcptState::Pending { last_reply: None }; msg.envelope.recipients.len()];
-                tx.execute(
-                    "INSERT INTO message (id, created, envelope, rcpts, body, attempts, next_attempt)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
-                    params![
-                        msg.id,
-                        now_ms() / 1000,
-                        serde_json::to_string(&env).map_err(|e| e.to_string())?,
-                        serde_json::to_string(&rcpts).map_err(|e| e.to_string())?,
-                        msg.body,
-                        // The session hands the message straight to delivery; the lease keeps
-                        // the periodic scan from loading it again while that attempt runs.
-                        now_ms() + FRESH_LEASE_MS,
-                    ],
-                )
-                .map_err(|e| e.to_string())?;
-            }
+            // The session hands the message straight to delivery; the lease keeps the periodic
+            // scan from loading it again while that attempt runs.
+            WriteOp::Put(msg, _) => insert(&tx, msg, now_ms() + FRESH_LEASE_MS)?,
             WriteOp::Progress(p, _) => {
                 // Failed recipients have had their bounce queued (or needed none) by now.
                 let done = !p.rcpts.iter().any(RcptState::is_pending);
@@ -295,6 +276,29 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
     tx.commit().map_err(|e| e.to_string())
 }
 
+/// Inserts a new message whose first attempt is due at `next_attempt` (unix ms).
+pub(super) fn insert(c: &Connection, msg: &NewMessage, next_attempt: i64) -> Result<(), String> {
+    let env = EnvelopeRecord {
+        v: FORMAT_VERSION,
+        envelope: msg.envelope.clone(),
+    };
+    let rcpts = vec![RcptState::Pending { last_reply: None }; msg.envelope.recipients.len()];
+    c.execute(
+        "INSERT INTO message (id, created, envelope, rcpts, body, attempts, next_attempt)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+        params![
+            msg.id,
+            now_ms() / 1000,
+            serde_json::to_string(&env).map_err(|e| e.to_string())?,
+            serde_json::to_string(&rcpts).map_err(|e| e.to_string())?,
+            msg.body,
+            next_attempt,
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 pub(super) fn due(
     c: &Connection,
     dir: &Path,
@@ -307,7 +311,8 @@ pub(super) fn due(
     let mut stmt = c
         .prepare(
             "SELECT id, created, envelope, rcpts, body, attempts FROM message
-             WHERE next_attempt <= ?1 OR (?3 AND attempts = 0) ORDER BY next_attempt LIMIT ?2",
+             WHERE held = 0 AND (next_attempt <= ?1 OR (?3 AND attempts = 0))
+             ORDER BY next_attempt LIMIT ?2",
         )
         .map_err(&e)?;
     let rows = stmt
@@ -346,7 +351,7 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
     let path = dir.join(DB_FILE);
     let e = db_err(&path);
     let mut stmt = c
-        .prepare("SELECT id, envelope, rcpts, attempts, next_attempt FROM message ORDER BY id")
+        .prepare("SELECT id, envelope, rcpts, attempts, next_attempt, held, created FROM message ORDER BY id")
         .map_err(&e)?;
     let rows = stmt
         .query_map([], |r| {
@@ -356,12 +361,14 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
                 r.get::<_, String>(2)?,
                 r.get::<_, u32>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, bool>(5)?,
+                r.get::<_, i64>(6)?,
             ))
         })
         .map_err(&e)?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, env, rcpts, attempts, next_attempt) = row.map_err(&e)?;
+        let (id, env, rcpts, attempts, next_attempt, held, created) = row.map_err(&e)?;
         if let Ok((env, states)) = decode(&env, &rcpts) {
             let rcpts = env
                 .envelope
@@ -376,8 +383,121 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
                 rcpts,
                 attempts,
                 next_attempt,
+                held,
+                created,
             });
         }
     }
     Ok(out)
+}
+
+// === Operator actions (`smarthost queue ...`), on their own connection ===
+
+/// Opens the spool database of a relay that may be running (WAL allows it), without the lock.
+pub(super) fn open_admin(dir: &Path) -> Result<Connection, SpoolError> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(SpoolError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no spool database here"),
+        });
+    }
+    let c = open_db(&path)?;
+    Ok(c)
+}
+
+/// Whether a relay holds the spool lock right now.
+pub(super) fn relay_running(dir: &Path) -> bool {
+    let Ok(f) = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+    else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+pub(super) fn load(
+    c: &Connection,
+    dir: &Path,
+    id: &str,
+) -> Result<Option<StoredMessage>, SpoolError> {
+    let path = dir.join(DB_FILE);
+    let e = db_err(&path);
+    let row = c
+        .query_row(
+            "SELECT created, envelope, rcpts, body, attempts FROM message WHERE id = ?1",
+            params![id],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, u32>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(&e)?;
+    let Some((created, env, rcpts, body, attempts)) = row else {
+        return Ok(None);
+    };
+    let (env, rcpts) = decode(&env, &rcpts).map_err(SpoolError::Commit)?;
+    Ok(Some(StoredMessage {
+        id: id.to_string(),
+        created,
+        envelope: env.envelope,
+        rcpts,
+        body: Arc::new(body),
+        attempts,
+    }))
+}
+
+/// Sets `held`; returns how many messages matched.
+pub(super) fn set_held(
+    c: &Connection,
+    dir: &Path,
+    id: &str,
+    held: bool,
+) -> Result<usize, SpoolError> {
+    c.execute(
+        "UPDATE message SET held = ?2 WHERE id = ?1",
+        params![id, held],
+    )
+    .map_err(db_err(&dir.join(DB_FILE)))
+}
+
+/// Makes the message (or every message) due now; returns how many matched.
+pub(super) fn retry_now(c: &Connection, dir: &Path, id: Option<&str>) -> Result<usize, SpoolError> {
+    let path = dir.join(DB_FILE);
+    let e = db_err(&path);
+    match id {
+        Some(id) => c.execute(
+            "UPDATE message SET next_attempt = 0 WHERE id = ?1",
+            params![id],
+        ),
+        None => c.execute("UPDATE message SET next_attempt = 0 WHERE held = 0", []),
+    }
+    .map_err(e)
+}
+
+/// Removes a message, queueing `bounce` in the same transaction.
+pub(super) fn delete(
+    c: &mut Connection,
+    dir: &Path,
+    id: &str,
+    bounce: Option<&NewMessage>,
+) -> Result<bool, SpoolError> {
+    let tx = c.transaction().map_err(db_err(&dir.join(DB_FILE)))?;
+    if let Some(b) = bounce {
+        insert(&tx, b, 0).map_err(SpoolError::Commit)?;
+    }
+    let n = tx
+        .execute("DELETE FROM message WHERE id = ?1", params![id])
+        .map_err(db_err(&dir.join(DB_FILE)))?;
+    tx.commit().map_err(db_err(&dir.join(DB_FILE)))?;
+    Ok(n > 0)
 }

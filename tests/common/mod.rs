@@ -186,8 +186,30 @@ impl TestRelay {
         );
         let config =
             Config::load(&text, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // The same configuration as a file, for the command-line tools.
+        std::fs::write(dir.path().join("smarthost.toml"), &text).unwrap();
         let relay = Relay::start(config).await.expect("relay starts");
         TestRelay { relay, dir }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("smarthost.toml")
+    }
+
+    /// Runs `smarthost ARGS --config <this relay's config>`; returns (exit code, stdout+stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_smarthost"))
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .output()
+            .expect("run smarthost");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
     }
 
     pub fn addr(&self) -> SocketAddr {
