@@ -279,6 +279,23 @@ impl Delivery {
         }
     }
 
+    /// Waits until no delivery is in flight, at most `grace`; returns how many still were. Those
+    /// stay in the spool and are tried again at the next start.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        loop {
+            let n = self
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            if n == 0 || Instant::now() >= deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Closes every pooled connection politely (QUIT).
     pub async fn close_all(&self) {
         for t in self.targets.values() {

@@ -63,8 +63,13 @@ pub struct Relay {
     pub local_addrs: Vec<SocketAddr>,
     pub spool: Spool,
     pub delivery: Arc<delivery::Delivery>,
+    sessions: listener::Sessions,
     shutdown: watch::Sender<bool>,
+    delivery_stop: watch::Sender<bool>,
 }
+
+/// How long a stopping relay waits for sessions in DATA and deliveries in flight.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Relay {
     /// Opens the spool, binds the listeners and starts delivery. Returns once the relay accepts.
@@ -80,7 +85,9 @@ impl Relay {
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let delivery = delivery::Delivery::new(config.clone(), spool.clone())?;
-        tokio::spawn(delivery.clone().run(fresh, shutdown_rx.clone()));
+        // Delivery stops after the sessions, so mail accepted during the grace period still goes.
+        let (delivery_stop, delivery_stop_rx) = watch::channel(false);
+        tokio::spawn(delivery.clone().run(fresh, delivery_stop_rx));
 
         let s = &config.server;
         let ctx = Arc::new(SessionContext {
@@ -96,10 +103,11 @@ impl Relay {
             data_timeout: s.data_timeout,
             spool: spool.clone(),
             policy: Arc::new(policy::Policy::new(&config)?),
+            shutdown: shutdown_rx.clone(),
         });
         let listener = listener::Listener::bind(&s.listen)?;
         let local_addrs = listener.local_addrs();
-        listener.spawn(
+        let sessions = listener.spawn(
             ctx,
             Arc::new(s.allowed_networks.clone()),
             s.max_connections,
@@ -112,13 +120,26 @@ impl Relay {
             local_addrs,
             spool,
             delivery,
+            sessions,
             shutdown,
+            delivery_stop,
         })
     }
 
-    /// Stops accepting and stops taking new deliveries; closes pooled upstream connections.
+    /// Graceful stop: no new connections; sessions waiting for a command get `421 4.3.2`;
+    /// sessions in DATA may finish their message; deliveries in flight may finish (what does not
+    /// finish within [`SHUTDOWN_GRACE`] stays queued for the next start); pooled upstream
+    /// connections get QUIT.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        let open = self.sessions.drain(SHUTDOWN_GRACE).await;
+        let _ = self.delivery_stop.send(true);
+        let busy = self.delivery.drain(SHUTDOWN_GRACE).await;
+        if open + busy > 0 {
+            tracing::warn!(
+                "stopped with {open} session(s) and {busy} delivery(ies) unfinished; queued mail stays in the spool"
+            );
+        }
         self.delivery.close_all().await;
     }
 }

@@ -40,7 +40,7 @@ impl Listener {
         allowed: Arc<Vec<Network>>,
         max_sessions: usize,
         shutdown: watch::Receiver<bool>,
-    ) {
+    ) -> Sessions {
         let permits = Arc::new(Semaphore::new(max_sessions));
         for l in self.listeners {
             tokio::spawn(accept_loop(
@@ -50,6 +50,27 @@ impl Listener {
                 permits.clone(),
                 shutdown.clone(),
             ));
+        }
+        Sessions {
+            permits,
+            max: max_sessions,
+        }
+    }
+}
+
+/// The sessions in progress, to wait for at shutdown.
+pub struct Sessions {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Sessions {
+    /// Waits until every session has ended, at most `grace`; returns how many were still open.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        match tokio::time::timeout(grace, self.permits.acquire_many(all)).await {
+            Ok(_) => 0,
+            Err(_) => self.max - self.permits.available_permits(),
         }
     }
 }

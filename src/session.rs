@@ -27,6 +27,9 @@ pub struct SessionContext {
     pub data_timeout: Duration,
     pub spool: Spool,
     pub policy: Arc<Policy>,
+    /// Flips to `true` when the relay stops: a session waiting for a command gets `421`; one in
+    /// DATA may finish its message first.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl machine::RcptFilter for Policy {
@@ -127,10 +130,24 @@ where
         } else {
             ctx.command_timeout
         };
-        let n = match tokio::time::timeout(limit, stream.read(&mut rbuf)).await {
-            Ok(r) => r?,
-            Err(_) => {
-                m.timed_out().write_to(&mut out);
+        let mut stopping = ctx.shutdown.clone();
+        let stop = async move {
+            // The guard `wait_for` returns must not live across the awaits below.
+            let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
+        };
+        let read = tokio::time::timeout(limit, stream.read(&mut rbuf));
+        let n = tokio::select! {
+            r = read => match r {
+                Ok(r) => r?,
+                Err(_) => {
+                    m.timed_out().write_to(&mut out);
+                    stream.write_all(&out).await?;
+                    let _ = stream.shutdown().await;
+                    return Ok(End::Closed);
+                }
+            },
+            _ = stop, if !m.in_data() => {
+                reply::shutting_down().write_to(&mut out);
                 stream.write_all(&out).await?;
                 let _ = stream.shutdown().await;
                 return Ok(End::Closed);

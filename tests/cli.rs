@@ -264,3 +264,50 @@ fn run_in_test_mode_says_so_in_the_startup_banner() {
     let _ = child.wait();
     assert!(seen.contains("TEST MODE ON"), "{seen}");
 }
+
+#[test]
+fn sigterm_stops_the_relay_cleanly_with_exit_code_0() {
+    use std::io::BufRead;
+    let dir = tempdir();
+    let conf = write(
+        dir.path(),
+        "smarthost.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[spool]\ndir = \"{d}/spool\"\n\n\
+             [[upstream]]\nname = \"outbox\"\nkind = \"file\"\ndir = \"{d}/outbox\"\n",
+            d = dir.path().display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
+        .args(["run", "--config"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("listening on") {
+            break;
+        }
+    }
+    // SAFETY: signalling the child we started, by its PID.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("smarthost did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(status.success(), "exit status {status:?}; stderr: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}

@@ -24,6 +24,7 @@ fn limits(tls: bool) -> Limits {
 
 struct Setup {
     ctx: Arc<SessionContext>,
+    _stop: tokio::sync::watch::Sender<bool>,
     spool: Spool,
     _fresh: tokio::sync::mpsc::UnboundedReceiver<smarthost::spool::StoredMessage>,
     _dir: tempfile::TempDir,
@@ -32,6 +33,7 @@ struct Setup {
 fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let (spool, fresh) = Spool::open(&dir.path().join("spool")).unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(SessionContext {
         limits: limits(tls.is_some()),
         tls,
@@ -41,9 +43,11 @@ fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> S
         policy: Arc::new(
             smarthost::policy::Policy::new(&smarthost::config::Config::embedded_default()).unwrap(),
         ),
+        shutdown,
     });
     Setup {
         ctx,
+        _stop: stop,
         spool,
         _fresh: fresh,
         _dir: dir,
@@ -295,4 +299,43 @@ fn raise_fd_limit() {
         lim.rlim_cur = lim.rlim_max.max(4096).min(lim.rlim_max);
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_message_in_data_finish_and_tells_idle_clients_421() {
+    let out = tempfile::tempdir().unwrap();
+    let TestRelay { relay, dir: _dir } = TestRelay::start(&outbox(out.path()), "").await;
+    let addr = relay.local_addrs[0];
+    let (mut idle, _) = Client::connect(addr).await;
+    assert!(idle.cmd("EHLO idle.test").await.starts_with("250"));
+    let (mut busy, _) = Client::connect(addr).await;
+    assert!(busy.cmd("EHLO busy.test").await.starts_with("250"));
+    assert!(
+        busy.cmd("MAIL FROM:<a@example.test>")
+            .await
+            .starts_with("250")
+    );
+    assert!(busy.cmd("RCPT TO:<b@example.net>").await.starts_with("250"));
+    assert!(busy.cmd("DATA").await.starts_with("354"));
+    busy.raw(b"Subject: late\r\n\r\nfirst half\r\n").await;
+
+    let stopping = tokio::spawn(relay.shutdown());
+    let r = idle.reply().await;
+    assert!(r.starts_with("421 4.3.2"), "{r}");
+    busy.raw(b"second half\r\n.\r\n").await;
+    let r = busy.reply().await;
+    assert!(
+        r.starts_with("250 2.0.0 Ok: queued as"),
+        "the message in DATA finishes: {r}"
+    );
+    stopping.await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
+    let id = common::queue_id(&r);
+    assert!(
+        out.path().join(format!("{id}.eml")).exists(),
+        "the in-flight delivery finished before shutdown returned"
+    );
 }
