@@ -22,24 +22,43 @@ enum Seen {
     Message(Vec<u8>),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AfterData {
+    Accept,
+    Hang,
+    DropFirst,
+    TempFailFirst,
+}
+
 type Auth = fn(&str, &[String]) -> Result<String, String>;
 
 /// A scripted SMTP server: advertises `mechs`, lets `auth` drive the AUTH exchange (it gets the
 /// AUTH line and the client's later lines, returns the authenticated identity or a reason), and
-/// either accepts the message or, with `hang_after_data`, never answers the final dot.
+/// then treats the message as `after_data` says.
 async fn scripted_server(
     mechs: &'static str,
     auth: Auth,
-    hang_after_data: bool,
+    after_data: AfterData,
 ) -> (u16, mpsc::UnboundedReceiver<Seen>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    scripted_server_on(0, mechs, auth, after_data).await
+}
+
+async fn scripted_server_on(
+    port: u16,
+    mechs: &'static str,
+    auth: Auth,
+    after_data: AfterData,
+) -> (u16, mpsc::UnboundedReceiver<Seen>) {
+    let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = l.accept().await else { return };
             let _ = tx.send(Seen::Connection);
             let tx = tx.clone();
+            let answered = answered.clone();
             tokio::spawn(async move {
                 let (r, mut w) = tokio::io::split(s);
                 let mut r = BufReader::new(r);
@@ -95,12 +114,20 @@ async fn scripted_server(
                             }
                             data.extend_from_slice(line.as_bytes());
                         }
-                        if hang_after_data {
+                        let first = !answered.swap(true, std::sync::atomic::Ordering::SeqCst);
+                        match after_data {
                             // Say nothing, keep the socket open.
-                            std::future::pending::<()>().await;
+                            AfterData::Hang => std::future::pending::<String>().await,
+                            // The first message: the connection drops before the final reply.
+                            AfterData::DropFirst if first => return,
+                            AfterData::TempFailFirst if first => {
+                                "451 4.3.0 try again later\r\n".into()
+                            }
+                            _ => {
+                                let _ = tx.send(Seen::Message(data));
+                                "250 2.0.0 queued\r\n".into()
+                            }
                         }
-                        let _ = tx.send(Seen::Message(data));
-                        "250 2.0.0 queued\r\n".into()
                     } else if upper.starts_with("QUIT") {
                         let _ = w.write_all(b"221 bye\r\n").await;
                         return;
@@ -199,7 +226,7 @@ fn ntlm_server(auth_line: &str, lines: &[String]) -> Result<String, String> {
 
 #[tokio::test]
 async fn ntlm_exchange_is_accepted_by_a_server_that_checks_the_ntlmv2_proof() {
-    let (port, mut seen) = scripted_server("NTLM", ntlm_server, false).await;
+    let (port, mut seen) = scripted_server("NTLM", ntlm_server, AfterData::Accept).await;
     let relay = TestRelay::start(
         &upstream(
             port,
@@ -222,7 +249,7 @@ async fn ntlm_exchange_is_accepted_by_a_server_that_checks_the_ntlmv2_proof() {
 
 #[tokio::test]
 async fn ntlm_with_a_wrong_password_keeps_the_mail_queued() {
-    let (port, mut seen) = scripted_server("NTLM", ntlm_server, false).await;
+    let (port, mut seen) = scripted_server("NTLM", ntlm_server, AfterData::Accept).await;
     let relay = TestRelay::start(
         &upstream(
             port,
@@ -276,7 +303,8 @@ fn xoauth2_server(auth_line: &str, lines: &[String]) -> Result<String, String> {
 
 #[tokio::test]
 async fn xoauth2_sends_the_bearer_token_read_from_password_file() {
-    let (port, mut seen) = scripted_server("XOAUTH2 PLAIN", xoauth2_server, false).await;
+    let (port, mut seen) =
+        scripted_server("XOAUTH2 PLAIN", xoauth2_server, AfterData::Accept).await;
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "ya29.token-123\n").unwrap();
@@ -293,7 +321,7 @@ async fn xoauth2_sends_the_bearer_token_read_from_password_file() {
 
 #[tokio::test]
 async fn xoauth2_error_challenge_is_answered_with_an_empty_line_and_mail_stays_queued() {
-    let (port, mut seen) = scripted_server("XOAUTH2", xoauth2_server, false).await;
+    let (port, mut seen) = scripted_server("XOAUTH2", xoauth2_server, AfterData::Accept).await;
     let relay = TestRelay::start(
         &upstream(
             port,
@@ -330,7 +358,7 @@ fn accept_plain(_: &str, _: &[String]) -> Result<String, String> {
 
 #[tokio::test]
 async fn server_hanging_after_the_data_times_out_and_the_mail_stays_queued() {
-    let (port, _seen) = scripted_server("PLAIN", accept_plain, true).await;
+    let (port, _seen) = scripted_server("PLAIN", accept_plain, AfterData::Hang).await;
     let relay = TestRelay::start(&upstream(port, "none", "u", "password = \"p\"", "1s"), "").await;
     send_one(&relay).await;
     let q = relay
@@ -371,7 +399,7 @@ async fn unreachable_upstream_keeps_the_mail_queued() {
 
 #[tokio::test]
 async fn credentials_are_never_sent_in_clear_when_conn_is_auto() {
-    let (port, mut seen) = scripted_server("PLAIN LOGIN", accept_plain, false).await;
+    let (port, mut seen) = scripted_server("PLAIN LOGIN", accept_plain, AfterData::Accept).await;
     let up = upstream(port, "plain", "u", "password = \"p\"", "10s")
         .replace("conn = \"plaintext\"", "conn = \"auto\"");
     let relay = TestRelay::start(&up, "").await;
@@ -398,7 +426,7 @@ async fn credentials_are_never_sent_in_clear_when_conn_is_auto() {
 
 #[tokio::test]
 async fn one_connection_carries_successive_messages() {
-    let (port, mut seen) = scripted_server("PLAIN", accept_plain, false).await;
+    let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::Accept).await;
     let relay = TestRelay::start(&upstream(port, "none", "u", "password = \"p\"", "10s"), "").await;
     for _ in 0..3 {
         send_one(&relay).await;
@@ -414,4 +442,69 @@ async fn one_connection_carries_successive_messages() {
         }
     }
     assert_eq!((connections, messages), (1, 3));
+}
+
+/// Retry quickly, so the second attempt comes within a test's patience.
+const FAST_RETRY: &str = "[retry]\nschedule = [\"1s\"]\n";
+
+#[tokio::test]
+async fn a_connection_lost_mid_message_is_retried_and_delivered() {
+    let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::DropFirst).await;
+    let up = format!(
+        "{FAST_RETRY}{}",
+        upstream(port, "none", "u", "password = \"p\"", "5s")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    send_one(&relay).await;
+    assert!(matches!(next(&mut seen).await, Seen::Message(_)));
+    let q = relay
+        .wait_queue("delivered on the second attempt", |q| q.is_empty())
+        .await;
+    assert!(q.is_empty());
+}
+
+#[tokio::test]
+async fn a_451_at_the_end_of_data_is_retried_and_then_delivered() {
+    let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::TempFailFirst).await;
+    let up = format!(
+        "{FAST_RETRY}{}",
+        upstream(port, "none", "u", "password = \"p\"", "5s")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    send_one(&relay).await;
+    assert!(matches!(next(&mut seen).await, Seen::Message(_)));
+    relay
+        .wait_queue("delivered on the second attempt", |q| q.is_empty())
+        .await;
+}
+
+#[tokio::test]
+async fn mail_queued_while_the_upstream_was_down_goes_out_when_it_comes_back() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let up = format!(
+        "{FAST_RETRY}{}",
+        upstream(port, "none", "u", "password = \"p\"", "2s")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    for _ in 0..3 {
+        send_one(&relay).await;
+    }
+    relay
+        .wait_queue("all three tried and deferred", |q| {
+            q.len() == 3 && q.iter().all(|e| e.attempts >= 1)
+        })
+        .await;
+    // The upstream comes back on the same port.
+    let (_port, mut seen) =
+        scripted_server_on(port, "PLAIN", accept_plain, AfterData::Accept).await;
+    relay
+        .wait_queue("everything delivered", |q| q.is_empty())
+        .await;
+    let mut messages = 0;
+    while let Ok(s) = seen.try_recv() {
+        messages += matches!(s, Seen::Message(_)) as usize;
+    }
+    assert_eq!(messages, 3);
 }
