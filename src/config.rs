@@ -186,6 +186,8 @@ struct RawRetry {
     schedule: Vec<DurationValue>,
     #[serde(default = "default_max_age")]
     max_age: DurationValue,
+    #[serde(default = "default_delay_warning")]
+    delay_warning: DurationValue,
 }
 
 impl Default for RawRetry {
@@ -193,6 +195,7 @@ impl Default for RawRetry {
         RawRetry {
             schedule: default_schedule(),
             max_age: default_max_age(),
+            delay_warning: default_delay_warning(),
         }
     }
 }
@@ -206,6 +209,13 @@ fn default_schedule() -> Vec<DurationValue> {
 }
 fn default_max_age() -> DurationValue {
     DurationValue(crate::outcome::RetryPolicy::default().max_age)
+}
+fn default_delay_warning() -> DurationValue {
+    DurationValue(
+        crate::outcome::RetryPolicy::default()
+            .delay_warning
+            .unwrap_or_default(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -388,6 +398,7 @@ impl Config {
             retry: crate::outcome::RetryPolicy {
                 schedule: raw.retry.schedule.into_iter().map(|d| d.0).collect(),
                 max_age: raw.retry.max_age.0,
+                delay_warning: Some(raw.retry.delay_warning.0).filter(|d| !d.is_zero()),
             },
             source: path.to_path_buf(),
         })

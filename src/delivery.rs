@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::config::{Config, Transport};
 use crate::dsn;
 use crate::outcome;
-use crate::spool::Progress;
+use crate::spool::{Progress, RcptState};
 use crate::spool::{Spool, StoredMessage, now_ms};
 use crate::upstream::client::Conn;
 use crate::upstream::connect::Endpoint;
@@ -133,8 +133,12 @@ impl Delivery {
             via = fallback.clone();
             result = self.try_upstream(fallback, &msg, &pending).await;
         }
+        let mut dsn_passed_on = false;
         let progress = match result {
-            Ok(results) => outcome::apply(&msg, &results, now_ms(), &self.config.retry),
+            Ok(attempt) => {
+                dsn_passed_on = attempt.dsn_passed_on;
+                outcome::apply(&msg, &attempt.results, now_ms(), &self.config.retry)
+            }
             Err(e) => {
                 if e.is_configuration_problem() {
                     tracing::error!(queue_id = %msg.id, upstream = %via, "configuration problem, mail stays queued: {e}");
@@ -147,8 +151,96 @@ impl Delivery {
         let (progress, failed) = progress;
         log_results(&msg, &via, &progress);
         let progress = self.bounce(&msg, progress, &failed).await;
+        if !dsn_passed_on {
+            self.report_relayed(&msg, &progress).await;
+        }
+        let progress = self.warn_delay(&msg, progress).await;
         if let Err(e) = self.spool.record(progress).await {
             tracing::error!(queue_id = %msg.id, "cannot record delivery result: {e}");
+        }
+    }
+
+    /// NOTIFY=SUCCESS for an upstream that could not take the request on: tell the sender that
+    /// the message was relayed.
+    async fn report_relayed(&self, msg: &StoredMessage, progress: &Progress) {
+        let items: Vec<(usize, String)> = progress
+            .rcpts
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| msg.rcpts[*i].is_pending() && matches!(s, RcptState::Delivered { .. }))
+            .map(|(i, s)| {
+                (
+                    i,
+                    match s {
+                        RcptState::Delivered { reply } => reply.clone(),
+                        _ => String::new(),
+                    },
+                )
+            })
+            .collect();
+        self.queue_notice(dsn::Kind::Relayed, msg, &items).await;
+    }
+
+    /// One delay notice per message, once it has waited `delay_warning` and is still pending.
+    async fn warn_delay(&self, msg: &StoredMessage, mut progress: Progress) -> Progress {
+        let Some(after) = self.config.retry.delay_warning else {
+            return progress;
+        };
+        let age_ms = now_ms().saturating_sub(msg.created.saturating_mul(1000));
+        if progress.warned || age_ms < after.as_millis() as i64 {
+            return progress;
+        }
+        let items: Vec<(usize, String)> = progress
+            .rcpts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                RcptState::Pending { last_reply } => {
+                    Some((i, last_reply.clone().unwrap_or_default()))
+                }
+                _ => None,
+            })
+            .collect();
+        if items.is_empty() {
+            return progress;
+        }
+        progress.warned = self.queue_notice(dsn::Kind::Delayed, msg, &items).await;
+        progress
+    }
+
+    /// Queues a notice of `kind` for `items` (recipient index, reply); true when nothing more is
+    /// owed (queued, or none was asked for).
+    async fn queue_notice(
+        &self,
+        kind: dsn::Kind,
+        msg: &StoredMessage,
+        items: &[(usize, String)],
+    ) -> bool {
+        if items.is_empty() {
+            return true;
+        }
+        let list: Vec<dsn::Failure> = items
+            .iter()
+            .map(|(index, reply)| dsn::Failure {
+                index: *index,
+                reply,
+                expired: false,
+            })
+            .collect();
+        let now = chrono::Local::now().fixed_offset();
+        let Some(notice) = dsn::notice(kind, msg, &list, &self.config.server.hostname, now) else {
+            return true;
+        };
+        let notice_id = notice.id.clone();
+        match self.spool.put(notice).await {
+            Ok(()) => {
+                tracing::info!(target: "maillog", queue_id = %msg.id, %notice_id, kind = ?kind, to = %msg.envelope.mail_from, "notice queued");
+                true
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %msg.id, "cannot queue a {kind:?} notice: {e}");
+                false
+            }
         }
     }
 
@@ -202,7 +294,7 @@ impl Delivery {
         name: &str,
         msg: &StoredMessage,
         pending: &[usize],
-    ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+    ) -> Result<Attempt, UpstreamError> {
         let Some(target) = self.targets.get(name).cloned() else {
             return Err(UpstreamError::TlsConfig(format!(
                 "no upstream named {name}"
@@ -214,10 +306,14 @@ impl Delivery {
                     UpstreamError::Local(format!("cannot write to {}: {e}", dir.display()))
                 })?;
                 let reply = format!("written to {}", path.display());
-                Ok(pending
+                let results = pending
                     .iter()
                     .map(|&i| (i, RcptResult::Delivered(reply.clone())))
-                    .collect())
+                    .collect();
+                Ok(Attempt {
+                    results,
+                    dsn_passed_on: false,
+                })
             }
             Target::Smtp(pool) => self.send_smtp(pool, msg, pending).await,
         }
@@ -228,7 +324,7 @@ impl Delivery {
         pool: &Pool,
         msg: &StoredMessage,
         pending: &[usize],
-    ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+    ) -> Result<Attempt, UpstreamError> {
         let _permit = pool
             .permits
             .acquire()
@@ -251,13 +347,17 @@ impl Delivery {
             conn = pool.endpoint.open().await?;
             result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body, notify).await;
         }
+        let dsn_passed_on = conn.caps.dsn;
         if result.is_ok() {
             pool.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push((conn, Instant::now()));
         }
-        result
+        result.map(|results| Attempt {
+            results,
+            dsn_passed_on,
+        })
     }
 
     async fn close_idle(&self) {
@@ -340,6 +440,13 @@ async fn write_file(
     tokio::task::spawn_blocking(move || upstream::file::write(&dir, &id, &env, &pending, &body))
         .await
         .map_err(std::io::Error::other)?
+}
+
+/// What one attempt through one upstream gave.
+struct Attempt {
+    results: Vec<(usize, RcptResult)>,
+    /// The upstream offered DSN, so NOTIFY went on to it and its own reports will follow.
+    dsn_passed_on: bool,
 }
 
 fn log_results(msg: &StoredMessage, upstream: &str, p: &crate::spool::Progress) {

@@ -13,12 +13,60 @@ pub struct Failure<'a> {
     pub expired: bool,
 }
 
-/// Whether the sender asked (or, without NOTIFY, is presumed) to hear about this failure.
-fn wants_failure_notice(r: &Recipient) -> bool {
-    match r.notify {
-        None => true,
-        Some(Notify::Never) => false,
-        Some(Notify::On { failure, .. }) => failure,
+/// What a notification reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The recipient failed for good (a bounce).
+    Failed,
+    /// Still trying after `delay_warning`.
+    Delayed,
+    /// Handed to an upstream that does not do DSN itself, for a sender who asked NOTIFY=SUCCESS.
+    Relayed,
+}
+
+impl Kind {
+    fn action(self) -> &'static str {
+        match self {
+            Kind::Failed => "failed",
+            Kind::Delayed => "delayed",
+            Kind::Relayed => "relayed",
+        }
+    }
+    fn subject(self) -> &'static str {
+        match self {
+            Kind::Failed => "Undelivered Mail Returned to Sender",
+            Kind::Delayed => "Delayed Mail (still being retried)",
+            Kind::Relayed => "Successful Mail Delivery Report",
+        }
+    }
+    fn text(self) -> &'static str {
+        match self {
+            Kind::Failed => {
+                "Your message could not be delivered to the recipients below. The reply of the\r\n\
+                             server that refused it is given after each address."
+            }
+            Kind::Delayed => {
+                "Your message has not been delivered yet to the recipients below. It is still\r\n\
+                              queued and will be retried; you do not need to send it again."
+            }
+            Kind::Relayed => {
+                "Your message was handed on to the next mail server for the recipients below.\r\n\
+                              That server gives no further delivery reports."
+            }
+        }
+    }
+}
+
+/// Whether the sender asked for this notice. Without NOTIFY, RFC 3461 presumes FAILURE and
+/// DELAY, never SUCCESS.
+fn wants(kind: Kind, r: &Recipient) -> bool {
+    match (r.notify, kind) {
+        (None, Kind::Relayed) => false,
+        (None, _) => true,
+        (Some(Notify::Never), _) => false,
+        (Some(Notify::On { failure, .. }), Kind::Failed) => failure,
+        (Some(Notify::On { delay, .. }), Kind::Delayed) => delay,
+        (Some(Notify::On { success, .. }), Kind::Relayed) => success,
     }
 }
 
@@ -49,13 +97,24 @@ pub fn failure_notice(
     hostname: &str,
     now: chrono::DateTime<chrono::FixedOffset>,
 ) -> Option<NewMessage> {
+    notice(Kind::Failed, msg, failures, hostname, now)
+}
+
+/// A notice of `kind` about the recipients in `items`, or `None` when none is due.
+pub fn notice(
+    kind: Kind,
+    msg: &StoredMessage,
+    failures: &[Failure],
+    hostname: &str,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Option<NewMessage> {
     let env = &msg.envelope;
     if env.is_null_sender() {
         return None;
     }
     let due: Vec<&Failure> = failures
         .iter()
-        .filter(|f| wants_failure_notice(&env.recipients[f.index]))
+        .filter(|f| wants(kind, &env.recipients[f.index]))
         .collect();
     if due.is_empty() {
         return None;
@@ -89,9 +148,14 @@ pub fn failure_notice(
         if let Some(o) = &r.orcpt {
             report.push_str(&format!("Original-Recipient: rfc822; {o}\r\n"));
         }
+        let status = match kind {
+            Kind::Failed => status_of(f.reply, f.expired),
+            Kind::Delayed => "4.4.7".into(),
+            Kind::Relayed => "2.0.0".into(),
+        };
         report.push_str(&format!(
-            "Action: failed\r\nStatus: {}\r\n",
-            status_of(f.reply, f.expired)
+            "Action: {}\r\nStatus: {status}\r\n",
+            kind.action()
         ));
         report.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", one_line(f.reply)));
     }
@@ -105,19 +169,20 @@ pub fn failure_notice(
     };
     let mut body = format!(
         "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\nTo: <{to}>\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\nDate: {date}\r\nMessage-ID: <{id}@{hostname}>\r\n\
+         Subject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}@{hostname}>\r\n\
          Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n\r\n\
          This is a MIME-encapsulated message.\r\n\r\n\
          --{boundary}\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Transfer-Encoding: 8bit\r\n\r\n\
          This is the mail relay smarthost at {hostname}.\r\n\r\n\
-         Your message could not be delivered to the recipients below. The reply of the\r\n\
-         server that refused it is given after each address.\r\n\r\n{human}\r\n\
+         {text}\r\n\r\n{human}\r\n\
          --{boundary}\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n\
          {report}\r\n\
-         --{boundary}\r\nContent-Description: Undelivered message\r\nContent-Type: {returned_type}\r\n\r\n",
+         --{boundary}\r\nContent-Description: Original message\r\nContent-Type: {returned_type}\r\n\r\n",
         to = env.mail_from,
+        subject = kind.subject(),
+        text = kind.text(),
     )
     .into_bytes();
     body.extend_from_slice(returned);
@@ -180,6 +245,7 @@ mod tests {
             rcpts: vec![RcptState::Pending { last_reply: None }; 2],
             body: Arc::new(b"Subject: payslip\r\nFrom: a@x.test\r\n\r\nsecret body\r\n".to_vec()),
             attempts: 1,
+            warned: false,
         }
     }
 
@@ -291,5 +357,105 @@ mod tests {
         assert_eq!(status_of("451 4.3.0 try later", true), "4.4.7");
         assert_eq!(status_of("554 no enhanced code here", false), "5.0.0");
         assert_eq!(status_of(REPLY, false), "5.1.1");
+    }
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+    use crate::spool::RcptState;
+    use std::sync::Arc;
+
+    fn msg(notify: Option<Notify>) -> StoredMessage {
+        StoredMessage {
+            id: "Q".into(),
+            created: 0,
+            envelope: Envelope {
+                mail_from: "s@x.test".into(),
+                body: Default::default(),
+                smtputf8: false,
+                ret: None,
+                envid: None,
+                recipients: vec![Recipient {
+                    address: "r@y.test".into(),
+                    orcpt: None,
+                    notify,
+                }],
+                upstream: None,
+            },
+            rcpts: vec![RcptState::Pending { last_reply: None }],
+            body: Arc::new(b"Subject: s\r\n\r\nb\r\n".to_vec()),
+            attempts: 0,
+            warned: false,
+        }
+    }
+
+    fn now() -> chrono::DateTime<chrono::FixedOffset> {
+        chrono::DateTime::parse_from_rfc2822("Tue, 24 Nov 2026 10:00:00 +0000").unwrap()
+    }
+
+    #[test]
+    fn notices_follow_notify_and_the_rfc_3461_defaults() {
+        let item = [Failure {
+            index: 0,
+            reply: "451 4.3.0 later",
+            expired: false,
+        }];
+        let on = |s, f, d| {
+            Some(Notify::On {
+                success: s,
+                failure: f,
+                delay: d,
+            })
+        };
+        let table = [
+            (Kind::Delayed, None, true),
+            (Kind::Delayed, on(false, true, false), false),
+            (Kind::Delayed, on(false, false, true), true),
+            (Kind::Relayed, None, false),
+            (Kind::Relayed, on(true, false, false), true),
+            (Kind::Failed, Some(Notify::Never), false),
+        ];
+        for (kind, notify, want) in table {
+            let n = notice(kind, &msg(notify), &item, "relay.test", now());
+            assert_eq!(n.is_some(), want, "{kind:?} with {notify:?}");
+        }
+    }
+
+    #[test]
+    fn a_delay_notice_says_delayed_and_a_success_notice_relayed() {
+        let item = [Failure {
+            index: 0,
+            reply: "451 4.3.0 later",
+            expired: false,
+        }];
+        let d = notice(Kind::Delayed, &msg(None), &item, "relay.test", now()).unwrap();
+        let d = String::from_utf8(d.body).unwrap();
+        assert!(
+            d.contains("Action: delayed\r\nStatus: 4.4.7") && d.contains("Subject: Delayed Mail"),
+            "{d}"
+        );
+        let item = [Failure {
+            index: 0,
+            reply: "250 2.0.0 Ok",
+            expired: false,
+        }];
+        let r = notice(
+            Kind::Relayed,
+            &msg(Some(Notify::On {
+                success: true,
+                failure: false,
+                delay: false,
+            })),
+            &item,
+            "r",
+            now(),
+        )
+        .unwrap();
+        assert!(
+            String::from_utf8(r.body)
+                .unwrap()
+                .contains("Action: relayed\r\nStatus: 2.0.0")
+        );
     }
 }

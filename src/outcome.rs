@@ -14,6 +14,8 @@ pub struct RetryPolicy {
     pub schedule: Vec<Duration>,
     /// A recipient still pending this long after acceptance fails (and bounces).
     pub max_age: Duration,
+    /// After this long still pending, the sender gets one delay notice; `None`: never.
+    pub delay_warning: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -22,6 +24,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             schedule: vec![m(1), m(5), m(15), m(60), m(240)],
             max_age: Duration::from_secs(5 * 86400),
+            delay_warning: Some(Duration::from_secs(4 * 3600)),
         }
     }
 }
@@ -103,6 +106,7 @@ pub fn apply(
             rcpts,
             attempts,
             next_attempt,
+            warned: msg.warned,
         },
         failed,
     )
@@ -151,6 +155,7 @@ mod tests {
             rcpts: vec![RcptState::Pending { last_reply: None }; n],
             body: Arc::new(Vec::new()),
             attempts: 0,
+            warned: false,
         }
     }
 
@@ -190,6 +195,7 @@ mod tests {
         let retry = RetryPolicy {
             schedule: vec![Duration::from_secs(60)],
             max_age: Duration::from_secs(3600),
+            delay_warning: None,
         };
         let mut m = msg(2);
         m.rcpts[0] = RcptState::Delivered {

@@ -51,6 +51,8 @@ pub struct Progress {
     pub attempts: u32,
     /// Unix milliseconds of the next attempt; ignored when nothing is pending.
     pub next_attempt: i64,
+    /// A delay notice has been queued for this message.
+    pub warned: bool,
 }
 
 pub(crate) enum WriteOp {

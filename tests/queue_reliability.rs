@@ -225,3 +225,113 @@ async fn a_recipient_refused_by_the_primary_is_not_retried_on_the_fallback() {
         "nothing may go to the fallback"
     );
 }
+
+#[tokio::test]
+async fn one_delay_notice_is_sent_after_delay_warning() {
+    let up = format!(
+        "[retry]\nschedule = [\"1s\"]\ndelay_warning = \"1s\"\n\n[[upstream]]\nname = \"down\"\nhost = \"127.0.0.1\"\n\
+         port = {}\nconn = \"plaintext\"\nauth = \"none\"\ntimeout = \"1s\"\n",
+        closed_port()
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    let r = c
+        .send(
+            "<payroll@example.test>",
+            &["<far@example.net>"],
+            &message("slow"),
+        )
+        .await;
+    let id = common::queue_id(&r);
+    let notices =
+        |q: &[smarthost::spool::QueueEntry]| q.iter().filter(|e| e.mail_from.is_empty()).count();
+    relay
+        .wait_queue("a delay notice to the sender", |q| notices(q) == 1)
+        .await;
+    // Two more attempts of the original: still a single notice.
+    let q = relay
+        .wait_queue("more attempts", |q| {
+            q.iter().any(|e| e.id == id && e.attempts >= 4)
+        })
+        .await;
+    assert_eq!(notices(&q), 1, "{q:#?}");
+    let notice = q.iter().find(|e| e.mail_from.is_empty()).unwrap();
+    assert_eq!(notice.rcpts[0].0, "payroll@example.test");
+}
+
+#[tokio::test]
+async fn notify_success_is_reported_by_smarthost_when_the_upstream_cannot_do_dsn() {
+    let out = tempfile::tempdir().unwrap();
+    let up = format!(
+        "[[upstream]]\nname = \"out\"\nkind = \"file\"\ndir = \"{}\"\n",
+        out.path().display()
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    assert!(c.cmd("EHLO c").await.starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<payroll@example.test>")
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        c.cmd("RCPT TO:<r@example.net> NOTIFY=SUCCESS")
+            .await
+            .starts_with("250")
+    );
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.raw(&smarthost::upstream::dot_stuff(&message("success")))
+        .await;
+    assert!(c.reply().await.starts_with("250"));
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let reports: Vec<String> = std::fs::read_dir(out.path())
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .filter(|t| t.contains("Action: relayed"))
+            .collect();
+        if let Some(r) = reports.first() {
+            assert!(
+                r.starts_with("Return-Path: <>\r\nX-Smarthost-Rcpt-To: <payroll@example.test>"),
+                "{r}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no success report");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn notify_success_is_left_to_an_upstream_that_does_dsn() {
+    let h = Harness::get();
+    let relay = TestRelay::start(&postfix_plain(""), "").await;
+    let sender = format!("{}@example.net", unique("success-sender"));
+    let rcpt = format!("{}@example.net", unique("success"));
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    assert!(c.cmd("EHLO c").await.starts_with("250"));
+    assert!(
+        c.cmd(&format!("MAIL FROM:<{sender}>"))
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        c.cmd(&format!("RCPT TO:<{rcpt}> NOTIFY=SUCCESS"))
+            .await
+            .starts_with("250")
+    );
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.raw(&smarthost::upstream::dot_stuff(&message("success")))
+        .await;
+    assert!(c.reply().await.starts_with("250"));
+    let got = h.wait_for(&rcpt).await;
+    assert!(
+        got.rcpt_params(&rcpt)
+            .contains(&"NOTIFY=SUCCESS".to_string())
+    );
+    relay.wait_queue("done", |q| q.is_empty()).await;
+    assert!(
+        h.find(&sender).is_none(),
+        "smarthost must not send its own report"
+    );
+}

@@ -48,6 +48,8 @@ pub struct StoredMessage {
     pub rcpts: Vec<RcptState>,
     pub body: std::sync::Arc<Vec<u8>>,
     pub attempts: u32,
+    /// The sender was already told the message is delayed.
+    pub warned: bool,
 }
 
 impl StoredMessage {

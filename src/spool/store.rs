@@ -107,7 +107,8 @@ fn open_db(path: &Path) -> Result<Connection, SpoolError> {
             body BLOB NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt INTEGER NOT NULL,
-            held INTEGER NOT NULL DEFAULT 0
+            held INTEGER NOT NULL DEFAULT 0,
+            warned INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS message_due ON message(next_attempt);
         CREATE TABLE IF NOT EXISTS corrupt (
@@ -245,6 +246,7 @@ fn stored(msg: NewMessage) -> StoredMessage {
         rcpts,
         body: Arc::new(msg.body),
         attempts: 0,
+        warned: false,
     }
 }
 
@@ -265,8 +267,8 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
                 } else {
                     let next = p.next_attempt;
                     tx.execute(
-                        "UPDATE message SET rcpts = ?2, attempts = ?3, next_attempt = ?4 WHERE id = ?1",
-                        params![p.id, serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?, p.attempts, next],
+                        "UPDATE message SET rcpts = ?2, attempts = ?3, next_attempt = ?4, warned = ?5 WHERE id = ?1",
+                        params![p.id, serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?, p.attempts, next, p.warned],
                     )
                     .map_err(|e| e.to_string())?;
                 }
@@ -310,7 +312,7 @@ pub(super) fn due(
     let e = db_err(&path);
     let mut stmt = c
         .prepare(
-            "SELECT id, created, envelope, rcpts, body, attempts FROM message
+            "SELECT id, created, envelope, rcpts, body, attempts, warned FROM message
              WHERE held = 0 AND (next_attempt <= ?1 OR (?3 AND attempts = 0))
              ORDER BY next_attempt LIMIT ?2",
         )
@@ -324,12 +326,13 @@ pub(super) fn due(
                 r.get::<_, String>(3)?,
                 r.get::<_, Vec<u8>>(4)?,
                 r.get::<_, u32>(5)?,
+                r.get::<_, bool>(6)?,
             ))
         })
         .map_err(&e)?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, created, env, rcpts, body, attempts) = row.map_err(&e)?;
+        let (id, created, env, rcpts, body, attempts, warned) = row.map_err(&e)?;
         match decode(&env, &rcpts) {
             Ok((env, rcpts)) => out.push(StoredMessage {
                 id,
@@ -338,6 +341,7 @@ pub(super) fn due(
                 rcpts,
                 body: Arc::new(body),
                 attempts,
+                warned,
             }),
             Err(reason) => {
                 tracing::error!(queue_id = %id, "unreadable spool entry skipped: {reason}")
@@ -428,7 +432,7 @@ pub(super) fn load(
     let e = db_err(&path);
     let row = c
         .query_row(
-            "SELECT created, envelope, rcpts, body, attempts FROM message WHERE id = ?1",
+            "SELECT created, envelope, rcpts, body, attempts, warned FROM message WHERE id = ?1",
             params![id],
             |r| {
                 Ok((
@@ -437,12 +441,13 @@ pub(super) fn load(
                     r.get::<_, String>(2)?,
                     r.get::<_, Vec<u8>>(3)?,
                     r.get::<_, u32>(4)?,
+                    r.get::<_, bool>(5)?,
                 ))
             },
         )
         .optional()
         .map_err(&e)?;
-    let Some((created, env, rcpts, body, attempts)) = row else {
+    let Some((created, env, rcpts, body, attempts, warned)) = row else {
         return Ok(None);
     };
     let (env, rcpts) = decode(&env, &rcpts).map_err(SpoolError::Commit)?;
@@ -453,6 +458,7 @@ pub(super) fn load(
         rcpts,
         body: Arc::new(body),
         attempts,
+        warned,
     }))
 }
 
