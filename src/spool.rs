@@ -80,7 +80,7 @@ impl Spool {
         let path = opened.path.clone();
         std::thread::Builder::new()
             .name("spool-writer".into())
-            .spawn(move || store::writer_loop(write_conn, path, rx, new_tx))
+            .spawn(move || store::writer_loop(opened.lock, write_conn, path, rx, new_tx))
             .map_err(|source| SpoolError::Io {
                 path: dir.to_path_buf(),
                 source,

@@ -335,3 +335,43 @@ async fn notify_success_is_left_to_an_upstream_that_does_dsn() {
         "smarthost must not send its own report"
     );
 }
+
+#[tokio::test]
+async fn a_restart_keeps_each_messages_attempts_and_next_attempt_time() {
+    let up = format!(
+        "[retry]\nschedule = [\"1h\"]\n\n[[upstream]]\nname = \"down\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         conn = \"plaintext\"\nauth = \"none\"\ntimeout = \"1s\"\n",
+        closed_port()
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    let r = c
+        .send(
+            "<payroll@example.test>",
+            &["<far@example.net>"],
+            &message("restart"),
+        )
+        .await;
+    drop(c);
+    let id = common::queue_id(&r);
+    let before = relay
+        .wait_queue("one attempt", |q| {
+            q.iter().any(|e| e.id == id && e.attempts == 1)
+        })
+        .await;
+    let relay = relay.restart().await;
+    let after = relay.queue().await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        (after[0].attempts, after[0].next_attempt),
+        (before[0].attempts, before[0].next_attempt)
+    );
+    // What the restarted relay's first scan asks for: not this message, its time has not come.
+    let due = relay
+        .relay
+        .spool
+        .due(smarthost::spool::now_ms(), 100, true)
+        .await
+        .unwrap();
+    assert!(due.is_empty(), "{due:?}");
+}

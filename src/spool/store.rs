@@ -17,6 +17,9 @@ const MAX_GROUP: usize = 512;
 const FRESH_LEASE_MS: i64 = 60_000;
 
 pub(super) struct Opened {
+    /// Held (with the lock on it) by the writer thread: the spool is free again once the last
+    /// handle to it is gone and the writer has stopped.
+    pub lock: File,
     pub writer: Connection,
     pub reader: Connection,
     pub path: PathBuf,
@@ -38,7 +41,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SpoolError + '_ {
 
 pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    lock_dir(dir)?;
+    let lock = lock_dir(dir)?;
     let path = dir.join(DB_FILE);
     let writer = match open_db(&path) {
         Ok(c) => c,
@@ -59,6 +62,7 @@ pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
         .map_err(db_err(&path))?;
     quarantine_bad_rows(&writer, &path)?;
     Ok(Opened {
+        lock,
         writer,
         reader,
         path,
@@ -66,7 +70,7 @@ pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
 }
 
 /// One relay per spool: a second process would deliver every message twice.
-fn lock_dir(dir: &Path) -> Result<(), SpoolError> {
+fn lock_dir(dir: &Path) -> Result<File, SpoolError> {
     let lock_path = dir.join("lock");
     let f = File::options()
         .create(true)
@@ -75,11 +79,7 @@ fn lock_dir(dir: &Path) -> Result<(), SpoolError> {
         .open(&lock_path)
         .map_err(io_err(&lock_path))?;
     match f.try_lock() {
-        Ok(()) => {
-            // The lock lives as long as the process: leak the handle on purpose.
-            std::mem::forget(f);
-            Ok(())
-        }
+        Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked {
             path: dir.to_path_buf(),
         }),
@@ -203,6 +203,7 @@ fn decode(envelope: &str, rcpts: &str) -> Result<(EnvelopeRecord, Vec<RcptState>
 }
 
 pub(super) fn writer_loop(
+    _lock: File,
     mut conn: Connection,
     path: PathBuf,
     mut rx: mpsc::UnboundedReceiver<WriteOp>,

@@ -192,6 +192,27 @@ impl TestRelay {
         TestRelay { relay, dir }
     }
 
+    /// Stops the relay gracefully and starts a new one on the same configuration and spool.
+    pub async fn restart(self) -> TestRelay {
+        let TestRelay { relay, dir } = self;
+        relay.shutdown().await;
+        let text = std::fs::read_to_string(dir.path().join("smarthost.toml")).unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let config = Config::load(&text, Path::new("test.toml")).unwrap();
+            match Relay::start(config).await {
+                Ok(relay) => return TestRelay { relay, dir },
+                // The old spool writer lets go of the lock once its last handle is dropped.
+                Err(smarthost::StartError::Spool(smarthost::spool::SpoolError::Locked {
+                    ..
+                })) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("restart failed: {e}"),
+            }
+        }
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("smarthost.toml")
     }
