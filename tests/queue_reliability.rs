@@ -375,3 +375,78 @@ async fn a_restart_keeps_each_messages_attempts_and_next_attempt_time() {
         .unwrap();
     assert!(due.is_empty(), "{due:?}");
 }
+
+/// A TCP forwarder to Postfix's plain port that can be taken down and brought back on the same
+/// port: the upstream "stopped for a while".
+struct Switch {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Switch {
+    fn down() -> Switch {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        Switch { port, task: None }
+    }
+
+    async fn up(&mut self) {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((mut client, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:2025").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn everything_queued_while_postfix_was_unreachable_is_delivered_when_it_is_back() {
+    let h = Harness::get();
+    let mut switch = Switch::down();
+    let up = format!(
+        "[retry]\nschedule = [\"1s\"]\n\n[[upstream]]\nname = \"postfix\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         conn = \"plaintext\"\nauth = \"none\"\ntimeout = \"2s\"\n",
+        switch.port
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let rcpts: Vec<String> = (0..3)
+        .map(|i| format!("{}@example.net", unique(&format!("comeback{i}"))))
+        .collect();
+    for r in &rcpts {
+        let (mut c, _) = Client::connect(relay.addr()).await;
+        assert!(
+            c.send(
+                "<s@example.test>",
+                &[&format!("<{r}>")],
+                &message("comeback")
+            )
+            .await
+            .starts_with("250")
+        );
+    }
+    relay
+        .wait_queue("all deferred while down", |q| {
+            q.len() == 3 && q.iter().all(|e| e.attempts >= 1)
+        })
+        .await;
+    switch.up().await;
+    for r in &rcpts {
+        h.wait_for(r).await;
+    }
+    relay.wait_queue("queue empty", |q| q.is_empty()).await;
+}
