@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # One run, side by side: the loopback ceiling, a stock Postfix relay and smarthost (release build,
 # durable spool with real fsync, default settings), all measured with smtp-source -> relay ->
-# smtp-sink by bench/postfix-relay-bench.sh. Prints each system's table of medians.
-#   bench/compare.sh                     # 5000 x 10 KB, sessions 20 and 1, 3 runs each
+# smtp-sink by bench/postfix-relay-bench.sh: 1 and 20 sessions with one message per connection,
+# then 20 sessions with many messages per connection (-d). Prints each system's table of medians
+# and one summary with the ratios to Postfix and to the ceiling, smarthost's peak RSS and its CPU
+# seconds per 1,000 messages.
+#   bench/compare.sh                     # 5000 x 10 KB, 3 runs each
 #   N=1000 RUNS=1 bench/compare.sh       # quick look
-# Knobs are those of postfix-relay-bench.sh (N, SIZE, RUNS, SESSIONS, SOURCE_OPTS, ...).
+# Knobs are those of postfix-relay-bench.sh (N, SIZE, RUNS, WARMUP, ...).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 port=${SMARTHOST_BENCH_PORT:-2527}
 sink_port=${SINK_PORT:-2999}
+export N=${N:-5000} RUNS=${RUNS:-3} WARMUP=${WARMUP:-200}
+bench_dir=${BENCH_DIR:-/tmp/harness-bench}
 work=$(mktemp -d /tmp/smarthost-bench.XXXXXX)
 pid=
 
@@ -42,14 +47,38 @@ TOML
 SMARTHOST_LOG=warn "$root/target/release/smarthost" run --config "$work/smarthost.toml" 2>"$work/smarthost.log" &
 pid=$!
 for _ in $(seq 100); do
-  grep -q . <(ss -Hltn "sport = :$port" 2>/dev/null) && break
+  ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break
   sleep 0.1
 done
 kill -0 "$pid" || { cat "$work/smarthost.log"; exit 1; }
 
-"$here/postfix-relay-bench.sh" all
-"$here/postfix-relay-bench.sh" external "127.0.0.1:$port" smarthost
-# Peak resident memory of smarthost over the whole run, and CPU seconds it used.
-awk '/VmHWM/ {print "smarthost peak RSS: " $2/1024 " MiB"}' "/proc/$pid/status"
-ticks=$(awk '{print $14+$15}' "/proc/$pid/stat")
-echo "smarthost CPU: $(echo "$ticks / $(getconf CLK_TCK)" | bc -l | cut -c1-6) s"
+sent=0
+for tag in single reuse; do
+  if [ "$tag" = single ]; then export SOURCE_OPTS="" SESSIONS="20 1"; else export SOURCE_OPTS="-d" SESSIONS="20"; fi
+  echo "=== one message per connection: no; SOURCE_OPTS='$SOURCE_OPTS' SESSIONS='$SESSIONS' ===" | sed 's/no; //'
+  "$here/postfix-relay-bench.sh" all
+  sed "s/^/$tag\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
+  "$here/postfix-relay-bench.sh" external "127.0.0.1:$port" smarthost
+  sed "s/^/$tag\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
+  sessions_count=$(echo $SESSIONS | wc -w)
+  sent=$((sent + N * RUNS * sessions_count + WARMUP))
+done
+
+rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")
+cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$pid/stat")
+echo
+echo "=== summary: medians, msg/s accept / drain; ratios of smarthost to Postfix and to the ceiling ==="
+# all.tsv: tag system sessions n size accept_s drain_s accept_rate drain_rate runs
+awk -F'\t' '
+  { key=$1 FS $3; acc[$2 FS key]=$8; drn[$2 FS key]=$9; if (!(key in seen)) { seen[key]=1; order[++n]=key } }
+  END {
+    printf "%-8s %-8s | %-13s | %-13s | %-13s | %-11s | %-11s\n", "mode", "sessions", "direct", "postfix", "smarthost", "x postfix", "x ceiling"
+    for (i = 1; i <= n; i++) {
+      split(order[i], k, FS); d="direct" FS order[i]; p="postfix" FS order[i]; s="smarthost" FS order[i]
+      mode = (k[1] == "reuse") ? "-d" : "1/conn"
+      printf "%-8s %-8s | %5d / %5d | %5d / %5d | %5d / %5d | %4.1f / %4.1f | %4.2f / %4.2f\n", mode, k[2],
+        acc[d], drn[d], acc[p], drn[p], acc[s], drn[s],
+        acc[s]/acc[p], drn[s]/drn[p], acc[s]/acc[d], drn[s]/drn[d]
+    }
+  }' "$work/all.tsv"
+echo "smarthost: peak RSS ${rss} MiB; CPU ${cpu} s for ${sent} messages = $(echo "scale=3; $cpu * 1000 / $sent" | bc) s per 1,000"

@@ -123,7 +123,13 @@ impl Policy {
                 test_mode: false,
             };
         }
-        let fields = headers::fields(&body);
+        // Most relays configure no header change at all: then the message is not even parsed.
+        let touches_headers = cfg.test_mode.enabled || cfg.rewrite.touches_headers();
+        let fields = if touches_headers {
+            headers::fields(&body)
+        } else {
+            Vec::new()
+        };
         let mut edits = headers::Edits::default();
         // 3. test mode
         let test_mode = cfg.test_mode.enabled;
@@ -131,7 +137,9 @@ impl Policy {
             test_mode::redirect(&mut env, &fields, &cfg.test_mode, &mut edits);
         }
         // 4. sender, From, Reply-To, Sender; 6. receipt and importance headers
-        rewrite::rewrite(&mut env, &fields, &cfg.rewrite, &mut edits);
+        if touches_headers {
+            rewrite::rewrite(&mut env, &fields, &cfg.rewrite, &mut edits);
+        }
         // 5. BCC archive: envelope only.
         for a in &cfg.rewrite.bcc {
             if !env

@@ -90,7 +90,6 @@ where
     let mut pending: Vec<u8> = Vec::with_capacity(8192);
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     let mut actions = Vec::new();
-    let mut rbuf = vec![0u8; 64 * 1024];
     loop {
         // Answer everything already received before reading again (PIPELINING).
         loop {
@@ -135,7 +134,11 @@ where
             // The guard `wait_for` returns must not live across the awaits below.
             let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
         };
-        let read = tokio::time::timeout(limit, stream.read(&mut rbuf));
+        // Read straight into the spare capacity of `pending`: no zeroed buffer, no extra copy.
+        if pending.capacity() - pending.len() < 16 * 1024 {
+            pending.reserve(64 * 1024);
+        }
+        let read = tokio::time::timeout(limit, stream.read_buf(&mut pending));
         let n = tokio::select! {
             r = read => match r {
                 Ok(r) => r?,
@@ -156,7 +159,6 @@ where
         if n == 0 {
             return Ok(End::Closed);
         }
-        pending.extend_from_slice(&rbuf[..n]);
     }
 }
 

@@ -183,14 +183,17 @@ fn rcpt_command(env: &Envelope, i: usize, dsn: bool, default_notify: Option<Noti
 /// terminating `.` line. One buffer, one write.
 pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &b in body {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
+    if body.first() == Some(&b'.') {
+        out.push(b'.');
     }
+    // Copy runs between "\n." and double each such dot: the hot path of relaying.
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(body, b"\n.") {
+        out.extend_from_slice(&body[start..=at]);
+        out.push(b'.');
+        start = at + 1;
+    }
+    out.extend_from_slice(&body[start..]);
     if !body.is_empty() && !body.ends_with(b"\r\n") {
         if body.ends_with(b"\r") {
             out.push(b'\n');

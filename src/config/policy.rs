@@ -113,6 +113,16 @@ pub struct PolicyConfig {
     pub rewrite: RewriteConfig,
 }
 
+impl RewriteConfig {
+    /// Whether any key here changes the message's header block.
+    pub fn touches_headers(&self) -> bool {
+        self.from.is_some()
+            || matches!(self.reply_to, Some(ReplyTo::Address(_)))
+            || self.read_receipt
+            || self.importance.is_some()
+    }
+}
+
 impl PolicyConfig {
     /// Sections given for an upstream replace the global ones.
     pub fn overridden_by(&self, up: &UpstreamPolicy) -> PolicyConfig {

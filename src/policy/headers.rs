@@ -22,12 +22,15 @@ pub fn header_end(msg: &[u8]) -> usize {
     if msg.starts_with(b"\n") {
         return 1;
     }
-    let crlf = find(msg, b"\r\n\r\n").map(|i| i + 4);
-    let lf = find(msg, b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b).unwrap_or(msg.len()),
+    // The first line feed followed by an empty line (CRLF or bare LF) ends the header block.
+    for nl in memchr::memchr_iter(b'\n', msg) {
+        match &msg[nl + 1..] {
+            [b'\r', b'\n', ..] => return nl + 3,
+            [b'\n', ..] => return nl + 2,
+            _ => {}
+        }
     }
+    msg.len()
 }
 
 /// The position of the empty line that ends the header block (where new fields are inserted).
@@ -41,10 +44,6 @@ fn insert_at(msg: &[u8]) -> usize {
     } else {
         end - 1
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 pub fn fields(msg: &[u8]) -> Vec<Field> {
