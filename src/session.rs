@@ -87,8 +87,8 @@ async fn drive<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut pending: Vec<u8> = Vec::with_capacity(8192);
-    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
     let mut actions = Vec::new();
     loop {
         // Answer everything already received before reading again (PIPELINING).
@@ -135,8 +135,11 @@ where
             let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
         };
         // Read straight into the spare capacity of `pending`: no zeroed buffer, no extra copy.
-        if pending.capacity() - pending.len() < 16 * 1024 {
-            pending.reserve(64 * 1024);
+        // Idle sessions keep a small buffer (10,000 of them must fit in little memory); a message
+        // in DATA gets room for large reads.
+        let want = if m.in_data() { 64 * 1024 } else { 2 * 1024 };
+        if pending.capacity() - pending.len() < want / 2 {
+            pending.reserve(want);
         }
         let read = tokio::time::timeout(limit, stream.read_buf(&mut pending));
         let n = tokio::select! {
