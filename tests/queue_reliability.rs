@@ -91,21 +91,14 @@ async fn notify_never_suppresses_the_bounce() {
     let sender = format!("{}@example.net", unique("never-sender"));
     let bad = format!("{}@example.net", unique("reject-never"));
     let (mut c, _) = Client::connect(relay.addr()).await;
-    assert!(c.cmd("EHLO c").await.starts_with("250"));
-    assert!(
-        c.cmd(&format!("MAIL FROM:<{sender}>"))
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd(&format!("RCPT TO:<{bad}> NOTIFY=NEVER"))
-            .await
-            .starts_with("250")
-    );
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.raw(&smarthost::upstream::dot_stuff(&message("never")))
+    let r = c
+        .send(
+            &format!("<{sender}>"),
+            &[&format!("<{bad}> NOTIFY=NEVER")],
+            &message("never"),
+        )
         .await;
-    assert!(c.reply().await.starts_with("250"));
+    assert!(r.starts_with("250"), "{r}");
     relay.wait_queue("message done", |q| q.is_empty()).await;
     assert!(h.find(&sender).is_none(), "no bounce may be sent");
 }
@@ -268,21 +261,14 @@ async fn notify_success_is_reported_by_smarthost_when_the_upstream_cannot_do_dsn
     );
     let relay = TestRelay::start(&up, "").await;
     let (mut c, _) = Client::connect(relay.addr()).await;
-    assert!(c.cmd("EHLO c").await.starts_with("250"));
-    assert!(
-        c.cmd("MAIL FROM:<payroll@example.test>")
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd("RCPT TO:<r@example.net> NOTIFY=SUCCESS")
-            .await
-            .starts_with("250")
-    );
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.raw(&smarthost::upstream::dot_stuff(&message("success")))
+    let r = c
+        .send(
+            "<payroll@example.test>",
+            &["<r@example.net> NOTIFY=SUCCESS"],
+            &message("success"),
+        )
         .await;
-    assert!(c.reply().await.starts_with("250"));
+    assert!(r.starts_with("250"), "{r}");
     let deadline = std::time::Instant::now() + common::WAIT;
     loop {
         let reports: Vec<String> = std::fs::read_dir(out.path())
@@ -309,21 +295,14 @@ async fn notify_success_is_left_to_an_upstream_that_does_dsn() {
     let sender = format!("{}@example.net", unique("success-sender"));
     let rcpt = format!("{}@example.net", unique("success"));
     let (mut c, _) = Client::connect(relay.addr()).await;
-    assert!(c.cmd("EHLO c").await.starts_with("250"));
-    assert!(
-        c.cmd(&format!("MAIL FROM:<{sender}>"))
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd(&format!("RCPT TO:<{rcpt}> NOTIFY=SUCCESS"))
-            .await
-            .starts_with("250")
-    );
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.raw(&smarthost::upstream::dot_stuff(&message("success")))
+    let r = c
+        .send(
+            &format!("<{sender}>"),
+            &[&format!("<{rcpt}> NOTIFY=SUCCESS")],
+            &message("success"),
+        )
         .await;
-    assert!(c.reply().await.starts_with("250"));
+    assert!(r.starts_with("250"), "{r}");
     let got = h.wait_for(&rcpt).await;
     assert!(
         got.rcpt_params(&rcpt)

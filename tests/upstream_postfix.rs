@@ -328,26 +328,14 @@ async fn upstream_notify_default_applies_to_recipients_that_came_without_one() {
     let plain = format!("{}@example.net", unique("notify-default"));
     let own = format!("{}@example.net", unique("notify-own"));
     let (mut c, _) = Client::connect(relay.addr()).await;
-    assert!(c.cmd("EHLO client.test").await.starts_with("250"));
-    assert!(
-        c.cmd("MAIL FROM:<payroll@example.test>")
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd(&format!("RCPT TO:<{plain}>"))
-            .await
-            .starts_with("250")
-    );
-    assert!(
-        c.cmd(&format!("RCPT TO:<{own}> NOTIFY=NEVER"))
-            .await
-            .starts_with("250")
-    );
-    assert!(c.cmd("DATA").await.starts_with("354"));
-    c.raw(&smarthost::upstream::dot_stuff(&message("notify")))
+    let r = c
+        .send(
+            "<payroll@example.test>",
+            &[&format!("<{plain}>"), &format!("<{own}> NOTIFY=NEVER")],
+            &message("notify"),
+        )
         .await;
-    assert!(c.reply().await.starts_with("250"));
+    assert!(r.starts_with("250"), "{r}");
     let got = h.wait_for(&plain).await;
     assert!(
         got.rcpt_params(&plain)
