@@ -54,6 +54,16 @@ fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> S
     }
 }
 
+/// A session over an in-memory stream, past its `220` greeting.
+async fn open(s: &Setup, peer: &str, buffer: usize) -> BufReader<tokio::io::DuplexStream> {
+    let (client, server) = tokio::io::duplex(buffer);
+    tokio::spawn(session::serve(server, peer.parse().unwrap(), s.ctx.clone()));
+    let mut c = BufReader::new(client);
+    let greeting = reply(&mut c).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    c
+}
+
 async fn reply<R: AsyncRead + Unpin>(r: &mut BufReader<R>) -> String {
     let mut all = String::new();
     loop {
@@ -79,14 +89,7 @@ async fn say<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, line: &str
 #[tokio::test]
 async fn the_250_comes_only_once_the_message_is_in_the_spool() {
     let s = setup(None, Duration::from_secs(30));
-    let (client, server) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(session::serve(
-        server,
-        "127.0.0.1:5000".parse().unwrap(),
-        s.ctx.clone(),
-    ));
-    let mut c = BufReader::new(client);
-    assert!(reply(&mut c).await.starts_with("220"));
+    let mut c = open(&s, "127.0.0.1:5000", 64 * 1024).await;
     say(&mut c, "EHLO payroll.lan").await;
     say(&mut c, "MAIL FROM:<a@x.test>").await;
     say(&mut c, "RCPT TO:<b@y.test>").await;
@@ -103,14 +106,7 @@ async fn the_250_comes_only_once_the_message_is_in_the_spool() {
 #[tokio::test]
 async fn accepted_message_gets_a_received_header_naming_the_client() {
     let s = setup(None, Duration::from_secs(30));
-    let (client, server) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(session::serve(
-        server,
-        "127.0.0.7:5000".parse().unwrap(),
-        s.ctx.clone(),
-    ));
-    let mut c = BufReader::new(client);
-    reply(&mut c).await;
+    let mut c = open(&s, "127.0.0.7:5000", 64 * 1024).await;
     say(&mut c, "EHLO payroll.lan").await;
     say(&mut c, "MAIL FROM:<a@x.test>").await;
     say(&mut c, "RCPT TO:<b@y.test>").await;
@@ -134,14 +130,7 @@ async fn accepted_message_gets_a_received_header_naming_the_client() {
 #[tokio::test(start_paused = true)]
 async fn idle_client_gets_421_after_the_command_timeout() {
     let s = setup(None, Duration::from_secs(300));
-    let (client, server) = tokio::io::duplex(1024);
-    tokio::spawn(session::serve(
-        server,
-        "127.0.0.1:5000".parse().unwrap(),
-        s.ctx.clone(),
-    ));
-    let mut c = BufReader::new(client);
-    reply(&mut c).await;
+    let mut c = open(&s, "127.0.0.1:5000", 1024).await;
     // The clock is paused: tokio jumps it forward while both sides wait.
     let r = reply(&mut c).await;
     assert!(r.starts_with("421 4.4.2"), "{r}");
@@ -176,14 +165,7 @@ fn tls_client(cert: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls:
 async fn starttls_upgrades_the_session_and_the_message_is_marked_esmtps() {
     let (acceptor, cert) = test_cert();
     let s = setup(Some(acceptor), Duration::from_secs(30));
-    let (client, server) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(session::serve(
-        server,
-        "127.0.0.1:5000".parse().unwrap(),
-        s.ctx.clone(),
-    ));
-    let mut c = BufReader::new(client);
-    reply(&mut c).await;
+    let mut c = open(&s, "127.0.0.1:5000", 64 * 1024).await;
     assert!(say(&mut c, "EHLO payroll.lan").await.contains("STARTTLS"));
     assert!(say(&mut c, "STARTTLS").await.starts_with("220 2.0.0"));
     let name = rustls::pki_types::ServerName::try_from("relay.test").unwrap();
@@ -210,14 +192,7 @@ async fn starttls_upgrades_the_session_and_the_message_is_marked_esmtps() {
 async fn commands_pipelined_after_starttls_are_discarded() {
     let (acceptor, cert) = test_cert();
     let s = setup(Some(acceptor), Duration::from_secs(30));
-    let (client, server) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(session::serve(
-        server,
-        "127.0.0.1:5000".parse().unwrap(),
-        s.ctx.clone(),
-    ));
-    let mut c = BufReader::new(client);
-    reply(&mut c).await;
+    let mut c = open(&s, "127.0.0.1:5000", 64 * 1024).await;
     say(&mut c, "EHLO x").await;
     // An injected MAIL after STARTTLS (CVE-2011-0411 pattern) must not survive into TLS.
     c.get_mut()
