@@ -255,20 +255,24 @@ mod tests {
 
     const REPLY: &str = "550 5.1.1 <bad@y.test>: Recipient address rejected: User unknown";
 
-    #[test]
-    fn bounce_is_a_multipart_report_from_the_null_sender_to_the_original_sender() {
-        let m = msg("payroll@x.test", None, None);
-        let n = failure_notice(
-            &m,
+    /// The bounce for recipient 0 refused with [`REPLY`].
+    fn bounce_of(m: &StoredMessage, host: &str) -> Option<NewMessage> {
+        failure_notice(
+            m,
             &[Failure {
                 index: 0,
                 reply: REPLY,
                 expired: false,
             }],
-            "relay.test",
+            host,
             now(),
         )
-        .unwrap();
+    }
+
+    #[test]
+    fn bounce_is_a_multipart_report_from_the_null_sender_to_the_original_sender() {
+        let m = msg("payroll@x.test", None, None);
+        let n = bounce_of(&m, "relay.test").unwrap();
         assert_eq!(n.envelope.mail_from, "");
         assert_eq!(n.envelope.recipients[0].address, "payroll@x.test");
         assert_eq!(n.envelope.upstream.as_deref(), Some("isp"));
@@ -291,17 +295,7 @@ mod tests {
     #[test]
     fn ret_full_returns_the_whole_message() {
         let m = msg("payroll@x.test", None, Some(Ret::Full));
-        let n = failure_notice(
-            &m,
-            &[Failure {
-                index: 0,
-                reply: REPLY,
-                expired: false,
-            }],
-            "relay.test",
-            now(),
-        )
-        .unwrap();
+        let n = bounce_of(&m, "relay.test").unwrap();
         let text = String::from_utf8(n.body).unwrap();
         assert!(text.contains("Content-Type: message/rfc822\r\n\r\nSubject: payslip"));
         assert!(text.contains("secret body"));
