@@ -20,8 +20,6 @@ use crate::upstream::connect::Endpoint;
 use crate::upstream::error::UpstreamError;
 use crate::upstream::{self, RcptResult};
 
-/// Concurrent connections per upstream until provider limits configure it.
-const CONNECTIONS_PER_UPSTREAM: usize = 10;
 /// An idle upstream connection is closed after this long.
 const IDLE_CLOSE: Duration = Duration::from_secs(5);
 const SCAN_EVERY: Duration = Duration::from_secs(1);
@@ -52,7 +50,7 @@ impl Delivery {
             let t = match &u.transport {
                 Transport::Smtp(s) => Target::Smtp(Box::new(Pool {
                     endpoint: Endpoint::new(&u.name, s.clone(), &config.server.hostname)?,
-                    permits: Semaphore::new(CONNECTIONS_PER_UPSTREAM),
+                    permits: Semaphore::new(s.max_connections),
                     idle: Mutex::new(Vec::new()),
                 })),
                 Transport::File { dir } => Target::File(dir.clone()),
@@ -336,7 +334,16 @@ impl Delivery {
             None => (pool.endpoint.open().await?, false),
         };
         let notify = pool.endpoint.cfg.default_notify;
-        let mut result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body, notify).await;
+        // More recipients than the provider takes in one transaction: several transactions.
+        let per = pool
+            .endpoint
+            .cfg
+            .max_recipients_per_message
+            .unwrap_or(pending.len())
+            .max(1);
+        let mut chunks = pending.chunks(per);
+        let first = chunks.next().unwrap_or(&[]);
+        let mut result = upstream::send(&mut conn, &msg.envelope, first, &msg.body, notify).await;
         if was_reused
             && matches!(
                 result,
@@ -345,7 +352,30 @@ impl Delivery {
         {
             // The server may have dropped an idle connection; one fresh try before deferring.
             conn = pool.endpoint.open().await?;
-            result = upstream::send(&mut conn, &msg.envelope, pending, &msg.body, notify).await;
+            result = upstream::send(&mut conn, &msg.envelope, first, &msg.body, notify).await;
+        }
+        if let Ok(results) = &mut result {
+            for chunk in chunks {
+                match upstream::send(&mut conn, &msg.envelope, chunk, &msg.body, notify).await {
+                    Ok(more) => results.extend(more),
+                    Err(e) => {
+                        // The first transactions went through; the rest wait for the next try.
+                        let rest = pending
+                            .iter()
+                            .filter(|i| !results.iter().any(|(j, _)| j == *i))
+                            .copied()
+                            .collect::<Vec<_>>();
+                        results.extend(
+                            rest.into_iter()
+                                .map(|i| (i, RcptResult::Deferred(e.to_string()))),
+                        );
+                        return Ok(Attempt {
+                            results: std::mem::take(results),
+                            dsn_passed_on: conn.caps.dsn,
+                        });
+                    }
+                }
+            }
         }
         let dsn_passed_on = conn.caps.dsn;
         if result.is_ok() {

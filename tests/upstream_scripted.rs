@@ -17,9 +17,22 @@ use tokio::sync::mpsc;
 #[allow(dead_code)] // payloads are for failure messages
 enum Seen {
     Connection,
+    /// Connections open at the same time, counted at each new one.
+    Open(usize),
+    /// Recipients in the transaction that just ended.
+    Transaction(usize),
     AuthOk(String),
     AuthRejected(String),
     Message(Vec<u8>),
+}
+
+/// Counts a connection as closed when its task ends, however it ends.
+struct OpenGuard(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,13 +66,20 @@ async fn scripted_server_on(
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = l.accept().await else { return };
             let _ = tx.send(Seen::Connection);
+            let _ = tx.send(Seen::Open(
+                open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1,
+            ));
             let tx = tx.clone();
             let answered = answered.clone();
+            let open = open.clone();
             tokio::spawn(async move {
+                let _open = OpenGuard(open);
+                let mut rcpts = 0;
                 let (r, mut w) = tokio::io::split(s);
                 let mut r = BufReader::new(r);
                 let mut line = String::new();
@@ -101,6 +121,12 @@ async fn scripted_server_on(
                                 "535 5.7.8 Error: authentication failed\r\n".into()
                             }
                         }
+                    } else if upper.starts_with("MAIL") {
+                        rcpts = 0;
+                        "250 2.0.0 ok\r\n".into()
+                    } else if upper.starts_with("RCPT") {
+                        rcpts += 1;
+                        "250 2.0.0 ok\r\n".into()
                     } else if upper.starts_with("DATA") {
                         w.write_all(b"354 go ahead\r\n").await.unwrap();
                         let mut data = Vec::new();
@@ -124,6 +150,7 @@ async fn scripted_server_on(
                                 "451 4.3.0 try again later\r\n".into()
                             }
                             _ => {
+                                let _ = tx.send(Seen::Transaction(rcpts));
                                 let _ = tx.send(Seen::Message(data));
                                 "250 2.0.0 queued\r\n".into()
                             }
@@ -146,7 +173,7 @@ async fn scripted_server_on(
 async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
     loop {
         match seen.recv().await.expect("server gone") {
-            Seen::Connection => continue,
+            Seen::Connection | Seen::Open(_) | Seen::Transaction(_) => continue,
             other => return other,
         }
     }
@@ -418,7 +445,7 @@ async fn credentials_are_never_sent_in_clear_when_conn_is_auto() {
     assert!(r.contains("unencrypted"), "{r}");
     while let Ok(s) = seen.try_recv() {
         assert!(
-            matches!(s, Seen::Connection),
+            matches!(s, Seen::Connection | Seen::Open(_)),
             "the server must not have seen any AUTH: {s:?}"
         );
     }
@@ -507,4 +534,66 @@ async fn mail_queued_while_the_upstream_was_down_goes_out_when_it_comes_back() {
         messages += matches!(s, Seen::Message(_)) as usize;
     }
     assert_eq!(messages, 3);
+}
+
+#[tokio::test]
+async fn more_recipients_than_the_provider_takes_go_out_as_several_transactions() {
+    let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::Accept).await;
+    let up = format!(
+        "{}\n[upstream.limits]\nmax_recipients_per_message = 2\n",
+        upstream(port, "none", "u", "password = \"p\"", "5s")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let rcpts: Vec<String> = (0..5).map(|i| format!("<r{i}@example.net>")).collect();
+    let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    let r = c
+        .send("<payroll@example.test>", &rcpts, &message("many"))
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    relay.wait_queue("all delivered", |q| q.is_empty()).await;
+    let mut sizes = Vec::new();
+    while let Ok(s) = seen.try_recv() {
+        if let Seen::Transaction(n) = s {
+            sizes.push(n);
+        }
+    }
+    assert_eq!(
+        sizes,
+        vec![2, 2, 1],
+        "never bounced for it, never more than 2 at once"
+    );
+}
+
+#[tokio::test]
+async fn max_connections_caps_concurrent_connections_to_the_upstream() {
+    let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::Accept).await;
+    let up = format!(
+        "{}\n[upstream.limits]\nmax_connections = 1\n",
+        upstream(port, "none", "u", "password = \"p\"", "5s")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    let sends = (0..8).map(|_| {
+        let addr = relay.addr();
+        tokio::spawn(async move {
+            let (mut c, _) = Client::connect(addr).await;
+            let rcpt = format!("<{}@example.net>", unique("cap"));
+            c.send("<payroll@example.test>", &[&rcpt], &message("cap"))
+                .await
+        })
+    });
+    for s in sends.collect::<Vec<_>>() {
+        assert!(s.await.unwrap().starts_with("250"));
+    }
+    relay.wait_queue("all delivered", |q| q.is_empty()).await;
+    let mut peak = 0;
+    let mut messages = 0;
+    while let Ok(s) = seen.try_recv() {
+        match s {
+            Seen::Open(n) => peak = peak.max(n),
+            Seen::Message(_) => messages += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((peak, messages), (1, 8));
 }

@@ -157,3 +157,19 @@ fn a_fallback_must_name_another_upstream() {
     let e = only_error(&format!("{ONE_UPSTREAM}fallback = \"nowhere\"\n"));
     assert_eq!((e.key.as_str(), e.line), ("upstream.fallback", 5));
 }
+
+#[test]
+fn zero_connections_is_an_error_naming_the_key() {
+    let e = only_error(&format!(
+        "{ONE_UPSTREAM}\n[upstream.limits]\nmax_connections = 0\n"
+    ));
+    assert_eq!(e.key, "upstream.max_connections");
+}
+
+#[test]
+fn a_limit_not_yet_supported_is_refused_not_ignored() {
+    let e = only_error(&format!(
+        "{ONE_UPSTREAM}\n[upstream.limits]\nper_day = 100\n"
+    ));
+    assert!(e.message.contains("per_day"), "{e}");
+}

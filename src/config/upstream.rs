@@ -12,6 +12,16 @@ use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPoli
 use super::values::{AuthMode, Batch, ConnMode, DurationValue, PortSpec};
 use crate::envelope::Notify;
 
+/// `[upstream.limits]`: what the provider allows on one connection and at once.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    /// Concurrent connections to this upstream (Office 365 allows 3 per mailbox).
+    pub max_connections: Option<usize>,
+    /// Recipients per upstream transaction; more are sent as several transactions.
+    pub max_recipients_per_message: Option<usize>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawUpstream {
@@ -39,6 +49,7 @@ pub(crate) struct RawUpstream {
     pub notify: Option<String>,
     /// Upstream to use while this one is unreachable.
     pub fallback: Option<String>,
+    pub limits: Option<RawLimits>,
     pub blacklist: Option<BlacklistConfig>,
     pub test_mode: Option<TestModeConfig>,
     pub rewrite: Option<RewriteConfig>,
@@ -82,7 +93,14 @@ pub struct SmtpUpstream {
     pub batch: Option<Batch>,
     /// NOTIFY sent for recipients whose client gave none (only to a DSN-capable upstream).
     pub default_notify: Option<Notify>,
+    /// Concurrent connections at most.
+    pub max_connections: usize,
+    /// Recipients per transaction at most; a message with more goes out as several.
+    pub max_recipients_per_message: Option<usize>,
 }
+
+/// Connections per upstream when `[upstream.limits] max_connections` is not set.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10;
 
 /// A username and where its secret lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -239,7 +257,22 @@ impl RawUpstream {
             })?),
             None => None,
         };
+        let limits = self.limits.clone().unwrap_or_default();
+        if limits.max_connections == Some(0) {
+            return Err(problem(
+                "max_connections",
+                "max_connections must be at least 1",
+            ));
+        }
+        if limits.max_recipients_per_message == Some(0) {
+            return Err(problem(
+                "max_recipients_per_message",
+                "max_recipients_per_message must be at least 1",
+            ));
+        }
         Ok(SmtpUpstream {
+            max_connections: limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_recipients_per_message: limits.max_recipients_per_message,
             default_notify,
             host,
             port,
