@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use upstream::{Credentials, Secret, SecretError, SmtpUpstream, Transport, Upstream};
-pub use values::{AuthMode, Batch, ByteSize, ConnMode, DurationValue, Network, PortSpec};
+pub use values::{AuthMode, Batch, ByteSize, ConnMode, DurationValue, Network, PortSpec, Rate};
 
 pub use policy::{
     BlacklistAction, BlacklistConfig, Importance, PolicyConfig, ReplyTo, RewriteConfig,

@@ -33,6 +33,7 @@ enum Target {
 struct Pool {
     endpoint: Endpoint,
     permits: Semaphore,
+    throttle: crate::throttle::Throttle,
     idle: Mutex<Vec<(Conn, Instant)>>,
 }
 
@@ -51,6 +52,7 @@ impl Delivery {
                 Transport::Smtp(s) => Target::Smtp(Box::new(Pool {
                     endpoint: Endpoint::new(&u.name, s.clone(), &config.server.hostname)?,
                     permits: Semaphore::new(s.max_connections),
+                    throttle: crate::throttle::Throttle::new(s.rate, s.batch),
                     idle: Mutex::new(Vec::new()),
                 })),
                 Transport::File { dir } => Target::File(dir.clone()),
@@ -343,6 +345,7 @@ impl Delivery {
             .max(1);
         let mut chunks = pending.chunks(per);
         let first = chunks.next().unwrap_or(&[]);
+        pool.throttle.admit().await;
         let mut result = upstream::send(&mut conn, &msg.envelope, first, &msg.body, notify).await;
         if was_reused
             && matches!(
@@ -356,6 +359,7 @@ impl Delivery {
         }
         if let Ok(results) = &mut result {
             for chunk in chunks {
+                pool.throttle.admit().await;
                 match upstream::send(&mut conn, &msg.envelope, chunk, &msg.body, notify).await {
                     Ok(more) => results.extend(more),
                     Err(e) => {

@@ -31,6 +31,7 @@ pub mod policy;
 pub mod router;
 pub mod session;
 pub mod spool;
+pub mod throttle;
 pub mod tls;
 pub mod upstream;
 

@@ -21,6 +21,8 @@ enum Seen {
     Open(usize),
     /// Recipients in the transaction that just ended.
     Transaction(usize),
+    /// When a message was accepted.
+    At(std::time::Instant),
     AuthOk(String),
     AuthRejected(String),
     Message(Vec<u8>),
@@ -151,6 +153,7 @@ async fn scripted_server_on(
                             }
                             _ => {
                                 let _ = tx.send(Seen::Transaction(rcpts));
+                                let _ = tx.send(Seen::At(std::time::Instant::now()));
                                 let _ = tx.send(Seen::Message(data));
                                 "250 2.0.0 queued\r\n".into()
                             }
@@ -173,7 +176,7 @@ async fn scripted_server_on(
 async fn next(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
     loop {
         match seen.recv().await.expect("server gone") {
-            Seen::Connection | Seen::Open(_) | Seen::Transaction(_) => continue,
+            Seen::Connection | Seen::Open(_) | Seen::Transaction(_) | Seen::At(_) => continue,
             other => return other,
         }
     }
@@ -596,4 +599,50 @@ async fn max_connections_caps_concurrent_connections_to_the_upstream() {
         }
     }
     assert_eq!((peak, messages), (1, 8));
+}
+
+/// Sends `n` messages one after the other and returns when the upstream accepted each.
+async fn accepted_times(limits: &str, n: usize) -> Vec<std::time::Duration> {
+    let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::Accept).await;
+    let up = format!(
+        "{}\n[upstream.limits]\n{limits}",
+        upstream(port, "none", "u", "password = \"p\"", "5s")
+    );
+    let relay = TestRelay::start(&up, "").await;
+    for _ in 0..n {
+        send_one(&relay).await;
+    }
+    relay.wait_queue("all delivered", |q| q.is_empty()).await;
+    let mut at = Vec::new();
+    while let Ok(s) = seen.try_recv() {
+        if let Seen::At(t) = s {
+            at.push(t);
+        }
+    }
+    at.sort();
+    at.iter().map(|t| t.duration_since(at[0])).collect()
+}
+
+#[tokio::test]
+async fn a_batch_goes_out_then_waits_before_the_next_one() {
+    let at = accepted_times("batch = 2\nbatch_wait = \"1s\"\n", 4).await;
+    assert_eq!(at.len(), 4);
+    // Lower bounds only: the pause must have happened; a slow machine can only add to it.
+    assert!(
+        at[2] >= std::time::Duration::from_millis(1000),
+        "third message at {:?}",
+        at[2]
+    );
+    assert!(at[3] >= at[2]);
+}
+
+#[tokio::test]
+async fn a_rate_paces_delivery() {
+    let at = accepted_times("rate = \"2/s\"\n", 3).await;
+    assert_eq!(at.len(), 3);
+    assert!(
+        at[2] >= std::time::Duration::from_millis(900),
+        "third message at {:?}",
+        at[2]
+    );
 }

@@ -173,3 +173,36 @@ fn a_limit_not_yet_supported_is_refused_not_ignored() {
     ));
     assert!(e.message.contains("per_day"), "{e}");
 }
+
+#[test]
+fn batch_in_both_the_port_string_and_the_limits_is_an_error() {
+    let e = only_error(&format!(
+        "{ONE_UPSTREAM}port = \"587 LIMITE:12 WAIT:15.5\"\n\n[upstream.limits]\nbatch = 10\n"
+    ));
+    assert_eq!(e.key, "upstream.batch");
+}
+
+#[test]
+fn limits_parse_into_typed_values() {
+    let c = load(&format!(
+        "{ONE_UPSTREAM}\n[upstream.limits]\nrate = \"30/min\"\nbatch = 12\nbatch_wait = \"15.5s\"\n"
+    ))
+    .unwrap();
+    let Transport::Smtp(s) = &c.upstreams[0].transport else {
+        panic!()
+    };
+    assert_eq!(
+        s.rate,
+        Some(Rate {
+            count: 30,
+            per: std::time::Duration::from_secs(60)
+        })
+    );
+    assert_eq!(
+        s.batch,
+        Some(Batch {
+            size: 12,
+            wait: std::time::Duration::from_millis(15_500)
+        })
+    );
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
-use super::values::{AuthMode, Batch, ConnMode, DurationValue, PortSpec};
+use super::values::{AuthMode, Batch, ConnMode, DurationValue, PortSpec, Rate};
 use crate::envelope::Notify;
 
 /// `[upstream.limits]`: what the provider allows on one connection and at once.
@@ -20,6 +20,11 @@ pub(crate) struct RawLimits {
     pub max_connections: Option<usize>,
     /// Recipients per upstream transaction; more are sent as several transactions.
     pub max_recipients_per_message: Option<usize>,
+    /// Token bucket pacing, e.g. "30/min".
+    pub rate: Option<Rate>,
+    /// Messages per batch, then `batch_wait` (Cresus' LIMITE/WAIT).
+    pub batch: Option<u32>,
+    pub batch_wait: Option<DurationValue>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +102,7 @@ pub struct SmtpUpstream {
     pub max_connections: usize,
     /// Recipients per transaction at most; a message with more goes out as several.
     pub max_recipients_per_message: Option<usize>,
+    pub rate: Option<Rate>,
 }
 
 /// Connections per upstream when `[upstream.limits] max_connections` is not set.
@@ -240,12 +246,30 @@ impl RawUpstream {
             _ => 25,
         });
         let credentials = self.credentials(auth)?;
-        let batch = match (spec.batch_size, spec.batch_wait) {
+        let lim = self.limits.clone().unwrap_or_default();
+        // Batches come from the port string (LIMITE:/WAIT:) or from [upstream.limits]; not both.
+        let (size, wait) = match (spec.batch_size, lim.batch) {
+            (Some(_), Some(_)) => {
+                return Err(problem(
+                    "batch",
+                    "batch is set both in [upstream.limits] and as LIMITE: in the port string",
+                ));
+            }
+            (Some(n), None) => (Some(n), spec.batch_wait),
+            (None, n) => (n, lim.batch_wait.map(|d| d.0).or(spec.batch_wait)),
+        };
+        let batch = match (size, wait) {
+            (Some(0), _) => return Err(problem("batch", "a batch holds at least 1 message")),
             (Some(size), wait) => Some(Batch {
                 size,
                 wait: wait.unwrap_or(Duration::ZERO),
             }),
-            (None, Some(_)) => return Err(problem("port", "WAIT: needs LIMITE: as well")),
+            (None, Some(_)) => {
+                return Err(problem(
+                    "batch_wait",
+                    "a batch pause (WAIT: or batch_wait) needs a batch size (LIMITE: or batch)",
+                ));
+            }
             (None, None) => None,
         };
         let default_notify = match &self.notify {
@@ -273,6 +297,7 @@ impl RawUpstream {
         Ok(SmtpUpstream {
             max_connections: limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             max_recipients_per_message: limits.max_recipients_per_message,
+            rate: limits.rate,
             default_notify,
             host,
             port,

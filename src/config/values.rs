@@ -205,7 +205,31 @@ macro_rules! deserialize_from_str {
     };
 }
 deserialize_from_str!(ConnMode, "CONN mode");
+deserialize_from_str!(Rate, "rate");
 deserialize_from_str!(AuthMode, "AUTH mode");
+
+/// `N/s`, `N/min` or `N/h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a rate (e.g. 30/min, 2/s, 500/h)");
+        let (n, unit) = s.split_once('/').ok_or_else(bad)?;
+        let count: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+        let per = match unit.trim() {
+            "s" | "sec" => Duration::from_secs(1),
+            "m" | "min" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        Ok(Rate { count, per })
+    }
+}
 
 /// A byte count written as `35MB`, `512KiB` or `1000`. KB/MB/GB are decimal, KiB/MiB/GiB binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,6 +401,26 @@ mod tests {
         assert!(e.contains("`FAST:YES`"), "{e}");
         let e = "587 AUTH:KERBEROS".parse::<PortSpec>().unwrap_err();
         assert!(e.contains("`KERBEROS`"), "{e}");
+    }
+
+    #[test]
+    fn rates_are_parsed_with_their_unit() {
+        assert_eq!(
+            "30/min".parse::<Rate>().unwrap(),
+            Rate {
+                count: 30,
+                per: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(
+            "2/s".parse::<Rate>().unwrap(),
+            Rate {
+                count: 2,
+                per: Duration::from_secs(1)
+            }
+        );
+        assert!("0/min".parse::<Rate>().is_err());
+        assert!("fast".parse::<Rate>().is_err());
     }
 
     #[test]
