@@ -88,21 +88,28 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     runtime.block_on(async {
+        // Handlers first: a SIGTERM that arrives while the relay starts must still stop it
+        // gracefully, not kill it with the default action.
+        let stop = stop_signal()?;
         let relay = smarthost::Relay::start(config).await?;
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         relay.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future completes on the first signal.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 /// Many concurrent sessions need many descriptors; the soft limit is often 1024.

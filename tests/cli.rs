@@ -228,31 +228,39 @@ fn run_with_a_missing_tls_certificate_fails_naming_the_file() {
     assert!(!out.stderr.contains("panicked"), "stderr:\n{}", out.stderr);
 }
 
-#[test]
-fn run_in_test_mode_says_so_in_the_startup_banner() {
+/// `smarthost run` on a file-upstream config in `dir` (with `extra` TOML sections), started and
+/// read until it logs `listening on`. Returns the child, the rest of its stderr, and the lines
+/// seen so far.
+fn start_relay(
+    dir: &Path,
+    extra: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    String,
+) {
     use std::io::BufRead;
-    let dir = tempdir();
     let conf = write(
-        dir.path(),
+        dir,
         "smarthost.toml",
         &format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[spool]\ndir = \"{d}/spool\"\n\n\
-             [test_mode]\nenabled = true\nredirect_to = \"tester@example.test\"\n\n\
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[spool]\ndir = \"{d}/spool\"\n\n{extra}\n\
              [[upstream]]\nname = \"outbox\"\nkind = \"file\"\ndir = \"{d}/outbox\"\n",
-            d = dir.path().display()
+            d = dir.display()
         ),
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
         .args(["run", "--config"])
         .arg(&conf)
         .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = String::new();
-    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         seen.push_str(&line);
         seen.push('\n');
@@ -260,6 +268,16 @@ fn run_in_test_mode_says_so_in_the_startup_banner() {
             break;
         }
     }
+    (child, lines, seen)
+}
+
+#[test]
+fn run_in_test_mode_says_so_in_the_startup_banner() {
+    let dir = tempdir();
+    let (mut child, _, seen) = start_relay(
+        dir.path(),
+        "[test_mode]\nenabled = true\nredirect_to = \"tester@example.test\"\n",
+    );
     let _ = child.kill();
     let _ = child.wait();
     assert!(seen.contains("TEST MODE ON"), "{seen}");
@@ -267,31 +285,8 @@ fn run_in_test_mode_says_so_in_the_startup_banner() {
 
 #[test]
 fn sigterm_stops_the_relay_cleanly_with_exit_code_0() {
-    use std::io::BufRead;
     let dir = tempdir();
-    let conf = write(
-        dir.path(),
-        "smarthost.toml",
-        &format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[spool]\ndir = \"{d}/spool\"\n\n\
-             [[upstream]]\nname = \"outbox\"\nkind = \"file\"\ndir = \"{d}/outbox\"\n",
-            d = dir.path().display()
-        ),
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smarthost"))
-        .args(["run", "--config"])
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains("listening on") {
-            break;
-        }
-    }
+    let (mut child, lines, _) = start_relay(dir.path(), "");
     // SAFETY: signalling the child we started, by its PID.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);

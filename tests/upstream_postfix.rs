@@ -168,17 +168,7 @@ async fn upstream_certificate_from_an_unknown_ca_is_refused_and_the_mail_stays_q
         .await
         .starts_with("250")
     );
-    let q = relay
-        .wait_queue("attempt recorded", |q| {
-            q.first().is_some_and(|e| e.attempts >= 1)
-        })
-        .await;
-    let smarthost::spool::RcptState::Pending {
-        last_reply: Some(reply),
-    } = &q[0].rcpts[0].1
-    else {
-        panic!("{q:?}")
-    };
+    let reply = relay.first_deferral().await;
     assert!(reply.contains("TLS handshake failed"), "{reply}");
     assert!(Harness::get().find(&rcpt).is_none());
 }

@@ -7,7 +7,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{Client, TestRelay, message, unique};
 use hmac::{Hmac, Mac};
-use smarthost::spool::RcptState;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -293,14 +292,8 @@ async fn ntlm_with_a_wrong_password_keeps_the_mail_queued() {
     .await;
     send_one(&relay).await;
     assert!(matches!(next(&mut seen).await, Seen::AuthRejected(r) if r.contains("NTProofStr")));
-    let q = relay
-        .wait_queue("attempt recorded", |q| {
-            q.first().is_some_and(|e| e.attempts >= 1)
-        })
-        .await;
-    assert!(
-        matches!(&q[0].rcpts[0].1, RcptState::Pending { last_reply: Some(r) } if r.contains("535"))
-    );
+    let r = relay.first_deferral().await;
+    assert!(r.contains("535"), "{r}");
 }
 
 // === XOAUTH2 ===
@@ -370,14 +363,8 @@ async fn xoauth2_error_challenge_is_answered_with_an_empty_line_and_mail_stays_q
         }
         other => panic!("{other:?}"),
     }
-    let q = relay
-        .wait_queue("attempt recorded", |q| {
-            q.first().is_some_and(|e| e.attempts >= 1)
-        })
-        .await;
-    assert!(
-        matches!(&q[0].rcpts[0].1, RcptState::Pending { last_reply: Some(r) } if r.contains("535"))
-    );
+    let r = relay.first_deferral().await;
+    assert!(r.contains("535"), "{r}");
 }
 
 // === Faults ===
@@ -391,17 +378,7 @@ async fn server_hanging_after_the_data_times_out_and_the_mail_stays_queued() {
     let (port, _seen) = scripted_server("PLAIN", accept_plain, AfterData::Hang).await;
     let relay = TestRelay::start(&upstream(port, "none", "u", "password = \"p\"", "1s"), "").await;
     send_one(&relay).await;
-    let q = relay
-        .wait_queue("attempt recorded", |q| {
-            q.first().is_some_and(|e| e.attempts >= 1)
-        })
-        .await;
-    let RcptState::Pending {
-        last_reply: Some(r),
-    } = &q[0].rcpts[0].1
-    else {
-        panic!("{q:?}")
-    };
+    let r = relay.first_deferral().await;
     assert!(r.contains("timed out during end of DATA"), "{r}");
 }
 
@@ -413,17 +390,7 @@ async fn unreachable_upstream_keeps_the_mail_queued() {
     };
     let relay = TestRelay::start(&upstream(port, "none", "u", "password = \"p\"", "2s"), "").await;
     send_one(&relay).await;
-    let q = relay
-        .wait_queue("attempt recorded", |q| {
-            q.first().is_some_and(|e| e.attempts >= 1)
-        })
-        .await;
-    let RcptState::Pending {
-        last_reply: Some(r),
-    } = &q[0].rcpts[0].1
-    else {
-        panic!("{q:?}")
-    };
+    let r = relay.first_deferral().await;
     assert!(r.contains("cannot connect"), "{r}");
 }
 
@@ -434,17 +401,7 @@ async fn credentials_are_never_sent_in_clear_when_conn_is_auto() {
         .replace("conn = \"plaintext\"", "conn = \"auto\"");
     let relay = TestRelay::start(&up, "").await;
     send_one(&relay).await;
-    let q = relay
-        .wait_queue("attempt recorded", |q| {
-            q.first().is_some_and(|e| e.attempts >= 1)
-        })
-        .await;
-    let RcptState::Pending {
-        last_reply: Some(r),
-    } = &q[0].rcpts[0].1
-    else {
-        panic!("{q:?}")
-    };
+    let r = relay.first_deferral().await;
     assert!(r.contains("unencrypted"), "{r}");
     while let Ok(s) = seen.try_recv() {
         assert!(

@@ -302,6 +302,47 @@ pub(super) fn insert(c: &Connection, msg: &NewMessage, next_attempt: i64) -> Res
     Ok(())
 }
 
+/// The columns [`MessageRow::read`] expects, in order.
+const MESSAGE_COLUMNS: &str = "id, created, envelope, rcpts, body, attempts, warned";
+
+/// One `message` row as stored, before its JSON is decoded.
+struct MessageRow {
+    id: String,
+    created: i64,
+    envelope: String,
+    rcpts: String,
+    body: Vec<u8>,
+    attempts: u32,
+    warned: bool,
+}
+
+impl MessageRow {
+    fn read(r: &rusqlite::Row) -> rusqlite::Result<MessageRow> {
+        Ok(MessageRow {
+            id: r.get(0)?,
+            created: r.get(1)?,
+            envelope: r.get(2)?,
+            rcpts: r.get(3)?,
+            body: r.get(4)?,
+            attempts: r.get(5)?,
+            warned: r.get(6)?,
+        })
+    }
+
+    fn into_message(self) -> Result<StoredMessage, String> {
+        let (env, rcpts) = decode(&self.envelope, &self.rcpts)?;
+        Ok(StoredMessage {
+            id: self.id,
+            created: self.created,
+            envelope: env.envelope,
+            rcpts,
+            body: Arc::new(self.body),
+            attempts: self.attempts,
+            warned: self.warned,
+        })
+    }
+}
+
 pub(super) fn due(
     c: &Connection,
     dir: &Path,
@@ -312,38 +353,24 @@ pub(super) fn due(
     let path = dir.join(DB_FILE);
     let e = db_err(&path);
     let mut stmt = c
-        .prepare(
-            "SELECT id, created, envelope, rcpts, body, attempts, warned FROM message
+        .prepare(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM message
              WHERE held = 0 AND (next_attempt <= ?1 OR (?3 AND attempts = 0))
-             ORDER BY next_attempt LIMIT ?2",
-        )
+             ORDER BY next_attempt LIMIT ?2"
+        ))
         .map_err(&e)?;
     let rows = stmt
-        .query_map(params![now, limit as i64, include_unattempted], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Vec<u8>>(4)?,
-                r.get::<_, u32>(5)?,
-                r.get::<_, bool>(6)?,
-            ))
-        })
+        .query_map(
+            params![now, limit as i64, include_unattempted],
+            MessageRow::read,
+        )
         .map_err(&e)?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, created, env, rcpts, body, attempts, warned) = row.map_err(&e)?;
-        match decode(&env, &rcpts) {
-            Ok((env, rcpts)) => out.push(StoredMessage {
-                id,
-                created,
-                envelope: env.envelope,
-                rcpts,
-                body: Arc::new(body),
-                attempts,
-                warned,
-            }),
+        let row = row.map_err(&e)?;
+        let id = row.id.clone();
+        match row.into_message() {
+            Ok(m) => out.push(m),
             Err(reason) => {
                 tracing::error!(queue_id = %id, "unreadable spool entry skipped: {reason}")
             }
@@ -433,34 +460,14 @@ pub(super) fn load(
     let e = db_err(&path);
     let row = c
         .query_row(
-            "SELECT created, envelope, rcpts, body, attempts, warned FROM message WHERE id = ?1",
+            &format!("SELECT {MESSAGE_COLUMNS} FROM message WHERE id = ?1"),
             params![id],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, bool>(5)?,
-                ))
-            },
+            MessageRow::read,
         )
         .optional()
         .map_err(&e)?;
-    let Some((created, env, rcpts, body, attempts, warned)) = row else {
-        return Ok(None);
-    };
-    let (env, rcpts) = decode(&env, &rcpts).map_err(SpoolError::Commit)?;
-    Ok(Some(StoredMessage {
-        id: id.to_string(),
-        created,
-        envelope: env.envelope,
-        rcpts,
-        body: Arc::new(body),
-        attempts,
-        warned,
-    }))
+    row.map(|r| r.into_message().map_err(SpoolError::Commit))
+        .transpose()
 }
 
 /// Sets `held`; returns how many messages matched.

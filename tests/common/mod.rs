@@ -213,6 +213,22 @@ impl TestRelay {
         }
     }
 
+    /// Waits for the first delivery attempt of the first queued message and returns the reply
+    /// that keeps its first recipient pending (panics if that recipient is not pending).
+    pub async fn first_deferral(&self) -> String {
+        let q = self
+            .wait_queue("attempt recorded", |q| {
+                q.first().is_some_and(|e| e.attempts >= 1)
+            })
+            .await;
+        match &q[0].rcpts[0].1 {
+            smarthost::spool::RcptState::Pending {
+                last_reply: Some(r),
+            } => r.clone(),
+            other => panic!("the recipient must stay pending, got {other:?}"),
+        }
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("smarthost.toml")
     }
