@@ -4,6 +4,7 @@
 
 mod error;
 pub mod policy;
+pub mod presets;
 mod upstream;
 pub mod values;
 
@@ -14,8 +15,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use upstream::{Credentials, Secret, SecretError, SmtpUpstream, Transport, Upstream};
-pub use values::{AuthMode, Batch, ByteSize, ConnMode, DurationValue, Network, PortSpec, Rate};
+pub use upstream::{
+    Credentials, Quota, QuotaWindow, Secret, SecretError, SmtpUpstream, Transport, Upstream,
+};
+pub use values::{
+    AuthMode, Batch, ByteSize, ConnMode, Count, DurationValue, Network, PortSpec, Rate,
+};
 
 pub use policy::{
     BlacklistAction, BlacklistConfig, Importance, PolicyConfig, ReplyTo, RewriteConfig,

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Transport};
 use crate::dsn;
 use crate::outcome;
-use crate::spool::{Progress, RcptState};
+use crate::spool::{LimitOp, Progress, RcptState};
 use crate::spool::{Spool, StoredMessage, now_ms};
+use crate::throttle::{self, Hold, Throttle, signal};
 use crate::upstream::client::Conn;
 use crate::upstream::connect::Endpoint;
 use crate::upstream::error::UpstreamError;
@@ -32,8 +33,7 @@ enum Target {
 
 struct Pool {
     endpoint: Endpoint,
-    permits: Semaphore,
-    throttle: crate::throttle::Throttle,
+    throttle: Throttle,
     idle: Mutex<Vec<(Conn, Instant)>>,
 }
 
@@ -51,8 +51,7 @@ impl Delivery {
             let t = match &u.transport {
                 Transport::Smtp(s) => Target::Smtp(Box::new(Pool {
                     endpoint: Endpoint::new(&u.name, s.clone(), &config.server.hostname)?,
-                    permits: Semaphore::new(s.max_connections),
-                    throttle: crate::throttle::Throttle::new(s.rate, s.batch),
+                    throttle: Throttle::new(s),
                     idle: Mutex::new(Vec::new()),
                 })),
                 Transport::File { dir } => Target::File(dir.clone()),
@@ -75,6 +74,11 @@ impl Delivery {
     ) {
         let mut tick = tokio::time::interval(SCAN_EVERY);
         let mut first_scan = true;
+        if let Err(e) = self.spool.prune_limits().await {
+            tracing::error!("cannot prune old limit usage: {e}");
+        }
+        let mut reset_mark = self.spool.limit_reset_mark().await.unwrap_or(0);
+        self.load_limits().await;
         loop {
             tokio::select! {
                 Some(msg) = fresh.recv() => self.dispatch(msg),
@@ -82,11 +86,16 @@ impl Delivery {
                     // The first scan after start also picks up messages that were accepted but
                     // never attempted (the previous process died in between).
                     let unattempted = std::mem::replace(&mut first_scan, false);
-                    match self.spool.due(now_ms(), SCAN_BATCH, unattempted).await {
+                    let due = self.spool.due(now_ms(), SCAN_BATCH, unattempted).await;
+                    // After reading what is due: mail a reset released is then dispatched only
+                    // once the counters are reloaded, so it is not held again by stale ones.
+                    self.follow_resets(&mut reset_mark).await;
+                    match due {
                         Ok(msgs) => msgs.into_iter().for_each(|m| self.dispatch(m)),
                         Err(e) => tracing::error!("cannot read the spool: {e}"),
                     }
                     self.close_idle().await;
+                    self.restore_connections();
                 }
                 _ = shutdown.changed() => break,
             }
@@ -137,7 +146,20 @@ impl Delivery {
         let progress = match result {
             Ok(attempt) => {
                 dsn_passed_on = attempt.dsn_passed_on;
-                outcome::apply(&msg, &attempt.results, now_ms(), &self.config.retry)
+                match &attempt.held {
+                    Some(hold) => {
+                        self.announce_hold(&via, &msg, hold);
+                        outcome::hold(
+                            &msg,
+                            &attempt.results,
+                            hold,
+                            &via,
+                            now_ms(),
+                            &self.config.retry,
+                        )
+                    }
+                    None => outcome::apply(&msg, &attempt.results, now_ms(), &self.config.retry),
+                }
             }
             Err(e) => {
                 if e.is_configuration_problem() {
@@ -158,6 +180,17 @@ impl Delivery {
         if let Err(e) = self.spool.record(progress).await {
             tracing::error!(queue_id = %msg.id, "cannot record delivery result: {e}");
         }
+    }
+
+    /// The log says once per hold why mail waits and when the next message goes; each held
+    /// message gets its own line in the mail log.
+    fn announce_hold(&self, upstream: &str, msg: &StoredMessage, hold: &Hold) {
+        if let Some(Target::Smtp(pool)) = self.targets.get(upstream).map(|t| t.as_ref())
+            && pool.throttle.first_notice(hold.until)
+        {
+            tracing::warn!(%upstream, "{}; mail waits in the queue", hold.reason);
+        }
+        tracing::info!(target: "maillog", queue_id = %msg.id, %upstream, next = %throttle::local(hold.until), reason = %hold.reason, "held by limits");
     }
 
     /// NOTIFY=SUCCESS for an upstream that could not take the request on: tell the sender that
@@ -312,28 +345,33 @@ impl Delivery {
                     .collect();
                 Ok(Attempt {
                     results,
+                    held: None,
                     dsn_passed_on: false,
                 })
             }
-            Target::Smtp(pool) => self.send_smtp(pool, msg, pending).await,
+            Target::Smtp(pool) => self.send_smtp(name, pool, msg, pending).await,
         }
     }
 
     async fn send_smtp(
         &self,
+        name: &str,
         pool: &Pool,
         msg: &StoredMessage,
         pending: &[usize],
     ) -> Result<Attempt, UpstreamError> {
-        let _permit = pool
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore is never closed");
+        let throttle = &pool.throttle;
+        if let Some(hold) = throttle.hold(now_ms()) {
+            return Ok(Attempt::held(Vec::new(), hold));
+        }
+        let permit = throttle.connection().await;
         let reused = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let (mut conn, was_reused) = match reused {
+        let (mut conn, mut reusable) = match reused {
             Some((c, _)) => (c, true),
-            None => (pool.endpoint.open().await?, false),
+            None => match pool.endpoint.open().await {
+                Ok(c) => (c, false),
+                Err(e) => return self.signalled(name, throttle, e, Vec::new(), permit).await,
+            },
         };
         let notify = pool.endpoint.cfg.default_notify;
         // More recipients than the provider takes in one transaction: several transactions.
@@ -343,55 +381,181 @@ impl Delivery {
             .max_recipients_per_message
             .unwrap_or(pending.len())
             .max(1);
-        let mut chunks = pending.chunks(per);
-        let first = chunks.next().unwrap_or(&[]);
-        pool.throttle.admit().await;
-        let mut result = upstream::send(&mut conn, &msg.envelope, first, &msg.body, notify).await;
-        if was_reused
-            && matches!(
-                result,
-                Err(UpstreamError::Io { .. } | UpstreamError::Closed { .. })
-            )
-        {
-            // The server may have dropped an idle connection; one fresh try before deferring.
-            conn = pool.endpoint.open().await?;
-            result = upstream::send(&mut conn, &msg.envelope, first, &msg.body, notify).await;
-        }
-        if let Ok(results) = &mut result {
-            for chunk in chunks {
-                pool.throttle.admit().await;
-                match upstream::send(&mut conn, &msg.envelope, chunk, &msg.body, notify).await {
-                    Ok(more) => results.extend(more),
-                    Err(e) => {
-                        // The first transactions went through; the rest wait for the next try.
-                        let rest = pending
-                            .iter()
-                            .filter(|i| !results.iter().any(|(j, _)| j == *i))
-                            .copied()
-                            .collect::<Vec<_>>();
-                        results.extend(
-                            rest.into_iter()
-                                .map(|i| (i, RcptResult::Deferred(e.to_string()))),
-                        );
-                        return Ok(Attempt {
-                            results: std::mem::take(results),
-                            dsn_passed_on: conn.caps.dsn,
-                        });
+        let mut results = Vec::with_capacity(pending.len());
+        let mut rest = pending;
+        let mut held = None;
+        while !rest.is_empty() {
+            let (n, units) = match throttle.take(now_ms(), per.min(rest.len())) {
+                Ok(granted) => granted,
+                Err(hold) => {
+                    held = Some(hold);
+                    break;
+                }
+            };
+            if units > 0 {
+                self.persist(LimitOp::Usage {
+                    upstream: name.to_string(),
+                    at: now_ms(),
+                    units,
+                })
+                .await;
+            }
+            throttle.admit().await;
+            let (part, tail) = rest.split_at(n);
+            let mut sent = upstream::send(&mut conn, &msg.envelope, part, &msg.body, notify).await;
+            if reusable
+                && matches!(
+                    sent,
+                    Err(UpstreamError::Io { .. } | UpstreamError::Closed { .. })
+                )
+            {
+                // The server may have dropped an idle connection; one fresh try before deferring.
+                conn = match pool.endpoint.open().await {
+                    Ok(c) => c,
+                    Err(e) => return self.signalled(name, throttle, e, results, permit).await,
+                };
+                sent = upstream::send(&mut conn, &msg.envelope, part, &msg.body, notify).await;
+            }
+            reusable = false;
+            match sent {
+                Ok(mut part_results) => {
+                    if let Some((signal, reply)) = soften_signals(&mut part_results) {
+                        results.extend(part_results);
+                        let (hold, pause) = throttle.back_off(signal, &reply, now_ms(), permit);
+                        self.persist_pause(name, pause).await;
+                        // The provider may have closed it or count it against us; not reused.
+                        drop(conn);
+                        return Ok(Attempt::held(results, hold));
                     }
+                    results.extend(part_results);
+                }
+                Err(e) if results.is_empty() => {
+                    return self.signalled(name, throttle, e, results, permit).await;
+                }
+                Err(e) => {
+                    // The first transactions went through; the rest wait for the next try.
+                    results.extend(
+                        rest.iter()
+                            .map(|&i| (i, RcptResult::Deferred(e.to_string()))),
+                    );
+                    return Ok(Attempt {
+                        results,
+                        held: None,
+                        dsn_passed_on: conn.caps.dsn,
+                    });
                 }
             }
+            rest = tail;
         }
         let dsn_passed_on = conn.caps.dsn;
-        if result.is_ok() {
-            pool.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((conn, Instant::now()));
-        }
-        result.map(|results| Attempt {
+        pool.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((conn, Instant::now()));
+        Ok(Attempt {
             results,
+            held,
             dsn_passed_on,
         })
+    }
+
+    /// A failed connection or transaction: a provider's "slow down" (a `421 4.7.0` greeting, a
+    /// `432 4.3.2` after AUTH) holds the mail and backs off; anything else is the caller's to
+    /// retry or fall back from.
+    async fn signalled(
+        &self,
+        name: &str,
+        throttle: &Throttle,
+        e: UpstreamError,
+        results: Vec<(usize, RcptResult)>,
+        permit: tokio::sync::SemaphorePermit<'_>,
+    ) -> Result<Attempt, UpstreamError> {
+        let reply = e.reply().map(|r| r.to_string());
+        match reply
+            .as_deref()
+            .and_then(|r| signal::classify(r).map(|s| (s, r)))
+        {
+            Some((signal, reply)) => {
+                let (hold, pause) = throttle.back_off(signal, reply, now_ms(), permit);
+                self.persist_pause(name, pause).await;
+                Ok(Attempt::held(results, hold))
+            }
+            None => Err(e),
+        }
+    }
+
+    async fn persist_pause(&self, name: &str, pause: Option<throttle::Pause>) {
+        if let Some(p) = pause {
+            tracing::warn!(upstream = %name, "{}; mail waits in the queue", p.reason);
+            self.persist(LimitOp::Pause {
+                upstream: name.to_string(),
+                until: p.until,
+                reason: p.reason,
+            })
+            .await;
+        }
+    }
+
+    /// Quota usage and pauses must survive a restart; if the spool cannot take them the mail
+    /// still goes (counting is a courtesy to the provider, the queue is not at risk).
+    async fn persist(&self, op: LimitOp) {
+        if let Err(e) = self.spool.limit(op).await {
+            tracing::error!("cannot record limit usage: {e}");
+        }
+    }
+
+    /// Loads every upstream's usage and pauses from the spool (at start and after a manual
+    /// reset).
+    async fn load_limits(&self) {
+        let now = now_ms();
+        for (name, t) in &self.targets {
+            let Target::Smtp(pool) = t.as_ref() else {
+                continue;
+            };
+            match self
+                .spool
+                .limit_state(name, now - crate::spool::LIMITS_KEPT_MS, now)
+                .await
+            {
+                Ok(state) => pool.throttle.load(
+                    state.usage,
+                    state
+                        .pause
+                        .map(|(until, reason)| throttle::Pause { until, reason }),
+                ),
+                Err(e) => tracing::error!(upstream = %name, "cannot read limit usage: {e}"),
+            }
+        }
+    }
+
+    /// Reloads the limits when `smarthost limits reset` left a new mark.
+    async fn follow_resets(&self, seen: &mut i64) {
+        match self.spool.limit_reset_mark().await {
+            Ok(mark) if mark != *seen => {
+                *seen = mark;
+                tracing::info!("limits reset by the administrator; held mail goes out now");
+                self.load_limits().await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot read the spool: {e}"),
+        }
+    }
+
+    /// Connections lowered after a `432` come back one at a time.
+    fn restore_connections(&self) {
+        for t in self.targets.values() {
+            if let Target::Smtp(pool) = t.as_ref() {
+                pool.throttle.restore_connections();
+            }
+        }
+    }
+
+    /// Connections allowed to `upstream` now (for status and tests).
+    pub fn connection_limit(&self, upstream: &str) -> Option<usize> {
+        match self.targets.get(upstream)?.as_ref() {
+            Target::Smtp(p) => Some(p.throttle.connection_limit()),
+            Target::File(_) => None,
+        }
     }
 
     async fn close_idle(&self) {
@@ -479,8 +643,36 @@ async fn write_file(
 /// What one attempt through one upstream gave.
 struct Attempt {
     results: Vec<(usize, RcptResult)>,
+    /// The upstream's limits stopped the attempt; recipients without a result wait until then.
+    held: Option<Hold>,
     /// The upstream offered DSN, so NOTIFY went on to it and its own reports will follow.
     dsn_passed_on: bool,
+}
+
+impl Attempt {
+    fn held(results: Vec<(usize, RcptResult)>, hold: Hold) -> Attempt {
+        Attempt {
+            results,
+            held: Some(hold),
+            dsn_passed_on: false,
+        }
+    }
+}
+
+/// A provider's "slow down" reply never fails a recipient, even as a 5xx: those results become
+/// deferrals. Returns the first such signal and its reply.
+fn soften_signals(results: &mut [(usize, RcptResult)]) -> Option<(signal::Signal, String)> {
+    let mut found = None;
+    for (_, r) in results.iter_mut() {
+        let (RcptResult::Failed(reply) | RcptResult::Deferred(reply)) = r else {
+            continue;
+        };
+        if let Some(s) = signal::classify(reply) {
+            found.get_or_insert((s, reply.clone()));
+            *r = RcptResult::Deferred(reply.clone());
+        }
+    }
+    found
 }
 
 fn log_results(msg: &StoredMessage, upstream: &str, p: &crate::spool::Progress) {

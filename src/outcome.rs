@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::spool::{Progress, RcptState, StoredMessage};
+use crate::throttle::Hold;
 use crate::upstream::RcptResult;
 
 /// When to try again and when to give up.
@@ -107,9 +108,36 @@ pub fn apply(
             attempts,
             next_attempt,
             warned: msg.warned,
+            limited_by: None,
         },
         failed,
     )
+}
+
+/// The upstream's limits stopped the attempt: recipients with a result take it, the others stay
+/// pending with the hold's reason, and the next try is when the limit frees (not a retry step).
+/// Only an attempt that sent something counts as one.
+pub fn hold(
+    msg: &StoredMessage,
+    results: &[(usize, RcptResult)],
+    hold: &Hold,
+    upstream: &str,
+    now_ms: i64,
+    retry: &RetryPolicy,
+) -> (Progress, Vec<NewFailure>) {
+    let mut all = results.to_vec();
+    for i in msg.pending_indices() {
+        if !results.iter().any(|(j, _)| *j == i) {
+            all.push((i, RcptResult::Deferred(hold.reason.clone())));
+        }
+    }
+    let (mut p, failed) = apply(msg, &all, now_ms, retry);
+    if results.is_empty() {
+        p.attempts = msg.attempts;
+    }
+    p.next_attempt = hold.until;
+    p.limited_by = Some(upstream.to_string());
+    (p, failed)
 }
 
 /// Every pending recipient deferred with the same reason (the connection failed).

@@ -3,6 +3,7 @@
 //! only after the message and its envelope are committed to disk, which is when the client may
 //! get its `250`. Never talks to the network and never decides routing or retry policy.
 
+mod limits;
 mod record;
 mod store;
 
@@ -11,7 +12,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use limits::{KEEP_MS as LIMITS_KEPT_MS, LimitOp};
 pub use record::{QueueEntry, RcptState, StoredMessage};
+pub use store::LimitState;
 
 use crate::envelope::Envelope;
 
@@ -53,11 +56,15 @@ pub struct Progress {
     pub next_attempt: i64,
     /// A delay notice has been queued for this message.
     pub warned: bool,
+    /// `next_attempt` is when this upstream's limits let the message go, not a retry time;
+    /// `smarthost limits reset` releases it at once.
+    pub limited_by: Option<String>,
 }
 
 pub(crate) enum WriteOp {
     Put(NewMessage, oneshot::Sender<Result<(), SpoolError>>),
     Progress(Progress, oneshot::Sender<Result<(), SpoolError>>),
+    Limit(LimitOp, oneshot::Sender<Result<(), SpoolError>>),
 }
 
 /// Handle to the spool; cheap to clone.
@@ -114,6 +121,51 @@ impl Spool {
             .send(WriteOp::Progress(progress, tx))
             .map_err(|_| SpoolError::WriterGone)?;
         rx.await.map_err(|_| SpoolError::WriterGone)?
+    }
+
+    /// Records quota usage or a provider's pause; returns once it is durable.
+    pub async fn limit(&self, op: LimitOp) -> Result<(), SpoolError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(WriteOp::Limit(op, tx))
+            .map_err(|_| SpoolError::WriterGone)?;
+        rx.await.map_err(|_| SpoolError::WriterGone)?
+    }
+
+    /// One upstream's usage newer than `since` and its pause in force at `now`.
+    pub async fn limit_state(
+        &self,
+        upstream: &str,
+        since: i64,
+        now: i64,
+    ) -> Result<LimitState, SpoolError> {
+        let upstream = upstream.to_string();
+        self.read(move |c, dir| store::limit_state(c, dir, &upstream, since, now))
+            .await
+    }
+
+    /// Changes with every `smarthost limits reset`.
+    pub async fn limit_reset_mark(&self) -> Result<i64, SpoolError> {
+        self.read(store::reset_mark).await
+    }
+
+    /// Drops usage older than any window and ended pauses (at start).
+    pub async fn prune_limits(&self) -> Result<(), SpoolError> {
+        self.read(store::prune_limits).await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection, &Path) -> Result<T, SpoolError> + Send + 'static,
+    ) -> Result<T, SpoolError> {
+        let reader = self.reader.clone();
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn, &dir)
+        })
+        .await
+        .map_err(|e| SpoolError::Commit(e.to_string()))?
     }
 
     /// Messages whose next attempt is due at `now_ms`, oldest first; with `include_unattempted`
@@ -206,5 +258,20 @@ impl Admin {
 
     pub fn delete(&mut self, id: &str, bounce: Option<&NewMessage>) -> Result<bool, SpoolError> {
         store::delete(&mut self.conn, &self.dir, id, bounce)
+    }
+
+    pub fn limit_state(
+        &self,
+        upstream: &str,
+        since: i64,
+        now: i64,
+    ) -> Result<LimitState, SpoolError> {
+        store::limit_state(&self.conn, &self.dir, upstream, since, now)
+    }
+
+    /// Forgets usage and pauses (of one upstream, or all) and releases the mail they held; a
+    /// running relay reloads its counters within a second. Returns the messages released.
+    pub fn reset_limits(&mut self, upstream: Option<&str>) -> Result<usize, SpoolError> {
+        store::reset_limits(&mut self.conn, &self.dir, upstream)
     }
 }

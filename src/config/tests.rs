@@ -166,12 +166,113 @@ fn zero_connections_is_an_error_naming_the_key() {
     assert_eq!(e.key, "upstream.max_connections");
 }
 
+fn smtp(c: &Config) -> &SmtpUpstream {
+    match &c.upstreams[0].transport {
+        Transport::Smtp(s) => s,
+        other => panic!("not SMTP: {other:?}"),
+    }
+}
+
 #[test]
-fn a_limit_not_yet_supported_is_refused_not_ignored() {
+fn quotas_per_hour_day_and_week_count_messages_unless_told_recipients() {
+    let c = load(&format!(
+        "{ONE_UPSTREAM}\n[upstream.limits]\nper_hour = 5\nper_week = 700\n"
+    ))
+    .unwrap();
+    let q = smtp(&c).quota.clone().unwrap();
+    assert_eq!(q.count, Count::Messages);
+    let windows: Vec<(&str, u64, u32)> = q
+        .windows
+        .iter()
+        .map(|w| (w.name, w.span.as_secs(), w.limit))
+        .collect();
+    assert_eq!(
+        windows,
+        vec![("per_hour", 3600, 5), ("per_week", 604_800, 700)]
+    );
+    let c = load(&format!(
+        "{ONE_UPSTREAM}\n[upstream.limits]\nper_day = 10\ncount = \"recipients\"\n"
+    ))
+    .unwrap();
+    assert_eq!(smtp(&c).quota.as_ref().unwrap().count, Count::Recipients);
+}
+
+#[test]
+fn a_zero_quota_is_an_error_naming_the_key() {
+    let e = only_error(&format!("{ONE_UPSTREAM}\n[upstream.limits]\nper_day = 0\n"));
+    assert_eq!(e.key, "upstream.per_day");
+}
+
+#[test]
+fn an_unknown_count_is_an_error_naming_the_key() {
     let e = only_error(&format!(
-        "{ONE_UPSTREAM}\n[upstream.limits]\nper_day = 100\n"
+        "{ONE_UPSTREAM}\n[upstream.limits]\nper_day = 5\ncount = \"bytes\"\n"
     ));
-    assert!(e.message.contains("per_day"), "{e}");
+    assert!(e.key.ends_with("count"), "{e}");
+    assert!(e.message.contains("messages or recipients"), "{e}");
+}
+
+#[test]
+fn the_office365_preset_gives_host_modes_and_published_limits() {
+    let c = load("[[upstream]]\nname = \"o365\"\npreset = \"office365\"\nusername = \"a@b.ch\"\npassword = \"x\"\n")
+        .unwrap();
+    let s = smtp(&c);
+    assert_eq!((s.host.as_str(), s.port), ("smtp.office365.com", 587));
+    assert_eq!((s.conn, s.auth), (ConnMode::StartTls, AuthMode::Login));
+    assert_eq!(s.rate, Some("30/min".parse().unwrap()));
+    assert_eq!(
+        (s.max_connections, s.max_recipients_per_message),
+        (3, Some(500))
+    );
+    let q = s.quota.as_ref().unwrap();
+    assert_eq!(q.count, Count::Recipients);
+    assert_eq!((q.windows[0].name, q.windows[0].limit), ("per_day", 10_000));
+}
+
+#[test]
+fn the_gmail_preset_counts_2000_messages_a_day_and_100_recipients_a_message() {
+    let c = load(
+        "[[upstream]]\nname = \"g\"\npreset = \"gmail\"\nusername = \"a@b.ch\"\npassword = \"x\"\n",
+    )
+    .unwrap();
+    let s = smtp(&c);
+    assert_eq!(
+        (s.host.as_str(), s.port, s.conn),
+        ("smtp.gmail.com", 587, ConnMode::StartTls)
+    );
+    let q = s.quota.as_ref().unwrap();
+    assert_eq!((q.count, q.windows[0].limit), (Count::Messages, 2000));
+    assert_eq!(s.max_recipients_per_message, Some(100));
+}
+
+#[test]
+fn explicit_keys_override_the_preset() {
+    let c = load(
+        "[[upstream]]\nname = \"o365\"\npreset = \"office365\"\nport = 25\nusername = \"a@b.ch\"\npassword = \"x\"\n\
+         [upstream.limits]\nmax_connections = 1\nper_hour = 100\n",
+    )
+    .unwrap();
+    let s = smtp(&c);
+    assert_eq!(s.port, 25);
+    assert_eq!(s.max_connections, 1);
+    assert_eq!(
+        s.max_recipients_per_message,
+        Some(500),
+        "kept from the preset"
+    );
+    let q = s.quota.as_ref().unwrap();
+    let names: Vec<&str> = q.windows.iter().map(|w| w.name).collect();
+    assert_eq!(names, vec!["per_hour"], "own quotas replace the preset's");
+}
+
+#[test]
+fn an_unknown_preset_is_an_error_listing_the_known_ones() {
+    let e = only_error("[[upstream]]\nname = \"x\"\npreset = \"yahoo\"\n");
+    assert_eq!(e.key, "upstream.preset");
+    assert!(
+        e.message.contains("office365, gmail, infomaniak, bluewin"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
-use super::values::{AuthMode, Batch, ConnMode, DurationValue, PortSpec, Rate};
+use super::presets::{self, Preset};
+use super::values::{AuthMode, Batch, ConnMode, Count, DurationValue, PortSpec, Rate};
 use crate::envelope::Notify;
 
 /// `[upstream.limits]`: what the provider allows on one connection and at once.
@@ -25,6 +26,12 @@ pub(crate) struct RawLimits {
     /// Messages per batch, then `batch_wait` (Cresus' LIMITE/WAIT).
     pub batch: Option<u32>,
     pub batch_wait: Option<DurationValue>,
+    /// Quotas over rolling windows (PC CADDIE's "Pro Stunde / Pro Tag / Pro Woche").
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+    pub per_week: Option<u32>,
+    /// What the quotas count: messages (the default) or recipients.
+    pub count: Option<Count>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +40,8 @@ pub(crate) struct RawUpstream {
     pub name: String,
     #[serde(default)]
     pub kind: Option<String>,
+    /// A provider's host, port, modes and limits in one word; explicit keys win.
+    pub preset: Option<String>,
     pub host: Option<String>,
     pub port: Option<PortSpec>,
     pub conn: Option<ConnMode>,
@@ -103,6 +112,25 @@ pub struct SmtpUpstream {
     /// Recipients per transaction at most; a message with more goes out as several.
     pub max_recipients_per_message: Option<usize>,
     pub rate: Option<Rate>,
+    /// Hour/day/week quotas; `None` when none is set.
+    pub quota: Option<Quota>,
+    /// The preset this upstream was built from, if any.
+    pub preset: Option<&'static str>,
+}
+
+/// Quotas over rolling windows, all counting the same thing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quota {
+    pub count: Count,
+    pub windows: Vec<QuotaWindow>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuotaWindow {
+    /// The config key: `per_hour`, `per_day` or `per_week`.
+    pub name: &'static str,
+    pub span: Duration,
+    pub limit: u32,
 }
 
 /// Connections per upstream when `[upstream.limits] max_connections` is not set.
@@ -234,19 +262,40 @@ impl RawUpstream {
         })
     }
 
+    fn preset(&self) -> Result<Option<&'static Preset>, KeyProblem> {
+        match &self.preset {
+            None => Ok(None),
+            Some(name) => presets::find(name).map(Some).ok_or_else(|| {
+                problem(
+                    "preset",
+                    format!("unknown preset `{name}` (known: {})", presets::names()),
+                )
+            }),
+        }
+    }
+
     fn smtp(&self) -> Result<SmtpUpstream, KeyProblem> {
-        let host = self.host.clone().filter(|h| !h.trim().is_empty());
+        let preset = self.preset()?;
+        let host = self
+            .host
+            .clone()
+            .or(preset.map(|p| p.host.to_string()))
+            .filter(|h| !h.trim().is_empty());
         let host = host.ok_or_else(|| problem("host", "an SMTP upstream needs host = \"...\""))?;
         let spec = self.port.clone().unwrap_or_default();
-        let conn = merge("conn", self.conn, spec.conn)?.unwrap_or_default();
-        let auth = merge("auth", self.auth, spec.auth)?.unwrap_or_default();
-        let port = spec.port.unwrap_or(match conn {
+        let conn = merge("conn", self.conn, spec.conn)?
+            .or(preset.map(|p| p.conn))
+            .unwrap_or_default();
+        let auth = merge("auth", self.auth, spec.auth)?
+            .or(preset.map(|p| p.auth))
+            .unwrap_or_default();
+        let port = spec.port.or(preset.map(|p| p.port)).unwrap_or(match conn {
             ConnMode::SslTls => 465,
             ConnMode::StartTls => 587,
             _ => 25,
         });
         let credentials = self.credentials(auth)?;
-        let lim = self.limits.clone().unwrap_or_default();
+        let lim = with_preset(self.limits.clone().unwrap_or_default(), preset);
         // Batches come from the port string (LIMITE:/WAIT:) or from [upstream.limits]; not both.
         let (size, wait) = match (spec.batch_size, lim.batch) {
             (Some(_), Some(_)) => {
@@ -281,7 +330,7 @@ impl RawUpstream {
             })?),
             None => None,
         };
-        let limits = self.limits.clone().unwrap_or_default();
+        let limits = lim;
         if limits.max_connections == Some(0) {
             return Err(problem(
                 "max_connections",
@@ -294,7 +343,10 @@ impl RawUpstream {
                 "max_recipients_per_message must be at least 1",
             ));
         }
+        let quota = quota(&limits)?;
         Ok(SmtpUpstream {
+            quota,
+            preset: preset.map(|p| p.name),
             max_connections: limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             max_recipients_per_message: limits.max_recipients_per_message,
             rate: limits.rate,
@@ -345,6 +397,61 @@ impl RawUpstream {
             )),
         }
     }
+}
+
+/// Limits the upstream leaves unset come from its preset.
+fn with_preset(mut l: RawLimits, preset: Option<&Preset>) -> RawLimits {
+    let Some(p) = preset.map(|p| p.limits) else {
+        return l;
+    };
+    l.rate = l.rate.or(p.rate);
+    l.max_connections = l.max_connections.or(p.max_connections);
+    l.max_recipients_per_message = l
+        .max_recipients_per_message
+        .or(p.max_recipients_per_message);
+    // A quota set by hand replaces the preset's windows, so per_hour = 100 alone does not
+    // silently keep the preset's per_day on top of it.
+    if l.per_hour.is_none() && l.per_day.is_none() && l.per_week.is_none() {
+        l.per_hour = p.per_hour;
+        l.per_day = p.per_day;
+        l.per_week = p.per_week;
+    }
+    l.count = l.count.or(p.count);
+    l
+}
+
+fn quota(l: &RawLimits) -> Result<Option<Quota>, KeyProblem> {
+    let hour = Duration::from_secs(3600);
+    let mut windows = Vec::new();
+    for (name, limit, span) in [
+        ("per_hour", l.per_hour, hour),
+        ("per_day", l.per_day, hour * 24),
+        ("per_week", l.per_week, hour * 24 * 7),
+    ] {
+        match limit {
+            Some(0) => {
+                return Err(problem(
+                    name,
+                    format!("{name} must be at least 1 (leave it out for no limit)"),
+                ));
+            }
+            Some(limit) => windows.push(QuotaWindow { name, span, limit }),
+            None => {}
+        }
+    }
+    if windows.is_empty() {
+        if l.count.is_some() {
+            return Err(problem(
+                "count",
+                "count needs a quota to apply to (per_hour, per_day or per_week)",
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(Quota {
+        count: l.count.unwrap_or_default(),
+        windows,
+    }))
 }
 
 fn parse_notify(s: &str) -> Option<Notify> {

@@ -207,6 +207,38 @@ macro_rules! deserialize_from_str {
 deserialize_from_str!(ConnMode, "CONN mode");
 deserialize_from_str!(Rate, "rate");
 deserialize_from_str!(AuthMode, "AUTH mode");
+deserialize_from_str!(Count, "count");
+
+/// What a quota counts (`count = "messages" | "recipients"`): Office 365 counts recipients,
+/// Gmail messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Count {
+    #[default]
+    Messages,
+    Recipients,
+}
+
+impl FromStr for Count {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match normalise(s).as_str() {
+            "messages" | "message" => Ok(Count::Messages),
+            "recipients" | "recipient" => Ok(Count::Recipients),
+            _ => Err(format!(
+                "unknown count `{s}` (expected messages or recipients)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Count::Messages => "messages",
+            Count::Recipients => "recipients",
+        })
+    }
+}
 
 /// `N/s`, `N/min` or `N/h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

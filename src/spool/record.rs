@@ -80,4 +80,6 @@ pub struct QueueEntry {
     pub held: bool,
     /// Unix seconds.
     pub created: i64,
+    /// Waiting for this upstream's limits (quota, provider pause) rather than for a retry.
+    pub limited_by: Option<String>,
 }

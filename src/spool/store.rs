@@ -1,5 +1,5 @@
 //! The SQLite side of the spool: schema, the group-committing writer loop, reads, and recovery
-//! of unreadable databases and rows. Only this file issues SQL.
+//! of unreadable databases and rows. Only this file and `limits.rs` issue SQL.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
+use super::limits;
 use super::record::{EnvelopeRecord, FORMAT_VERSION, QueueEntry, RcptState, StoredMessage};
 use super::{NewMessage, SpoolError, WriteOp, now_ms};
 
@@ -121,6 +122,19 @@ fn open_db(path: &Path) -> Result<Connection, SpoolError> {
         );",
     )
     .map_err(&e)?;
+    c.execute_batch(limits::SCHEMA).map_err(&e)?;
+    // Spools made before quotas existed lack the column; adding it keeps their mail.
+    let has_limited_by: bool = c
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('message') WHERE name = 'limited_by'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(&e)?;
+    if !has_limited_by {
+        c.execute_batch("ALTER TABLE message ADD COLUMN limited_by TEXT")
+            .map_err(&e)?;
+    }
     Ok(c)
 }
 
@@ -227,7 +241,7 @@ pub(super) fn writer_loop(
                     }
                     let _ = reply.send(result.clone().map_err(SpoolError::Commit));
                 }
-                WriteOp::Progress(_, reply) => {
+                WriteOp::Progress(_, reply) | WriteOp::Limit(_, reply) => {
                     let _ = reply.send(result.clone().map_err(SpoolError::Commit));
                 }
             }
@@ -268,12 +282,13 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
                 } else {
                     let next = p.next_attempt;
                     tx.execute(
-                        "UPDATE message SET rcpts = ?2, attempts = ?3, next_attempt = ?4, warned = ?5 WHERE id = ?1",
-                        params![p.id, serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?, p.attempts, next, p.warned],
+                        "UPDATE message SET rcpts = ?2, attempts = ?3, next_attempt = ?4, warned = ?5, limited_by = ?6 WHERE id = ?1",
+                        params![p.id, serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?, p.attempts, next, p.warned, p.limited_by],
                     )
                     .map_err(|e| e.to_string())?;
                 }
             }
+            WriteOp::Limit(op, _) => limits::apply(&tx, op).map_err(|e| e.to_string())?,
         }
     }
     tx.commit().map_err(|e| e.to_string())
@@ -383,7 +398,7 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
     let path = dir.join(DB_FILE);
     let e = db_err(&path);
     let mut stmt = c
-        .prepare("SELECT id, envelope, rcpts, attempts, next_attempt, held, created FROM message ORDER BY id")
+        .prepare("SELECT id, envelope, rcpts, attempts, next_attempt, held, created, limited_by FROM message ORDER BY id")
         .map_err(&e)?;
     let rows = stmt
         .query_map([], |r| {
@@ -395,12 +410,14 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
                 r.get::<_, i64>(4)?,
                 r.get::<_, bool>(5)?,
                 r.get::<_, i64>(6)?,
+                r.get::<_, Option<String>>(7)?,
             ))
         })
         .map_err(&e)?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, env, rcpts, attempts, next_attempt, held, created) = row.map_err(&e)?;
+        let (id, env, rcpts, attempts, next_attempt, held, created, limited_by) =
+            row.map_err(&e)?;
         if let Ok((env, states)) = decode(&env, &rcpts) {
             let rcpts = env
                 .envelope
@@ -417,6 +434,7 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
                 next_attempt,
                 held,
                 created,
+                limited_by,
             });
         }
     }
@@ -514,4 +532,57 @@ pub(super) fn delete(
         .map_err(db_err(&dir.join(DB_FILE)))?;
     tx.commit().map_err(db_err(&dir.join(DB_FILE)))?;
     Ok(n > 0)
+}
+
+// === Limits (quota usage, pauses, resets) ===
+
+/// Usage newer than `since` and the pause in force at `now` for one upstream.
+pub(super) fn limit_state(
+    c: &Connection,
+    dir: &Path,
+    upstream: &str,
+    since: i64,
+    now: i64,
+) -> Result<LimitState, SpoolError> {
+    let e = db_err_owned(dir);
+    Ok(LimitState {
+        usage: limits::usage(c, upstream, since).map_err(&e)?,
+        pause: limits::pause(c, upstream, now).map_err(&e)?,
+        waiting: limits::waiting(c, upstream).map_err(&e)?,
+    })
+}
+
+pub(super) fn reset_mark(c: &Connection, dir: &Path) -> Result<i64, SpoolError> {
+    limits::reset_mark(c).map_err(db_err_owned(dir))
+}
+
+pub(super) fn reset_limits(
+    c: &mut Connection,
+    dir: &Path,
+    upstream: Option<&str>,
+) -> Result<usize, SpoolError> {
+    limits::reset(c, upstream, now_ms()).map_err(db_err_owned(dir))
+}
+
+pub(super) fn prune_limits(c: &Connection, dir: &Path) -> Result<(), SpoolError> {
+    limits::prune(c, now_ms()).map_err(db_err_owned(dir))
+}
+
+fn db_err_owned(dir: &Path) -> impl Fn(rusqlite::Error) -> SpoolError {
+    let path = dir.join(DB_FILE);
+    move |source| SpoolError::Db {
+        path: path.clone(),
+        source,
+    }
+}
+
+/// One upstream's limits as the spool has them.
+#[derive(Debug, Clone, Default)]
+pub struct LimitState {
+    /// (unix ms, units), oldest first.
+    pub usage: Vec<(i64, u32)>,
+    /// (until unix ms, reason).
+    pub pause: Option<(i64, String)>,
+    /// Messages waiting for these limits.
+    pub waiting: usize,
 }

@@ -107,6 +107,14 @@ impl UpstreamError {
         }
     }
 
+    /// The server's reply behind this error, if it was a reply.
+    pub fn reply(&self) -> Option<&UpReply> {
+        match self {
+            UpstreamError::Rejected { reply, .. } | UpstreamError::AuthFailed(reply) => Some(reply),
+            _ => None,
+        }
+    }
+
     /// Problems an admin must fix in the configuration or at the provider.
     pub fn is_configuration_problem(&self) -> bool {
         matches!(

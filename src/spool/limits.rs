@@ -1,0 +1,158 @@
+//! The spool's record of provider limits: what was sent when (per upstream, for the rolling
+//! quota windows), pauses a provider asked for, and the operator's manual resets. Kept in the
+//! same database as the queue so counters survive a restart, and `smarthost limits` can read and
+//! reset them beside a running relay.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Longer than the longest quota window (a week); older usage rows are dropped.
+pub const KEEP_MS: i64 = 8 * 86_400_000;
+
+pub(super) const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS limit_usage (
+        upstream TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        units INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS limit_usage_upstream_at ON limit_usage(upstream, at);
+    CREATE TABLE IF NOT EXISTS limit_pause (
+        upstream TEXT PRIMARY KEY,
+        until INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS limit_reset (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        upstream TEXT,
+        at INTEGER NOT NULL
+    );";
+
+/// A change to the limits record, written by the relay through the spool writer.
+#[derive(Debug, Clone)]
+pub enum LimitOp {
+    /// `units` counted against `upstream`'s quotas at `at` (unix ms).
+    Usage {
+        upstream: String,
+        at: i64,
+        units: u32,
+    },
+    /// The provider asked for a pause until `until` (unix ms).
+    Pause {
+        upstream: String,
+        until: i64,
+        reason: String,
+    },
+}
+
+pub(super) fn apply(c: &Connection, op: &LimitOp) -> rusqlite::Result<()> {
+    match op {
+        LimitOp::Usage {
+            upstream,
+            at,
+            units,
+        } => {
+            c.execute(
+                "INSERT INTO limit_usage (upstream, at, units) VALUES (?1, ?2, ?3)",
+                params![upstream, at, units],
+            )?;
+        }
+        LimitOp::Pause {
+            upstream,
+            until,
+            reason,
+        } => {
+            c.execute(
+                "INSERT OR REPLACE INTO limit_pause (upstream, until, reason) VALUES (?1, ?2, ?3)",
+                params![upstream, until, reason],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Usage rows (unix ms, units) of `upstream` newer than `since`.
+pub(super) fn usage(
+    c: &Connection,
+    upstream: &str,
+    since: i64,
+) -> rusqlite::Result<Vec<(i64, u32)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT at, units FROM limit_usage WHERE upstream = ?1 AND at > ?2 ORDER BY at",
+    )?;
+    let rows = stmt.query_map(params![upstream, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// The pause in force for `upstream` at `now`, if any: (until, reason).
+pub(super) fn pause(
+    c: &Connection,
+    upstream: &str,
+    now: i64,
+) -> rusqlite::Result<Option<(i64, String)>> {
+    c.query_row(
+        "SELECT until, reason FROM limit_pause WHERE upstream = ?1 AND until > ?2",
+        params![upstream, now],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Grows with every manual reset; the relay reloads its counters when it changes.
+pub(super) fn reset_mark(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("SELECT coalesce(max(id), 0) FROM limit_reset", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Messages waiting for `upstream`'s limits.
+pub(super) fn waiting(c: &Connection, upstream: &str) -> rusqlite::Result<usize> {
+    c.query_row(
+        "SELECT count(*) FROM message WHERE limited_by = ?1",
+        params![upstream],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as usize)
+}
+
+/// Forgets the usage and pauses of `upstream` (every upstream when `None`), releases the mail
+/// they held, and leaves a mark for the running relay. Returns how many messages were released.
+pub(super) fn reset(
+    c: &mut Connection,
+    upstream: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let tx = c.transaction()?;
+    let released = match upstream {
+        Some(u) => {
+            tx.execute("DELETE FROM limit_usage WHERE upstream = ?1", params![u])?;
+            tx.execute("DELETE FROM limit_pause WHERE upstream = ?1", params![u])?;
+            tx.execute(
+                "UPDATE message SET next_attempt = 0, limited_by = NULL WHERE limited_by = ?1",
+                params![u],
+            )?
+        }
+        None => {
+            tx.execute("DELETE FROM limit_usage", [])?;
+            tx.execute("DELETE FROM limit_pause", [])?;
+            tx.execute(
+                "UPDATE message SET next_attempt = 0, limited_by = NULL WHERE limited_by IS NOT NULL",
+                [],
+            )?
+        }
+    };
+    tx.execute(
+        "INSERT INTO limit_reset (upstream, at) VALUES (?1, ?2)",
+        params![upstream, now],
+    )?;
+    tx.commit()?;
+    Ok(released)
+}
+
+/// Drops usage older than any window and pauses that have ended.
+pub(super) fn prune(c: &Connection, now: i64) -> rusqlite::Result<()> {
+    c.execute(
+        "DELETE FROM limit_usage WHERE at < ?1",
+        params![now - KEEP_MS],
+    )?;
+    c.execute("DELETE FROM limit_pause WHERE until <= ?1", params![now])?;
+    Ok(())
+}
