@@ -2,7 +2,11 @@
 //! release`. Works on the spool beside a running relay and says so when none runs. Formats text
 //! for the terminal; never delivers anything itself.
 
+mod limits;
+
 use std::fmt::Write;
+
+pub use limits::{LimitsCommand, limits};
 
 use crate::config::Config;
 use crate::dsn;
@@ -28,6 +32,8 @@ pub enum AdminError {
     Spool(#[from] SpoolError),
     #[error("no message {0} in the queue")]
     NotFound(String),
+    #[error("no SMTP upstream named {0} (configured: {1})")]
+    NoUpstream(String, String),
 }
 
 const NOT_RUNNING: &str =
@@ -117,10 +123,15 @@ fn next(e: &QueueEntry) -> String {
         return "held".into();
     }
     let secs = (e.next_attempt - crate::spool::now_ms()) / 1000;
-    if secs <= 0 {
+    let when = if secs <= 0 {
         "now".into()
     } else {
         format!("in {secs}s")
+    };
+    match &e.limited_by {
+        // Waiting for a quota or a provider's pause, not for a retry: `limits show` explains.
+        Some(_) => format!("{when} (limit)"),
+        None => when,
     }
 }
 

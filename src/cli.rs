@@ -1,4 +1,4 @@
-//! Command-line interface (clap): `run`, `check-config`, `--version`. Parses arguments only;
+//! Command-line interface (clap): `run`, `check-config`, `queue`, `limits`, `--version`. Parses arguments only;
 //! the work is done by the library.
 
 use std::path::PathBuf;
@@ -37,6 +37,23 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Provider limits per upstream: quota use, pauses, held mail; reset them by hand. Acts on
+    /// the running relay.
+    Limits {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: LimitsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitsAction {
+    /// Used and remaining per upstream and window, and when held mail will go.
+    Show { upstream: Option<String> },
+    /// Forget the counted use and any provider pause (of one upstream, or all); held mail goes
+    /// out now.
+    Reset { upstream: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, QueueAction};
+use cli::{Cli, Command, LimitsAction, QueueAction};
 use smarthost::admin::QueueCommand;
 use smarthost::config::Config;
 
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config.as_deref()),
         Command::CheckConfig { config } => return check_config(config.as_deref()),
         Command::Queue { config, action } => queue(config.as_deref(), action),
+        Command::Limits { config, action } => limits(config.as_deref(), action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,6 +73,17 @@ fn queue(path: Option<&Path>, action: QueueAction) -> anyhow::Result<()> {
         QueueAction::Release { id } => QueueCommand::Release(id),
     };
     print!("{}", smarthost::admin::queue(&config, &cmd)?);
+    Ok(())
+}
+
+fn limits(path: Option<&Path>, action: LimitsAction) -> anyhow::Result<()> {
+    use smarthost::admin::LimitsCommand;
+    let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cmd = match action {
+        LimitsAction::Show { upstream } => LimitsCommand::Show(upstream),
+        LimitsAction::Reset { upstream } => LimitsCommand::Reset(upstream),
+    };
+    print!("{}", smarthost::admin::limits(&config, &cmd)?);
     Ok(())
 }
 

@@ -25,7 +25,7 @@ pub const THROTTLED_PAUSE: Duration = Duration::from_secs(5 * 60);
 /// Quota exceeded at the provider with no quota configured here to tell when it frees.
 pub const QUOTA_PAUSE_DEFAULT: Duration = Duration::from_secs(3600);
 /// After a `432 4.3.2`, the mail tried again this soon (over fewer connections).
-pub const CONCURRENCY_RETRY: Duration = Duration::from_secs(10);
+pub const CONCURRENCY_RETRY: Duration = Duration::from_secs(5);
 /// A lowered connection count goes back up by one after this long without another `432`.
 pub const CONCURRENCY_RESTORE: Duration = Duration::from_secs(600);
 

@@ -14,6 +14,8 @@ use smarthost::spool::QueueEntry;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+pub mod scripted;
+
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The Postfix + Dovecot upstream, started once per test binary (the script is idempotent and
