@@ -156,3 +156,58 @@ pub(super) fn prune(c: &Connection, now: i64) -> rusqlite::Result<()> {
     c.execute("DELETE FROM limit_pause WHERE until <= ?1", params![now])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::spool::{Admin, LimitOp, Spool, now_ms};
+
+    #[tokio::test]
+    async fn usage_and_pauses_survive_reopening_the_spool_and_a_reset_clears_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = now_ms();
+        {
+            let (spool, _fresh) = Spool::open(dir.path()).unwrap();
+            for (at, units) in [(now - 2000, 1), (now - 1000, 3)] {
+                let op = LimitOp::Usage {
+                    upstream: "o365".into(),
+                    at,
+                    units,
+                };
+                spool.limit(op).await.unwrap();
+            }
+            let pause = LimitOp::Pause {
+                upstream: "o365".into(),
+                until: now + 60_000,
+                reason: "554 5.2.0 quota".into(),
+            };
+            spool.limit(pause).await.unwrap();
+        }
+        // The writer thread lets go of the lock once the last handle is dropped.
+        let mut tries = 0;
+        let spool = loop {
+            match Spool::open(dir.path()) {
+                Ok((s, _)) => break s,
+                Err(e) if tries < 500 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await
+                }
+                Err(e) => panic!("cannot reopen the spool: {e}"),
+            }
+        };
+        let state = spool.limit_state("o365", now - 10_000, now).await.unwrap();
+        assert_eq!(state.usage, vec![(now - 2000, 1), (now - 1000, 3)]);
+        assert_eq!(state.pause, Some((now + 60_000, "554 5.2.0 quota".into())));
+        let other = spool.limit_state("gmail", now - 10_000, now).await.unwrap();
+        assert!(other.usage.is_empty() && other.pause.is_none());
+
+        let mark = spool.limit_reset_mark().await.unwrap();
+        Admin::open(dir.path())
+            .unwrap()
+            .reset_limits(Some("o365"))
+            .unwrap();
+        assert!(spool.limit_reset_mark().await.unwrap() > mark);
+        let state = spool.limit_state("o365", now - 10_000, now).await.unwrap();
+        assert!(state.usage.is_empty() && state.pause.is_none());
+    }
+}
