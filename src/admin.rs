@@ -3,10 +3,12 @@
 //! for the terminal; never delivers anything itself.
 
 mod limits;
+mod upstreams;
 
 use std::fmt::Write;
 
 pub use limits::{LimitsCommand, limits};
+pub use upstreams::{Format, presets, upstreams};
 
 use crate::config::Config;
 use crate::dsn;

@@ -37,6 +37,15 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// The built-in provider presets (host, port, CONN, AUTH, limits, password advice).
+    Presets,
+    /// The configured upstream servers, one row each.
+    Upstreams {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
     /// Provider limits per upstream: quota use, pauses, held mail; reset them by hand. Acts on
     /// the running relay.
     Limits {
@@ -45,6 +54,13 @@ pub enum Command {
         #[command(subcommand)]
         action: LimitsAction,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,11 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => return check_config(config.as_deref()),
         Command::Queue { config, action } => queue(config.as_deref(), action),
         Command::Limits { config, action } => limits(config.as_deref(), action),
+        Command::Presets => {
+            print!("{}", smarthost::admin::presets());
+            Ok(())
+        }
+        Command::Upstreams { config, format } => upstreams(config.as_deref(), format),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,6 +78,18 @@ fn queue(path: Option<&Path>, action: QueueAction) -> anyhow::Result<()> {
         QueueAction::Release { id } => QueueCommand::Release(id),
     };
     print!("{}", smarthost::admin::queue(&config, &cmd)?);
+    Ok(())
+}
+
+fn upstreams(path: Option<&Path>, format: cli::ListFormat) -> anyhow::Result<()> {
+    use smarthost::admin::Format;
+    let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let format = match format {
+        cli::ListFormat::Table => Format::Table,
+        cli::ListFormat::Csv => Format::Csv,
+        cli::ListFormat::Json => Format::Json,
+    };
+    print!("{}", smarthost::admin::upstreams(&config, format));
     Ok(())
 }
 
