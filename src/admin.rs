@@ -3,6 +3,7 @@
 //! for the terminal; never delivers anything itself.
 
 mod limits;
+pub mod send_test;
 mod upstreams;
 
 use std::fmt::Write;

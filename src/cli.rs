@@ -37,6 +37,30 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Test an upstream step by step (DNS, TCP, TLS, EHLO, AUTH, MAIL/RCPT/DATA) and say in plain
+    /// words what is wrong and how to fix it. Exit code 0 only when the message was accepted.
+    SendTest {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The upstream to test (see `smarthost upstreams`).
+        #[arg(long, required_unless_present = "all")]
+        upstream: Option<String>,
+        /// Test every SMTP upstream.
+        #[arg(long, conflicts_with = "upstream")]
+        all: bool,
+        /// Recipient of the test message.
+        #[arg(long, required_unless_present = "no_send")]
+        to: Option<String>,
+        /// Envelope sender; default: the upstream's rewrite.from, else its username.
+        #[arg(long)]
+        from: Option<String>,
+        /// Stop after the login; send nothing.
+        #[arg(long)]
+        no_send: bool,
+        /// Language of the verdict: en, fr or de (default: from LANG, else en).
+        #[arg(long)]
+        lang: Option<String>,
+    },
     /// The built-in provider presets (host, port, CONN, AUTH, limits, password advice).
     Presets,
     /// The configured upstream servers, one row each.

@@ -23,6 +23,7 @@
 pub mod admin;
 pub mod config;
 pub mod delivery;
+pub mod diagnose;
 pub mod dsn;
 pub mod envelope;
 pub mod listener;

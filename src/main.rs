@@ -26,6 +26,29 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => return check_config(config.as_deref()),
         Command::Queue { config, action } => queue(config.as_deref(), action),
         Command::Limits { config, action } => limits(config.as_deref(), action),
+        Command::SendTest {
+            config,
+            upstream,
+            all: _,
+            to,
+            from,
+            no_send,
+            lang,
+        } => {
+            return send_test(
+                config.as_deref(),
+                smarthost::admin::send_test::SendTest {
+                    upstream,
+                    to,
+                    from,
+                    no_send,
+                    lang: lang
+                        .or_else(|| std::env::var("LANG").ok())
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or_default(),
+                },
+            );
+        }
         Command::Presets => {
             print!("{}", smarthost::admin::presets());
             Ok(())
@@ -79,6 +102,25 @@ fn queue(path: Option<&Path>, action: QueueAction) -> anyhow::Result<()> {
     };
     print!("{}", smarthost::admin::queue(&config, &cmd)?);
     Ok(())
+}
+
+fn send_test(path: Option<&Path>, test: smarthost::admin::send_test::SendTest) -> ExitCode {
+    let run = || -> anyhow::Result<bool> {
+        let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("tokio runtime")?;
+        Ok(runtime.block_on(smarthost::admin::send_test::run(&config, &test))?)
+    };
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("smarthost: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn upstreams(path: Option<&Path>, format: cli::ListFormat) -> anyhow::Result<()> {

@@ -145,6 +145,8 @@ pub struct Conn {
     rbuf: Vec<u8>,
     pub timeout: Duration,
     pub caps: Capabilities,
+    /// Set by `send-test`: every reply is reported as it arrives.
+    pub trace: Option<super::trace::Tracer>,
 }
 
 impl Conn {
@@ -154,6 +156,7 @@ impl Conn {
             rbuf: Vec::with_capacity(4096),
             timeout,
             caps: Capabilities::default(),
+            trace: None,
         }
     }
 
@@ -168,9 +171,16 @@ impl Conn {
 
     pub async fn read_reply(&mut self, stage: &'static str) -> Result<UpReply, UpstreamError> {
         let timeout = self.timeout;
-        tokio::time::timeout(timeout, self.read_reply_inner(stage))
+        let reply = tokio::time::timeout(timeout, self.read_reply_inner(stage))
             .await
-            .map_err(|_| UpstreamError::Timeout { stage })?
+            .map_err(|_| UpstreamError::Timeout { stage })??;
+        if let Some(t) = &self.trace {
+            t.emit(super::trace::Step::Reply {
+                stage,
+                reply: reply.clone(),
+            });
+        }
+        Ok(reply)
     }
 
     async fn read_reply_inner(&mut self, stage: &'static str) -> Result<UpReply, UpstreamError> {

@@ -13,6 +13,7 @@ use tokio_rustls::TlsConnector;
 use super::auth;
 use super::client::{Conn, Stream};
 use super::error::UpstreamError;
+use super::trace::{Step, Tracer};
 use crate::config::{ConnMode, SmtpUpstream};
 
 /// How long AUTO waits for a plaintext greeting before concluding the port speaks implicit TLS.
@@ -33,6 +34,7 @@ pub struct Endpoint {
     pub helo: String,
     tls: Arc<rustls::ClientConfig>,
     detected: Mutex<Option<Detected>>,
+    trace: Option<Tracer>,
 }
 
 impl Endpoint {
@@ -53,7 +55,26 @@ impl Endpoint {
             helo,
             tls,
             detected: Mutex::new(None),
+            trace: None,
         })
+    }
+
+    /// Reports every step of each connection to `tracer` (for `send-test`).
+    pub fn traced(mut self, tracer: Tracer) -> Endpoint {
+        self.trace = Some(tracer);
+        self
+    }
+
+    fn emit(&self, step: Step) {
+        if let Some(t) = &self.trace {
+            t.emit(step);
+        }
+    }
+
+    fn conn(&self, stream: Stream, timeout: Duration) -> Conn {
+        let mut c = Conn::new(stream, timeout);
+        c.trace = self.trace.clone();
+        c
     }
 
     pub fn detected(&self) -> Option<Detected> {
@@ -64,6 +85,7 @@ impl Endpoint {
         let mut slot = self.detected.lock().unwrap_or_else(|p| p.into_inner());
         if *slot != Some(d) {
             tracing::info!(upstream = %self.name, "conn = auto: {}:{} uses {d:?}", self.cfg.host, self.cfg.port);
+            self.emit(Step::Note(format!("conn = auto found {d:?}")));
             *slot = Some(d);
         }
     }
@@ -112,26 +134,59 @@ impl Endpoint {
             return Err(UpstreamError::CredentialsInClear);
         }
         tracing::debug!(upstream = %self.name, mechanism = mech.name(), "authenticating");
+        self.emit(Step::Auth {
+            mechanism: mech.name(),
+            offered: conn.caps.auth.clone(),
+        });
         auth::authenticate(conn, mech, creds).await
     }
 
     async fn tcp(&self) -> Result<TcpStream, UpstreamError> {
-        let addr = format!("{}:{}", self.cfg.host, self.cfg.port);
-        let stream = tokio::time::timeout(self.cfg.timeout, TcpStream::connect(&addr))
-            .await
-            .map_err(|_| UpstreamError::Timeout { stage: "connect" })?
-            .map_err(|source| UpstreamError::Connect {
-                addr: addr.clone(),
-                source,
-            })?;
-        // Each command is one write; without NODELAY the last segment waits for a delayed ACK.
-        let _ = stream.set_nodelay(true);
-        Ok(stream)
+        let host = self.cfg.host.as_str();
+        let addrs: Vec<std::net::SocketAddr> = tokio::time::timeout(
+            self.cfg.timeout,
+            tokio::net::lookup_host((host, self.cfg.port)),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout { stage: "DNS" })?
+        .map_err(|source| UpstreamError::Resolve {
+            host: host.to_string(),
+            source,
+        })?
+        .collect();
+        self.emit(Step::Resolved {
+            host: host.to_string(),
+            addrs: addrs.clone(),
+        });
+        // Every address in turn, as a resolver-aware client should; the last error counts.
+        let mut last = None;
+        for addr in addrs {
+            match tokio::time::timeout(self.cfg.timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    // Each command is one write; without NODELAY the last segment waits for a
+                    // delayed ACK.
+                    let _ = stream.set_nodelay(true);
+                    self.emit(Step::Connected { addr });
+                    return Ok(stream);
+                }
+                Ok(Err(source)) => {
+                    last = Some(UpstreamError::Connect {
+                        addr: addr.to_string(),
+                        source,
+                    })
+                }
+                Err(_) => last = Some(UpstreamError::Timeout { stage: "connect" }),
+            }
+        }
+        Err(last.unwrap_or_else(|| UpstreamError::Resolve {
+            host: host.to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        }))
     }
 
     /// Reads the plaintext greeting (waiting at most `wait` when given).
     async fn plain(&self, tcp: TcpStream, wait: Option<Duration>) -> Result<Conn, UpstreamError> {
-        let mut conn = Conn::new(Stream::Plain(tcp), wait.unwrap_or(self.cfg.timeout));
+        let mut conn = self.conn(Stream::Plain(tcp), wait.unwrap_or(self.cfg.timeout));
         let greeting = conn.read_reply("greeting").await?;
         conn.timeout = self.cfg.timeout;
         if greeting.code != 220 {
@@ -145,7 +200,7 @@ impl Endpoint {
 
     async fn implicit_tls(&self, tcp: TcpStream) -> Result<Conn, UpstreamError> {
         let tls = self.handshake(tcp).await?;
-        let mut conn = Conn::new(Stream::Tls(Box::new(tls)), self.cfg.timeout);
+        let mut conn = self.conn(Stream::Tls(Box::new(tls)), self.cfg.timeout);
         let greeting = conn.read_reply("greeting").await?;
         if greeting.code != 220 {
             return Err(UpstreamError::Rejected {
@@ -163,7 +218,7 @@ impl Endpoint {
             return self.implicit_tls(self.tcp().await?).await;
         }
         let tcp = self.tcp().await?;
-        let mut conn = Conn::new(Stream::Plain(tcp), AUTO_GREETING_WAIT);
+        let mut conn = self.conn(Stream::Plain(tcp), AUTO_GREETING_WAIT);
         match conn.read_reply("greeting").await {
             Ok(greeting) if greeting.code == 220 => {
                 conn.timeout = self.cfg.timeout;
@@ -207,7 +262,7 @@ impl Endpoint {
             });
         };
         let tls = self.handshake(tcp).await?;
-        Ok(Conn::new(Stream::Tls(Box::new(tls)), self.cfg.timeout))
+        Ok(self.conn(Stream::Tls(Box::new(tls)), self.cfg.timeout))
     }
 
     async fn handshake(
@@ -221,11 +276,26 @@ impl Endpoint {
             ))
         })?;
         let connector = TlsConnector::from(self.tls.clone());
-        tokio::time::timeout(self.cfg.timeout, connector.connect(name, tcp))
+        let tls = tokio::time::timeout(self.cfg.timeout, connector.connect(name, tcp))
             .await
             .map_err(|_| UpstreamError::Timeout {
                 stage: "TLS handshake",
             })?
-            .map_err(|e| UpstreamError::Tls(e.to_string()))
+            .map_err(|e| UpstreamError::Tls(e.to_string()))?;
+        if self.trace.is_some() {
+            let (_, session) = tls.get_ref();
+            self.emit(Step::Tls {
+                version: session
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default(),
+                cipher: session
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_default(),
+                certificates: session.peer_certificates().map_or(0, |c| c.len()),
+            });
+        }
+        Ok(tls)
     }
 }

@@ -97,7 +97,7 @@ impl UpstreamError {
             | UpstreamError::Io { stage, .. } => {
                 matches!(
                     *stage,
-                    "connect" | "greeting" | "TLS handshake" | "EHLO" | "HELO"
+                    "DNS" | "connect" | "greeting" | "TLS handshake" | "EHLO" | "HELO"
                 )
             }
             UpstreamError::Rejected {

@@ -1,0 +1,232 @@
+//! `smarthost send-test`: connects to an upstream exactly as the relay would (same CONN and AUTH
+//! modes, same TLS trust), prints every step with its timing, sends a short test message (or
+//! stops before MAIL with `--no-send`), and ends with a verdict and the fix in plain words.
+//! Never touches the spool; passwords are never printed.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, SmtpUpstream, Transport};
+use crate::diagnose::{self, Lang, Problem, Target};
+use crate::upstream::client::{Conn, UpReply};
+use crate::upstream::connect::Endpoint;
+use crate::upstream::error::UpstreamError;
+use crate::upstream::trace::{Step, Tracer};
+
+/// A test longer than this per step is a failure worth reporting, not worth waiting for.
+const MAX_STEP_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+pub struct SendTest {
+    /// `None`: every SMTP upstream.
+    pub upstream: Option<String>,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub no_send: bool,
+    pub lang: Lang,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendTestError {
+    #[error("no SMTP upstream named {0} (configured: {1})")]
+    NoUpstream(String, String),
+    #[error("--to ADDRESS is needed to send a test message (or --no-send)")]
+    NoRecipient,
+}
+
+/// Runs the test; prints as it goes. Ok(true) when every upstream tested accepted the message
+/// (or, with `--no-send`, connected and logged in).
+pub async fn run(config: &Config, t: &SendTest) -> Result<bool, SendTestError> {
+    if t.to.is_none() && !t.no_send {
+        return Err(SendTestError::NoRecipient);
+    }
+    let smtp: Vec<(&str, &SmtpUpstream)> = config
+        .upstreams
+        .iter()
+        .filter_map(|u| match &u.transport {
+            Transport::Smtp(s) => Some((u.name.as_str(), s)),
+            Transport::File { .. } => None,
+        })
+        .filter(|(n, _)| t.upstream.as_deref().is_none_or(|want| want == *n))
+        .collect();
+    if smtp.is_empty() {
+        let known: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+        return Err(SendTestError::NoUpstream(
+            t.upstream.clone().unwrap_or_else(|| "(any)".into()),
+            known.join(", "),
+        ));
+    }
+    let mut all_ok = true;
+    for (name, cfg) in smtp {
+        let from = t
+            .from
+            .clone()
+            .or_else(|| {
+                let u = config.upstreams.iter().find(|u| u.name == name)?;
+                config.policy.overridden_by(&u.policy).rewrite.from
+            })
+            .or_else(|| {
+                cfg.credentials
+                    .as_ref()
+                    .map(|c| c.username.clone())
+                    .filter(|u| u.contains('@'))
+            })
+            .unwrap_or_else(|| format!("postmaster@{}", config.server.hostname));
+        all_ok &= one(config, name, cfg, &from, t).await;
+    }
+    Ok(all_ok)
+}
+
+async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &SendTest) -> bool {
+    let mut cfg = cfg.clone();
+    cfg.timeout = cfg.timeout.min(MAX_STEP_WAIT);
+    let target = Target {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        conn: cfg.conn,
+    };
+    println!(
+        "send-test: upstream \"{name}\" {}:{} (conn {}, auth {})",
+        cfg.host, cfg.port, cfg.conn, cfg.auth
+    );
+    let (tracer, mut steps) = Tracer::new();
+    let start = Instant::now();
+    let printer = tokio::spawn(async move {
+        while let Some((at, step)) = steps.recv().await {
+            print_step(at.duration_since(start), &step);
+        }
+    });
+    let endpoint = match Endpoint::new(name, cfg, &config.server.hostname) {
+        Ok(e) => e.traced(tracer),
+        Err(e) => {
+            drop(printer);
+            return verdict_err(&e, &target, t.lang);
+        }
+    };
+    let outcome = conversation(&endpoint, from, t).await;
+    drop(endpoint);
+    let _ = printer.await;
+    match outcome {
+        Ok(Some(reply)) => {
+            println!(
+                "OK: {}:{} accepted the test message ({reply})\n",
+                target.host, target.port
+            );
+            true
+        }
+        Ok(None) => {
+            println!(
+                "OK: connection, TLS and login to {}:{} work (nothing sent: --no-send)\n",
+                target.host, target.port
+            );
+            true
+        }
+        Err(Failure::Error(e)) => verdict_err(&e, &target, t.lang),
+        Err(Failure::Refused(stage, reply)) => {
+            let p = diagnose::from_reply(stage, &reply);
+            verdict(p, &target, t.lang, &format!("{stage}: {reply}"))
+        }
+    }
+}
+
+enum Failure {
+    Error(UpstreamError),
+    Refused(&'static str, UpReply),
+}
+
+/// Connects and logs in; then MAIL, RCPT, DATA one step at a time. The accepting reply, or
+/// `None` with `--no-send`.
+async fn conversation(
+    endpoint: &Endpoint,
+    from: &str,
+    t: &SendTest,
+) -> Result<Option<String>, Failure> {
+    let mut conn = endpoint.open().await.map_err(Failure::Error)?;
+    let result = transaction(&mut conn, from, t).await;
+    conn.quit().await;
+    result
+}
+
+async fn transaction(conn: &mut Conn, from: &str, t: &SendTest) -> Result<Option<String>, Failure> {
+    let Some(to) = t.to.as_deref().filter(|_| !t.no_send) else {
+        return Ok(None);
+    };
+    let step = |r: Result<UpReply, UpstreamError>, stage: &'static str, want: u16| match r {
+        Ok(r) if r.code == want || (want == 250 && r.is_positive() && r.code < 300) => Ok(r),
+        Ok(r) => Err(Failure::Refused(stage, r)),
+        Err(e) => Err(Failure::Error(e)),
+    };
+    step(
+        conn.command(&format!("MAIL FROM:<{from}>"), "MAIL").await,
+        "MAIL",
+        250,
+    )?;
+    step(
+        conn.command(&format!("RCPT TO:<{to}>"), "RCPT").await,
+        "RCPT",
+        250,
+    )?;
+    step(conn.command("DATA", "DATA").await, "DATA", 354)?;
+    let message = test_message(from, to);
+    conn.write(&crate::upstream::dot_stuff(message.as_bytes()), "DATA")
+        .await
+        .map_err(Failure::Error)?;
+    let end = step(conn.read_reply("end of DATA").await, "end of DATA", 250)?;
+    Ok(Some(end.to_string()))
+}
+
+fn test_message(from: &str, to: &str) -> String {
+    let now = chrono::Local::now();
+    format!(
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: smarthost send-test\r\nDate: {}\r\n\
+         Message-ID: <{}.send-test@smarthost>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         This is a test message from smarthost send-test: this upstream works.\r\n",
+        now.to_rfc2822(),
+        crate::spool::new_queue_id()
+    )
+}
+
+fn print_step(at: Duration, step: &Step) {
+    let ms = at.as_millis();
+    let line = |label: &str, text: &str| {
+        let mut lines = text.lines();
+        println!("[{ms:>5} ms] {label:<11} {}", lines.next().unwrap_or(""));
+        for l in lines {
+            println!("{:<23}{l}", "");
+        }
+    };
+    match step {
+        Step::Resolved { host, addrs } => {
+            let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+            line("DNS", &format!("{host} -> {}", list.join(", ")));
+        }
+        Step::Connected { addr } => line("TCP", &format!("connected to {addr}")),
+        Step::Tls {
+            version,
+            cipher,
+            certificates,
+        } => line(
+            "TLS",
+            &format!("{version}, {cipher}; certificate chain of {certificates} verified"),
+        ),
+        Step::Reply { stage, reply } => line(stage, &reply.text),
+        Step::Auth { mechanism, offered } => line(
+            "AUTH",
+            &format!("{mechanism} chosen (server offers {})", offered.join(" ")),
+        ),
+        Step::Note(n) => line("note", n),
+    }
+}
+
+fn verdict_err(e: &UpstreamError, target: &Target, lang: Lang) -> bool {
+    let p = diagnose::from_error(e, target);
+    verdict(p, target, lang, &e.to_string())
+}
+
+fn verdict(p: Problem, target: &Target, lang: Lang, detail: &str) -> bool {
+    let (what, fix) = diagnose::explain(p, target, lang);
+    println!("FAILED ({}): {what}", p.code());
+    println!("  error: {detail}");
+    println!("  fix:   {fix}\n");
+    false
+}
