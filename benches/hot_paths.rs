@@ -87,6 +87,7 @@ fn envelope() -> Envelope {
             notify: None,
         }],
         upstream: None,
+        client: None,
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, Transport};
 use crate::dsn;
+use crate::maillog;
 use crate::outcome;
 use crate::spool::{LimitOp, Progress, RcptState};
 use crate::spool::{Spool, StoredMessage, now_ms};
@@ -133,6 +134,8 @@ impl Delivery {
             return;
         };
         let pending = msg.pending_indices();
+        crate::maillog!(maillog::ATTEMPT, queue_id = %msg.id, client = %maillog::client(&msg.envelope),
+            upstream = %up.name, rcpts = pending.len(), attempt = msg.attempts + 1);
         let mut via = up.name.clone();
         let mut result = self.try_upstream(&up.name, &msg, &pending).await;
         if let (Err(e), Some(fallback)) = (&result, &up.fallback)
@@ -190,7 +193,8 @@ impl Delivery {
         {
             tracing::warn!(%upstream, "{}; mail waits in the queue", hold.reason);
         }
-        tracing::info!(target: "maillog", queue_id = %msg.id, %upstream, next = %throttle::local(hold.until), reason = %hold.reason, "held by limits");
+        crate::maillog!(maillog::HELD, queue_id = %msg.id, client = %maillog::client(&msg.envelope),
+            %upstream, next = %throttle::local(hold.until), reason = %hold.reason);
     }
 
     /// NOTIFY=SUCCESS for an upstream that could not take the request on: tell the sender that
@@ -267,7 +271,7 @@ impl Delivery {
         let notice_id = notice.id.clone();
         match self.spool.put(notice).await {
             Ok(()) => {
-                tracing::info!(target: "maillog", queue_id = %msg.id, %notice_id, kind = ?kind, to = %msg.envelope.mail_from, "notice queued");
+                crate::maillog!(maillog::NOTICE, queue_id = %msg.id, %notice_id, kind = ?kind, to = %msg.envelope.mail_from);
                 true
             }
             Err(e) => {
@@ -299,13 +303,14 @@ impl Delivery {
         let now = chrono::Local::now().fixed_offset();
         let Some(notice) = dsn::failure_notice(msg, &failures, &self.config.server.hostname, now)
         else {
-            tracing::info!(target: "maillog", queue_id = %msg.id, "no bounce: null sender or NOTIFY excludes FAILURE");
+            crate::maillog!(maillog::NOTICE, queue_id = %msg.id, kind = "Failed", notice_id = "none",
+                reason = "null sender or NOTIFY excludes FAILURE");
             return progress;
         };
         let bounce_id = notice.id.clone();
         match self.spool.put(notice).await {
             Ok(()) => {
-                tracing::info!(target: "maillog", queue_id = %msg.id, %bounce_id, to = %msg.envelope.mail_from, "bounced");
+                crate::maillog!(maillog::NOTICE, queue_id = %msg.id, kind = "Failed", notice_id = %bounce_id, to = %msg.envelope.mail_from);
                 progress
             }
             Err(e) => {
@@ -677,6 +682,7 @@ fn soften_signals(results: &mut [(usize, RcptResult)]) -> Option<(signal::Signal
 
 fn log_results(msg: &StoredMessage, upstream: &str, p: &crate::spool::Progress) {
     use crate::spool::RcptState;
+    let client = maillog::client(&msg.envelope);
     for (i, state) in p.rcpts.iter().enumerate() {
         if msg.rcpts[i] == *state || !msg.rcpts[i].is_pending() {
             continue;
@@ -684,14 +690,14 @@ fn log_results(msg: &StoredMessage, upstream: &str, p: &crate::spool::Progress) 
         let rcpt = &msg.envelope.recipients[i].address;
         match state {
             RcptState::Delivered { reply } => {
-                tracing::info!(target: "maillog", queue_id = %msg.id, %upstream, %rcpt, %reply, "delivered")
+                crate::maillog!(maillog::DELIVERED, queue_id = %msg.id, %client, %upstream, %rcpt, %reply)
             }
             RcptState::Failed { reply } => {
-                tracing::warn!(target: "maillog", queue_id = %msg.id, %upstream, %rcpt, %reply, "failed permanently; kept for bounce")
+                crate::maillog!(maillog::BOUNCED, queue_id = %msg.id, %client, %upstream, %rcpt, %reply)
             }
-            RcptState::Pending { last_reply } => tracing::info!(
-                target: "maillog", queue_id = %msg.id, %upstream, %rcpt,
-                reply = %last_reply.as_deref().unwrap_or(""), "deferred"
+            RcptState::Pending { last_reply } => crate::maillog!(
+                maillog::DEFERRED, queue_id = %msg.id, %client, %upstream, %rcpt,
+                reply = %last_reply.as_deref().unwrap_or(""), next = %throttle::local(p.next_attempt)
             ),
         }
     }

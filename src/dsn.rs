@@ -202,6 +202,7 @@ pub fn notice(
             notify: Some(Notify::Never),
         }],
         upstream: env.upstream.clone(),
+        client: None,
     };
     Some(NewMessage { id, envelope, body })
 }
@@ -241,6 +242,7 @@ mod tests {
                     },
                 ],
                 upstream: Some("isp".into()),
+                client: None,
             },
             rcpts: vec![RcptState::Pending { last_reply: None }; 2],
             body: Arc::new(b"Subject: payslip\r\nFrom: a@x.test\r\n\r\nsecret body\r\n".to_vec()),
@@ -376,6 +378,7 @@ mod notice_tests {
                     notify,
                 }],
                 upstream: None,
+                client: None,
             },
             rcpts: vec![RcptState::Pending { last_reply: None }],
             body: Arc::new(b"Subject: s\r\n\r\nb\r\n".to_vec()),

@@ -21,6 +21,10 @@ pub struct Envelope {
     /// The upstream chosen by routing at acceptance; `None` means the default one.
     #[serde(default)]
     pub upstream: Option<String>,
+    /// Who handed the message in (IP address, or the client account), for the mail log;
+    /// `None` for notices smarthost writes itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ pub mod diagnose;
 pub mod dsn;
 pub mod envelope;
 pub mod listener;
+pub mod maillog;
 pub mod outcome;
 pub mod policy;
 pub mod router;

@@ -14,13 +14,16 @@ use smarthost::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SMARTHOST_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        cli::LogFormat::Human => logs.init(),
+        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let result = match cli.command.unwrap_or(Command::Run { config: None }) {
         Command::Run { config } => run(config.as_deref()),
         Command::CheckConfig { config } => return check_config(config.as_deref()),

@@ -172,6 +172,7 @@ mod tests {
                 ret: None,
                 envid: None,
                 upstream: None,
+                client: None,
                 recipients: (0..n)
                     .map(|i| Recipient {
                         address: format!("r{i}@y"),

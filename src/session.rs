@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
+use crate::maillog;
 use crate::policy::Policy;
 use crate::spool::{NewMessage, Spool};
 use machine::{Action, Limits, Machine, Transaction};
@@ -98,7 +99,13 @@ where
             let mut stop = false;
             for action in actions.drain(..) {
                 match action {
-                    Action::Reply(r) => r.write_to(&mut out),
+                    Action::Reply(r) => {
+                        if r.code >= 400 {
+                            let reply = r.lines.join(" ");
+                            crate::maillog!(maillog::REJECTED, client = %peer.ip(), code = r.code, %reply);
+                        }
+                        r.write_to(&mut out)
+                    }
                     Action::Deliver(tx) => {
                         let result = store(*tx, peer, m, ctx).await;
                         m.delivered(result).write_to(&mut out);
@@ -173,6 +180,11 @@ async fn store(
     ctx: &SessionContext,
 ) -> Result<String, Reply> {
     let id = crate::spool::new_queue_id();
+    let client = peer.ip().to_string();
+    let mut tx = tx;
+    tx.envelope.client = Some(client.clone());
+    crate::maillog!(maillog::RECEIVED, %client, queue_id = %id, from = %tx.envelope.mail_from,
+        rcpts = tx.envelope.recipients.len(), size = tx.body.len());
     let single =
         (tx.envelope.recipients.len() == 1).then(|| tx.envelope.recipients[0].address.as_str());
     let header = received::received(&received::Trace {
@@ -190,7 +202,7 @@ async fn store(
     body.extend_from_slice(&tx.body);
     let applied = ctx.policy.apply(tx.envelope, body);
     for rcpt in &applied.dropped {
-        tracing::info!(target: "maillog", %peer, queue_id = %id, %rcpt, "dropped by blacklist");
+        crate::maillog!(maillog::DROPPED, %client, queue_id = %id, %rcpt, reason = "blacklist");
     }
     if applied.envelope.recipients.is_empty() {
         // Every recipient was dropped on purpose: the client is told it went fine, as asked.
@@ -198,9 +210,11 @@ async fn store(
     }
     if applied.test_mode {
         let to = &applied.envelope.recipients[0].address;
-        tracing::info!(target: "maillog", %peer, queue_id = %id, %to, "redirected by test mode");
+        crate::maillog!(maillog::REDIRECTED, %client, queue_id = %id, %to, reason = "test mode");
     }
     let rcpts = applied.envelope.recipients.len();
+    let from = applied.envelope.mail_from.clone();
+    let size = applied.body.len();
     let (envelope, body) = (applied.envelope, applied.body);
     match ctx
         .spool
@@ -212,7 +226,7 @@ async fn store(
         .await
     {
         Ok(()) => {
-            tracing::info!(target: "maillog", %peer, queue_id = %id, rcpts, "accepted");
+            crate::maillog!(maillog::QUEUED, %client, queue_id = %id, %from, rcpts, size);
             Ok(id)
         }
         Err(e) => {

@@ -27,6 +27,7 @@ fn env(from: &str, rcpts: &[&str]) -> Envelope {
             })
             .collect(),
         upstream: None,
+        client: None,
     }
 }
 

@@ -302,6 +302,7 @@ impl Machine {
             envid: from.env_id.map(|e| e.into_owned()),
             recipients: Vec::new(),
             upstream: None,
+            client: None,
         });
         out.push(Action::Reply(reply::sender_ok()));
     }
