@@ -37,6 +37,7 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../conf/default.toml");
 pub struct Config {
     pub server: ServerConfig,
     pub spool: SpoolConfig,
+    pub admin: AdminConfig,
     pub upstreams: Vec<Upstream>,
     /// Global policy sections; an upstream may override each of them.
     pub policy: PolicyConfig,
@@ -71,11 +72,19 @@ pub struct SpoolConfig {
     pub dir: PathBuf,
 }
 
+/// `[admin]`: the optional HTTP listener for Prometheus metrics and `/status` (off by default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub listen: Option<SocketAddr>,
+}
+
 #[derive(Debug)]
 struct RawConfig {
     server: RawServer,
     spool: RawSpool,
     retry: RawRetry,
+    admin: AdminConfig,
     policy: PolicyConfig,
     upstream: Vec<toml::Spanned<RawUpstream>>,
     /// `[[upstream]]` tables in the file, including those that failed to deserialise.
@@ -96,6 +105,7 @@ impl RawConfig {
             server: RawServer::default(),
             spool: RawSpool::default(),
             retry: RawRetry::default(),
+            admin: AdminConfig::default(),
             policy: PolicyConfig::default(),
             upstream: Vec::new(),
             upstreams_declared: 0,
@@ -112,6 +122,10 @@ impl RawConfig {
                 },
                 "retry" => match RawRetry::deserialize(ValueDeserializer::from(value)) {
                     Ok(s) => raw.retry = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "admin" => match AdminConfig::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.admin = s,
                     Err(e) => error(e.span(), e.message()),
                 },
                 "blacklist" => match BlacklistConfig::deserialize(ValueDeserializer::from(value)) {
@@ -144,7 +158,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }
@@ -398,6 +412,7 @@ impl Config {
                 max_connections: s.max_connections,
             },
             spool: SpoolConfig { dir: raw.spool.dir },
+            admin: raw.admin,
             upstreams,
             policy: raw.policy,
             retry: crate::outcome::RetryPolicy {

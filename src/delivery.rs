@@ -41,12 +41,17 @@ struct Pool {
 pub struct Delivery {
     config: Arc<Config>,
     spool: Spool,
+    metrics: Arc<crate::metrics::Metrics>,
     targets: HashMap<String, Arc<Target>>,
     inflight: Mutex<HashSet<String>>,
 }
 
 impl Delivery {
-    pub fn new(config: Arc<Config>, spool: Spool) -> Result<Arc<Delivery>, UpstreamError> {
+    pub fn new(
+        config: Arc<Config>,
+        spool: Spool,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Arc<Delivery>, UpstreamError> {
         let mut targets = HashMap::new();
         for u in &config.upstreams {
             let t = match &u.transport {
@@ -62,6 +67,7 @@ impl Delivery {
         Ok(Arc::new(Delivery {
             config,
             spool,
+            metrics,
             targets,
             inflight: Mutex::new(HashSet::new()),
         }))
@@ -145,6 +151,7 @@ impl Delivery {
             via = fallback.clone();
             result = self.try_upstream(fallback, &msg, &pending).await;
         }
+        self.observe(&via, &result);
         let mut dsn_passed_on = false;
         let progress = match result {
             Ok(attempt) => {
@@ -175,6 +182,7 @@ impl Delivery {
         };
         let (progress, failed) = progress;
         log_results(&msg, &via, &progress);
+        self.count_results(&msg, &via, &progress);
         let progress = self.bounce(&msg, progress, &failed).await;
         if !dsn_passed_on {
             self.report_relayed(&msg, &progress).await;
@@ -182,6 +190,37 @@ impl Delivery {
         let progress = self.warn_delay(&msg, progress).await;
         if let Err(e) = self.spool.record(progress).await {
             tracing::error!(queue_id = %msg.id, "cannot record delivery result: {e}");
+        }
+    }
+
+    /// Upstream health and failure counters from one attempt.
+    fn observe(&self, upstream: &str, result: &Result<Attempt, UpstreamError>) {
+        match result {
+            Ok(a) if a.results.is_empty() && a.held.is_some() => {}
+            Ok(_) => self.metrics.upstream_result(upstream, Ok(())),
+            Err(e) => self.metrics.upstream_result(
+                upstream,
+                Err((crate::metrics::failure_kind(e), e.to_string())),
+            ),
+        }
+    }
+
+    fn count_results(&self, msg: &StoredMessage, upstream: &str, p: &Progress) {
+        let age = (now_ms() - msg.created * 1000).max(0) as f64 / 1000.0;
+        for (i, state) in p.rcpts.iter().enumerate() {
+            if msg.rcpts[i] == *state || !msg.rcpts[i].is_pending() {
+                continue;
+            }
+            let outcome = match state {
+                RcptState::Delivered { .. } => {
+                    self.metrics.delivered_after(upstream, age);
+                    maillog::DELIVERED
+                }
+                RcptState::Failed { .. } => maillog::BOUNCED,
+                RcptState::Pending { .. } if p.limited_by.is_some() => maillog::HELD,
+                RcptState::Pending { .. } => maillog::DEFERRED,
+            };
+            self.metrics.count(outcome, upstream, 1);
         }
     }
 
@@ -555,6 +594,26 @@ impl Delivery {
         }
     }
 
+    /// Every SMTP upstream's connections, pause and quota windows now (for `/status`).
+    pub fn limits_now(&self) -> Vec<UpstreamLimits> {
+        let now = now_ms();
+        let mut out: Vec<UpstreamLimits> = self
+            .targets
+            .iter()
+            .filter_map(|(name, t)| match t.as_ref() {
+                Target::Smtp(p) => Some(UpstreamLimits {
+                    name: name.clone(),
+                    connections: p.throttle.connection_limit(),
+                    paused_until: p.throttle.paused_until(now),
+                    windows: p.throttle.windows(now),
+                }),
+                Target::File(_) => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
     /// Connections allowed to `upstream` now (for status and tests).
     pub fn connection_limit(&self, upstream: &str) -> Option<usize> {
         match self.targets.get(upstream)?.as_ref() {
@@ -643,6 +702,14 @@ async fn write_file(
     tokio::task::spawn_blocking(move || upstream::file::write(&dir, &id, &env, &pending, &body))
         .await
         .map_err(std::io::Error::other)?
+}
+
+/// One upstream's limits as they stand.
+pub struct UpstreamLimits {
+    pub name: String,
+    pub connections: usize,
+    pub paused_until: Option<i64>,
+    pub windows: Vec<throttle::quota::WindowState>,
 }
 
 /// What one attempt through one upstream gave.

@@ -28,6 +28,7 @@ pub mod dsn;
 pub mod envelope;
 pub mod listener;
 pub mod maillog;
+pub mod metrics;
 pub mod outcome;
 pub mod policy;
 pub mod router;
@@ -59,11 +60,18 @@ pub enum StartError {
     Blacklist(#[from] policy::blacklist::BlacklistError),
     #[error("upstream: {0}")]
     Upstream(#[from] upstream::error::UpstreamError),
+    #[error("[admin] listen = \"{addr}\": {source}")]
+    Admin {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running relay. Dropping it does not stop it; call [`Relay::shutdown`].
 pub struct Relay {
     pub local_addrs: Vec<SocketAddr>,
+    /// The `[admin]` HTTP listener, when configured.
+    pub admin_addr: Option<SocketAddr>,
     pub spool: Spool,
     pub delivery: Arc<delivery::Delivery>,
     sessions: listener::Sessions,
@@ -87,7 +95,8 @@ impl Relay {
             None => None,
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let delivery = delivery::Delivery::new(config.clone(), spool.clone())?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let delivery = delivery::Delivery::new(config.clone(), spool.clone(), metrics.clone())?;
         // Delivery stops after the sessions, so mail accepted during the grace period still goes.
         let (delivery_stop, delivery_stop_rx) = watch::channel(false);
         tokio::spawn(delivery.clone().run(fresh, delivery_stop_rx));
@@ -106,8 +115,29 @@ impl Relay {
             data_timeout: s.data_timeout,
             spool: spool.clone(),
             policy: Arc::new(policy::Policy::new(&config)?),
+            metrics: metrics.clone(),
             shutdown: shutdown_rx.clone(),
         });
+        let admin_addr = match config.admin.listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Admin { addr, source })?;
+                let bound = l.local_addr().ok();
+                let state = Arc::new(metrics::http::AdminState {
+                    metrics: metrics.clone(),
+                    delivery: delivery.clone(),
+                    spool: spool.clone(),
+                    config: config.clone(),
+                });
+                tokio::spawn(metrics::http::serve(l, state, shutdown_rx.clone()));
+                if let Some(a) = bound {
+                    tracing::info!("metrics and status on http://{a}/metrics and /status");
+                }
+                bound
+            }
+            None => None,
+        };
         let listener = listener::Listener::bind(&s.listen)?;
         let local_addrs = listener.local_addrs();
         let sessions = listener.spawn(
@@ -121,6 +151,7 @@ impl Relay {
         }
         Ok(Relay {
             local_addrs,
+            admin_addr,
             spool,
             delivery,
             sessions,

@@ -28,6 +28,7 @@ pub struct SessionContext {
     pub data_timeout: Duration,
     pub spool: Spool,
     pub policy: Arc<Policy>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Flips to `true` when the relay stops: a session waiting for a command gets `421`; one in
     /// DATA may finish its message first.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -103,6 +104,7 @@ where
                         if r.code >= 400 {
                             let reply = r.lines.join(" ");
                             crate::maillog!(maillog::REJECTED, client = %peer.ip(), code = r.code, %reply);
+                            ctx.metrics.count(maillog::REJECTED, "", 1);
                         }
                         r.write_to(&mut out)
                     }
@@ -185,6 +187,7 @@ async fn store(
     tx.envelope.client = Some(client.clone());
     crate::maillog!(maillog::RECEIVED, %client, queue_id = %id, from = %tx.envelope.mail_from,
         rcpts = tx.envelope.recipients.len(), size = tx.body.len());
+    ctx.metrics.count(maillog::RECEIVED, "", 1);
     let single =
         (tx.envelope.recipients.len() == 1).then(|| tx.envelope.recipients[0].address.as_str());
     let header = received::received(&received::Trace {
@@ -227,6 +230,7 @@ async fn store(
     {
         Ok(()) => {
             crate::maillog!(maillog::QUEUED, %client, queue_id = %id, %from, rcpts, size);
+            ctx.metrics.count(maillog::QUEUED, "", 1);
             Ok(id)
         }
         Err(e) => {

@@ -144,6 +144,11 @@ impl Spool {
             .await
     }
 
+    /// Messages in the queue and the creation time (unix seconds) of the oldest.
+    pub async fn queue_stats(&self) -> Result<(usize, Option<i64>), SpoolError> {
+        self.read(store::queue_stats).await
+    }
+
     /// Changes with every `smarthost limits reset`.
     pub async fn limit_reset_mark(&self) -> Result<i64, SpoolError> {
         self.read(store::reset_mark).await

@@ -227,6 +227,22 @@ impl Throttle {
         first
     }
 
+    /// Each quota window's use at `now` (empty without quotas).
+    pub fn windows(&self, now: i64) -> Vec<quota::WindowState> {
+        self.quota
+            .as_ref()
+            .map(|q| lock(q).windows(now))
+            .unwrap_or_default()
+    }
+
+    /// The end of the provider's pause in force at `now`, if any.
+    pub fn paused_until(&self, now: i64) -> Option<i64> {
+        lock(&self.pause)
+            .as_ref()
+            .filter(|p| p.until > now)
+            .map(|p| p.until)
+    }
+
     pub fn has_quota(&self) -> bool {
         self.quota.is_some()
     }

@@ -43,6 +43,7 @@ fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> S
         policy: Arc::new(
             smarthost::policy::Policy::new(&smarthost::config::Config::embedded_default()).unwrap(),
         ),
+        metrics: Default::default(),
         shutdown,
     });
     Setup {

@@ -586,3 +586,10 @@ pub struct LimitState {
     /// Messages waiting for these limits.
     pub waiting: usize,
 }
+
+pub(super) fn queue_stats(c: &Connection, dir: &Path) -> Result<(usize, Option<i64>), SpoolError> {
+    c.query_row("SELECT count(*), min(created) FROM message", [], |r| {
+        Ok((r.get::<_, i64>(0)? as usize, r.get::<_, Option<i64>>(1)?))
+    })
+    .map_err(db_err_owned(dir))
+}
