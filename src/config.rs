@@ -301,6 +301,25 @@ impl Config {
         Config::load(&text, path)
     }
 
+    /// The SMTP upstreams, all or only the one named; the names of every upstream when none
+    /// matches (for the error message).
+    pub fn smtp_upstreams(&self, name: Option<&str>) -> Result<Vec<(&str, &SmtpUpstream)>, String> {
+        let found: Vec<(&str, &SmtpUpstream)> = self
+            .upstreams
+            .iter()
+            .filter_map(|u| match &u.transport {
+                Transport::Smtp(s) => Some((u.name.as_str(), s)),
+                Transport::File { .. } => None,
+            })
+            .filter(|(n, _)| name.is_none_or(|want| want == *n))
+            .collect();
+        if found.is_empty() {
+            let known: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
+            return Err(known.join(", "));
+        }
+        Ok(found)
+    }
+
     pub fn embedded_default() -> Config {
         Config::load(EMBEDDED_DEFAULT, Path::new("<embedded default>"))
             .expect("embedded default config is valid")

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::config::{Config, SmtpUpstream, Transport};
+use crate::config::{Config, SmtpUpstream};
 use crate::spool::{Admin, LIMITS_KEPT_MS, now_ms};
 use crate::throttle::local;
 use crate::throttle::quota::Usage;
@@ -20,21 +20,9 @@ pub enum LimitsCommand {
 
 pub fn limits(config: &Config, cmd: &LimitsCommand) -> Result<String, AdminError> {
     let (LimitsCommand::Show(name) | LimitsCommand::Reset(name)) = cmd;
-    let smtp: Vec<(&str, &SmtpUpstream)> = config
-        .upstreams
-        .iter()
-        .filter_map(|u| match &u.transport {
-            Transport::Smtp(s) => Some((u.name.as_str(), s)),
-            Transport::File { .. } => None,
-        })
-        .filter(|(n, _)| name.as_deref().is_none_or(|want| want == *n))
-        .collect();
-    if let Some(want) = name
-        && smtp.is_empty()
-    {
-        let known: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
-        return Err(AdminError::NoUpstream(want.clone(), known.join(", ")));
-    }
+    let smtp = config.smtp_upstreams(name.as_deref()).map_err(|known| {
+        AdminError::NoUpstream(name.clone().unwrap_or_else(|| "(any)".into()), known)
+    })?;
     let mut admin = Admin::open(&config.spool.dir)?;
     let mut out = String::new();
     match cmd {

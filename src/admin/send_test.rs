@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, SmtpUpstream, Transport};
+use crate::config::{Config, SmtpUpstream};
 use crate::diagnose::{self, Lang, Problem, Target};
 use crate::upstream::client::{Conn, UpReply};
 use crate::upstream::connect::Endpoint;
@@ -39,22 +39,11 @@ pub async fn run(config: &Config, t: &SendTest) -> Result<bool, SendTestError> {
     if t.to.is_none() && !t.no_send {
         return Err(SendTestError::NoRecipient);
     }
-    let smtp: Vec<(&str, &SmtpUpstream)> = config
-        .upstreams
-        .iter()
-        .filter_map(|u| match &u.transport {
-            Transport::Smtp(s) => Some((u.name.as_str(), s)),
-            Transport::File { .. } => None,
-        })
-        .filter(|(n, _)| t.upstream.as_deref().is_none_or(|want| want == *n))
-        .collect();
-    if smtp.is_empty() {
-        let known: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
-        return Err(SendTestError::NoUpstream(
-            t.upstream.clone().unwrap_or_else(|| "(any)".into()),
-            known.join(", "),
-        ));
-    }
+    let smtp = config
+        .smtp_upstreams(t.upstream.as_deref())
+        .map_err(|known| {
+            SendTestError::NoUpstream(t.upstream.clone().unwrap_or_else(|| "(any)".into()), known)
+        })?;
     let mut all_ok = true;
     for (name, cfg) in smtp {
         let from = t

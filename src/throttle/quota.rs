@@ -114,13 +114,7 @@ impl Usage {
     /// When the oldest unit of the longest window leaves it (`now` + that window when none
     /// was counted): the provider's own window has room again by then at the latest.
     pub fn oldest_leaves(&self, now: i64) -> i64 {
-        let longest = self
-            .quota
-            .windows
-            .iter()
-            .map(|w| w.span.as_millis() as i64)
-            .max()
-            .unwrap_or(0);
+        let longest = self.longest();
         match self.events.iter().find(|(t, _)| *t > now - longest) {
             Some((t, _)) => t + longest,
             None => now + longest,
@@ -152,14 +146,17 @@ impl Usage {
         now + span
     }
 
-    fn prune(&mut self, now: i64) {
-        let longest = self
-            .quota
+    fn longest(&self) -> i64 {
+        self.quota
             .windows
             .iter()
             .map(|w| w.span.as_millis() as i64)
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    fn prune(&mut self, now: i64) {
+        let longest = self.longest();
         while self
             .events
             .front()
