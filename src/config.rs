@@ -320,6 +320,40 @@ impl Config {
         Ok(found)
     }
 
+    /// Upstreams whose password or token is written in the file itself (`password = "..."`).
+    pub fn inline_secrets(&self) -> Vec<&str> {
+        self.upstreams
+            .iter()
+            .filter(|u| match &u.transport {
+                Transport::Smtp(s) => s
+                    .credentials
+                    .as_ref()
+                    .is_some_and(|c| matches!(c.secret, Secret::Inline(_))),
+                Transport::File { .. } => false,
+            })
+            .map(|u| u.name.as_str())
+            .collect()
+    }
+
+    /// A warning when the file is readable by every local user and holds a password.
+    pub fn exposed_secrets_warning(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let names = self.inline_secrets();
+        if names.is_empty() {
+            return None;
+        }
+        let mode = std::fs::metadata(&self.source).ok()?.permissions().mode();
+        (mode & 0o004 != 0).then(|| {
+            format!(
+                "warning: {} is readable by every user on this machine and holds the password of upstream {}; \
+                 run `chmod 600 {}` or use password_env / password_file",
+                self.source.display(),
+                names.join(", "),
+                self.source.display()
+            )
+        })
+    }
+
     pub fn embedded_default() -> Config {
         Config::load(EMBEDDED_DEFAULT, Path::new("<embedded default>"))
             .expect("embedded default config is valid")

@@ -76,7 +76,10 @@ fn load(path: Option<&Path>) -> Result<Config, smarthost::config::ConfigErrors> 
 
 fn check_config(path: Option<&Path>) -> ExitCode {
     match load(path) {
-        Ok(_) => {
+        Ok(config) => {
+            if let Some(w) = config.exposed_secrets_warning() {
+                eprintln!("{w}");
+            }
             println!("configuration OK");
             ExitCode::SUCCESS
         }
@@ -151,6 +154,14 @@ fn limits(path: Option<&Path>, action: LimitsAction) -> anyhow::Result<()> {
 
 fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(w) = config.exposed_secrets_warning() {
+        tracing::warn!("{w}");
+    }
+    // Queued mail and delivered files hold payslips and invoices: nobody else may read them.
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     if path.is_none() {
         tracing::info!(
             "no --config given: embedded default (127.0.0.1:2525, mail goes to ./outbox/)"

@@ -42,6 +42,12 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SpoolError + '_ {
 
 pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    // The queue holds every message: only the relay's own user may enter the directory.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(dir))?;
+    }
     let lock = lock_dir(dir)?;
     let path = dir.join(DB_FILE);
     let writer = match open_db(&path) {

@@ -353,3 +353,90 @@ pub fn message(subject: &str) -> Vec<u8> {
 pub fn queue_id(reply: &str) -> String {
     reply.trim().rsplit(' ').next().unwrap().to_string()
 }
+
+/// `smarthost run` as a child process on `config` (TOML text written to a temporary dir, where
+/// `{dir}` is replaced by that dir), with its stderr collected. Stopped with SIGTERM, by PID,
+/// when dropped.
+pub struct BinaryRelay {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl BinaryRelay {
+    pub fn start(config: &str, env: &[(&str, &str)]) -> BinaryRelay {
+        use std::io::BufRead;
+        let dir = tempfile::Builder::new()
+            .prefix("smarthost-bin-")
+            .tempdir()
+            .unwrap();
+        let conf = dir.path().join("smarthost.toml");
+        std::fs::write(
+            &conf,
+            config.replace("{dir}", &dir.path().display().to_string()),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smarthost"))
+            .args(["run", "--config"])
+            .arg(&conf)
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if let Some(a) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(a.trim().to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("relay did not start:\n{}", log.lock().unwrap()))
+            .parse()
+            .unwrap();
+        BinaryRelay {
+            child,
+            addr,
+            dir,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `text`.
+    pub async fn wait_log(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{text}` in the log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for BinaryRelay {
+    fn drop(&mut self) {
+        // SAFETY: signals only the child this test started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
