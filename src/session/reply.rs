@@ -40,6 +40,16 @@ impl Reply {
         let last = self.lines.len().saturating_sub(1);
         for (i, line) in self.lines.iter().enumerate() {
             let sep = if i == last { ' ' } else { '-' };
+            // Some replies echo what the client sent (an option, a HELO name): a NUL or a bare
+            // CR there would corrupt the reply stream, so control characters never go out.
+            let line: std::borrow::Cow<str> = if line.chars().any(char::is_control) {
+                line.chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect::<String>()
+                    .into()
+            } else {
+                std::borrow::Cow::Borrowed(line.as_ref())
+            };
             match self.status {
                 Some(st) => {
                     let _ = write!(s, "{}{}{} {}\r\n", self.code, sep, st, line);
@@ -202,6 +212,14 @@ mod tests {
         assert_eq!(
             unknown_command().to_wire(),
             "500 5.5.2 Error: command not recognized\r\n"
+        );
+    }
+
+    #[test]
+    fn client_bytes_echoed_in_a_reply_cannot_inject_control_characters() {
+        assert_eq!(
+            unsupported_parameter("0\0x\ry").to_wire(),
+            "555 5.5.4 Unsupported option: 0?x?y\r\n"
         );
     }
 }
