@@ -2,6 +2,7 @@
 //! defaults and the embedded "try it" config; never opens sockets or spool files. Errors name the
 //! file, line and key ([`ConfigError`]); secrets are never printed.
 
+mod clients;
 mod error;
 pub mod policy;
 pub mod presets;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use clients::{ClientAccount, hash_password};
 pub use error::{ConfigError, ConfigErrors};
 pub use upstream::{
     Credentials, Quota, QuotaWindow, Secret, SecretError, SmtpUpstream, Transport, Upstream,
@@ -38,6 +40,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub spool: SpoolConfig,
     pub admin: AdminConfig,
+    /// `[[client]]` accounts that may log in to the relay.
+    pub clients: Vec<ClientAccount>,
     pub upstreams: Vec<Upstream>,
     /// Global policy sections; an upstream may override each of them.
     pub policy: PolicyConfig,
@@ -59,6 +63,21 @@ pub struct ServerConfig {
     pub max_errors: u32,
     pub max_recipients: usize,
     pub max_connections: usize,
+    pub auth: AuthPolicy,
+}
+
+/// Who must log in, and how hard failed logins are punished (`[server]` keys).
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    /// A client account may connect from outside `allowed_networks` if it logs in.
+    pub from_anywhere: bool,
+    /// Every session must log in before MAIL.
+    pub required: bool,
+    /// PLAIN/LOGIN without TLS from 127.0.0.0/8 and ::1 (old software); never from elsewhere.
+    pub plain_on_loopback: bool,
+    /// Failed logins from one address before it is banned.
+    pub fail_limit: u32,
+    pub ban: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +104,7 @@ struct RawConfig {
     spool: RawSpool,
     retry: RawRetry,
     admin: AdminConfig,
+    client: Vec<clients::RawClient>,
     policy: PolicyConfig,
     upstream: Vec<toml::Spanned<RawUpstream>>,
     /// `[[upstream]]` tables in the file, including those that failed to deserialise.
@@ -106,6 +126,7 @@ impl RawConfig {
             spool: RawSpool::default(),
             retry: RawRetry::default(),
             admin: AdminConfig::default(),
+            client: Vec::new(),
             policy: PolicyConfig::default(),
             upstream: Vec::new(),
             upstreams_declared: 0,
@@ -124,6 +145,12 @@ impl RawConfig {
                     Ok(s) => raw.retry = s,
                     Err(e) => error(e.span(), e.message()),
                 },
+                "client" => {
+                    match Vec::<clients::RawClient>::deserialize(ValueDeserializer::from(value)) {
+                        Ok(c) => raw.client = c,
+                        Err(e) => error(e.span(), e.message()),
+                    }
+                }
                 "admin" => match AdminConfig::deserialize(ValueDeserializer::from(value)) {
                     Ok(s) => raw.admin = s,
                     Err(e) => error(e.span(), e.message()),
@@ -158,7 +185,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `client`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }
@@ -190,6 +217,24 @@ struct RawServer {
     max_recipients: usize,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
+    #[serde(default)]
+    auth_from_anywhere: bool,
+    #[serde(default)]
+    require_auth: bool,
+    #[serde(default)]
+    allow_plain_auth_on_loopback: bool,
+    #[serde(default = "default_auth_fail_limit")]
+    auth_fail_limit: u32,
+    #[serde(default = "default_auth_ban")]
+    auth_ban: DurationValue,
+}
+
+fn default_auth_fail_limit() -> u32 {
+    5
+}
+
+fn default_auth_ban() -> DurationValue {
+    DurationValue(Duration::from_secs(15 * 60))
 }
 
 impl Default for RawServer {
@@ -435,6 +480,17 @@ impl Config {
                 "at least one address is needed".into(),
             ));
         }
+        let mut clients = Vec::new();
+        for c in raw.client {
+            match c.validate() {
+                Ok(c) => clients.push(c),
+                Err((key, message)) => errors.push(at(
+                    find_key_line(text, key),
+                    format!("client.{key}"),
+                    message,
+                )),
+            }
+        }
         let mut policy_problems = raw.policy.check();
         for u in &upstreams {
             policy_problems.extend(raw.policy.overridden_by(&u.policy).check());
@@ -463,8 +519,16 @@ impl Config {
                 max_errors: s.max_errors,
                 max_recipients: s.max_recipients,
                 max_connections: s.max_connections,
+                auth: AuthPolicy {
+                    from_anywhere: s.auth_from_anywhere,
+                    required: s.require_auth,
+                    plain_on_loopback: s.allow_plain_auth_on_loopback,
+                    fail_limit: s.auth_fail_limit.max(1),
+                    ban: s.auth_ban.0,
+                },
             },
             spool: SpoolConfig { dir: raw.spool.dir },
+            clients,
             admin: raw.admin,
             upstreams,
             policy: raw.policy,

@@ -116,6 +116,9 @@ impl Relay {
             spool: spool.clone(),
             policy: Arc::new(policy::Policy::new(&config)?),
             metrics: metrics.clone(),
+            clients: Arc::new(config.clients.clone()),
+            auth: s.auth.clone(),
+            bans: Default::default(),
             shutdown: shutdown_rx.clone(),
         });
         let admin_addr = match config.admin.listen {

@@ -110,7 +110,14 @@ async fn accept_loop(
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        if !allowed.iter().any(|n| n.contains(peer.ip())) {
+        if ctx.bans.is_banned(peer.ip()) {
+            tracing::warn!(%peer, "connection refused: banned after failed logins");
+            tokio::spawn(refuse(stream, reply::client_not_allowed()));
+            continue;
+        }
+        let outside = !allowed.iter().any(|n| n.contains(peer.ip()));
+        // Outside allowed_networks only a client account may come in, and only to log in first.
+        if outside && !(ctx.auth.from_anywhere && !ctx.clients.is_empty()) {
             tracing::warn!(%peer, "connection refused: address not in allowed_networks");
             tokio::spawn(refuse(stream, reply::client_not_allowed()));
             continue;
@@ -122,7 +129,7 @@ async fn accept_loop(
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            session::serve(stream, peer, ctx).await;
+            session::serve_as(stream, peer, ctx, outside).await;
             drop(permit);
         });
     }

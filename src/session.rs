@@ -3,6 +3,7 @@
 //! that does inbound socket I/O. Never decides policy or routing, and never answers `250` to a
 //! message before the spool has made it durable.
 
+pub mod login;
 pub mod machine;
 pub mod received;
 pub mod reply;
@@ -29,6 +30,11 @@ pub struct SessionContext {
     pub spool: Spool,
     pub policy: Arc<Policy>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// `[[client]]` accounts and the `[server]` rules for logging in.
+    pub clients: Arc<Vec<crate::config::ClientAccount>>,
+    pub auth: crate::config::AuthPolicy,
+    /// Failed logins per address, and the addresses banned for them.
+    pub bans: Arc<Bans>,
     /// Flips to `true` when the relay stops: a session waiting for a command gets `421`; one in
     /// DATA may finish its message first.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -51,7 +57,24 @@ pub async fn serve<S>(stream: S, peer: SocketAddr, ctx: Arc<SessionContext>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut machine = Machine::new(ctx.limits.clone(), false).with_filter(ctx.policy.clone());
+    serve_as(stream, peer, ctx, false).await
+}
+
+/// `outside`: the peer is not in `allowed_networks` and was let in only to log in first.
+pub async fn serve_as<S>(stream: S, peer: SocketAddr, ctx: Arc<SessionContext>, outside: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let offer = if ctx.clients.is_empty() {
+        login::AuthOffer::Off
+    } else if ctx.auth.plain_on_loopback && peer.ip().is_loopback() {
+        login::AuthOffer::AlsoPlaintext
+    } else {
+        login::AuthOffer::TlsOnly
+    };
+    let mut machine = Machine::new(ctx.limits.clone(), false)
+        .with_filter(ctx.policy.clone())
+        .with_auth(offer, ctx.auth.required || outside);
     let mut stream = stream;
     let mut out = Vec::new();
     machine.greeting().write_to(&mut out);
@@ -107,6 +130,16 @@ where
                             ctx.metrics.count(maillog::REJECTED, "", 1);
                         }
                         r.write_to(&mut out)
+                    }
+                    Action::Authenticate(l) => {
+                        let account = check_login(ctx, peer, l).await;
+                        m.authenticated(account.clone()).write_to(&mut out);
+                        if account.is_none() && ctx.bans.is_banned(peer.ip()) {
+                            reply::too_many_auth_failures().write_to(&mut out);
+                            stream.write_all(&out).await?;
+                            let _ = stream.shutdown().await;
+                            return Ok(End::Closed);
+                        }
                     }
                     Action::Deliver(tx) => {
                         let result = store(*tx, peer, m, ctx).await;
@@ -174,6 +207,80 @@ where
     }
 }
 
+/// Checks a login off the async workers (argon2 is slow on purpose); a failure is answered
+/// after a pause and counted against the address.
+async fn check_login(ctx: &SessionContext, peer: SocketAddr, l: login::Login) -> Option<String> {
+    let clients = ctx.clients.clone();
+    let name = l.username.clone();
+    let ok = tokio::task::spawn_blocking(move || {
+        clients
+            .iter()
+            .find(|c| c.name == l.username)
+            .is_some_and(|c| c.verify(&l.password))
+    })
+    .await
+    .unwrap_or(false);
+    if ok {
+        ctx.bans.succeeded(peer.ip());
+        tracing::info!(%peer, client = %name, "client logged in");
+        return Some(name);
+    }
+    tokio::time::sleep(FAILED_LOGIN_PAUSE).await;
+    if ctx
+        .bans
+        .failed(peer.ip(), ctx.auth.fail_limit, ctx.auth.ban)
+    {
+        tracing::warn!(%peer, client = %name, "failed login; address banned for {:?}", ctx.auth.ban);
+    } else {
+        tracing::warn!(%peer, client = %name, "failed login");
+    }
+    None
+}
+
+/// Slows down password guessing; an honest typo costs a second.
+const FAILED_LOGIN_PAUSE: Duration = Duration::from_millis(1000);
+
+/// Failed logins per address; `fail_limit` of them ban the address for `ban`.
+#[derive(Default)]
+pub struct Bans {
+    state: std::sync::Mutex<
+        std::collections::HashMap<std::net::IpAddr, (u32, Option<std::time::Instant>)>,
+    >,
+}
+
+impl Bans {
+    pub fn is_banned(&self, ip: std::net::IpAddr) -> bool {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .get(&ip)
+            .and_then(|(_, until)| *until)
+            .is_some_and(|until| std::time::Instant::now() < until)
+    }
+
+    /// Counts a failure; true when the address is banned from now on.
+    pub fn failed(&self, ip: std::net::IpAddr, limit: u32, ban: Duration) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = state.entry(ip).or_insert((0, None));
+        if entry
+            .1
+            .is_some_and(|until| std::time::Instant::now() >= until)
+        {
+            *entry = (0, None);
+        }
+        entry.0 += 1;
+        if entry.0 >= limit {
+            entry.1 = Some(std::time::Instant::now() + ban);
+            return true;
+        }
+        false
+    }
+
+    pub fn succeeded(&self, ip: std::net::IpAddr) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.remove(&ip);
+    }
+}
+
 /// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
 async fn store(
     tx: Transaction,
@@ -182,7 +289,10 @@ async fn store(
     ctx: &SessionContext,
 ) -> Result<String, Reply> {
     let id = crate::spool::new_queue_id();
-    let client = peer.ip().to_string();
+    let client = m
+        .user()
+        .map(String::from)
+        .unwrap_or_else(|| peer.ip().to_string());
     let mut tx = tx;
     tx.envelope.client = Some(client.clone());
     crate::maillog!(maillog::RECEIVED, %client, queue_id = %id, from = %tx.envelope.mail_from,

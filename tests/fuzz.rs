@@ -10,6 +10,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use smarthost::config::Config;
+use smarthost::session::login::AuthOffer;
 use smarthost::session::machine::{Action, Limits, Machine};
 
 const MAX_SIZE: u64 = 4096;
@@ -31,6 +32,14 @@ fn machine(tls: bool) -> Machine {
             tls_available: tls,
         },
         false,
+    )
+    .with_auth(
+        if tls {
+            AuthOffer::AlsoPlaintext
+        } else {
+            AuthOffer::TlsOnly
+        },
+        tls,
     )
 }
 
@@ -69,6 +78,10 @@ fn drive(m: &mut Machine, chunks: &[Vec<u8>]) {
                         // RFC 3207: input pipelined after STARTTLS is discarded.
                         pending.clear();
                         m.tls_established();
+                    }
+                    Action::Authenticate(l) => {
+                        let ok = l.password.len() % 2 == 0;
+                        m.authenticated(ok.then(|| l.username.clone()));
                     }
                     Action::Close => return,
                 }

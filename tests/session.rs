@@ -44,6 +44,9 @@ fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> S
             smarthost::policy::Policy::new(&smarthost::config::Config::embedded_default()).unwrap(),
         ),
         metrics: Default::default(),
+        clients: Default::default(),
+        auth: smarthost::config::Config::embedded_default().server.auth,
+        bans: Default::default(),
         shutdown,
     });
     Setup {

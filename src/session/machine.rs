@@ -6,6 +6,7 @@
 use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 
+use super::login::{self, AuthOffer, Login, Step};
 use super::reply::{self, Reply};
 use crate::envelope::{BodyType, Envelope, Notify, Recipient, Ret};
 
@@ -31,6 +32,8 @@ pub enum Action {
     StartTls,
     /// A complete message: store it, then call [`Machine::delivered`] for the reply.
     Deliver(Box<Transaction>),
+    /// Check these credentials, then call [`Machine::authenticated`] for the reply.
+    Authenticate(Login),
     /// Flush queued replies and close the connection.
     Close,
 }
@@ -50,6 +53,10 @@ enum Phase {
     Data(Box<DataState>),
     /// The driver owes us a `delivered` call.
     AwaitingDelivery,
+    /// Reading the client's response lines of an AUTH exchange.
+    AuthResponse(Step),
+    /// The driver owes us an `authenticated` call.
+    AwaitingAuth,
     Closed,
 }
 
@@ -75,6 +82,9 @@ pub struct Machine {
     tls: bool,
     errors: u32,
     tx: Option<Envelope>,
+    auth_offer: AuthOffer,
+    auth_required: bool,
+    user: Option<String>,
 }
 
 impl Machine {
@@ -88,7 +98,111 @@ impl Machine {
             tls,
             errors: 0,
             tx: None,
+            auth_offer: AuthOffer::Off,
+            auth_required: false,
+            user: None,
         }
+    }
+
+    /// Client accounts exist (`offer`), and whether this session must log in before MAIL.
+    pub fn with_auth(mut self, offer: AuthOffer, required: bool) -> Self {
+        self.auth_offer = offer;
+        self.auth_required = required;
+        self
+    }
+
+    /// The client account this session logged in as.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The driver checked the credentials of `Authenticate`: the account name, or `None`.
+    pub fn authenticated(&mut self, account: Option<String>) -> Reply {
+        self.phase = Phase::Command;
+        match account {
+            Some(name) => {
+                self.user = Some(name);
+                reply::auth_ok()
+            }
+            None => {
+                self.errors += 1;
+                reply::auth_failed()
+            }
+        }
+    }
+
+    fn auth_available(&self) -> bool {
+        match self.auth_offer {
+            AuthOffer::Off => false,
+            AuthOffer::TlsOnly => self.tls,
+            AuthOffer::AlsoPlaintext => true,
+        }
+    }
+
+    fn auth(&mut self, mechanism: u64, initial: &str, out: &mut Vec<Action>) {
+        if self.auth_offer == AuthOffer::Off {
+            return self.error(reply::not_implemented("AUTH"), out);
+        }
+        if self.user.is_some() || self.tx.is_some() {
+            return self.error(reply::auth_bad_sequence(), out);
+        }
+        if !self.auth_available() {
+            // RFC 4954: a mechanism that needs encryption, asked for without it.
+            return self.error(reply::encryption_required(), out);
+        }
+        let initial = initial.trim();
+        match mechanism {
+            smtp_proto::AUTH_PLAIN if initial.is_empty() => {
+                self.phase = Phase::AuthResponse(Step::Plain);
+                out.push(Action::Reply(reply::auth_challenge("")));
+            }
+            smtp_proto::AUTH_PLAIN => self.auth_response(Step::Plain, initial, out),
+            smtp_proto::AUTH_LOGIN if initial.is_empty() => {
+                self.phase = Phase::AuthResponse(Step::LoginUser);
+                out.push(Action::Reply(reply::auth_challenge("VXNlcm5hbWU6")));
+            }
+            smtp_proto::AUTH_LOGIN => self.auth_response(Step::LoginUser, initial, out),
+            _ => self.error(reply::auth_mechanism_unknown(), out),
+        }
+    }
+
+    fn auth_response(&mut self, step: Step, line: &str, out: &mut Vec<Action>) {
+        self.phase = Phase::Command;
+        let line = line.trim();
+        if line == "*" {
+            return self.error(reply::auth_cancelled(), out);
+        }
+        // "=" is an empty initial response (RFC 4954).
+        let text = if line == "=" {
+            Some(String::new())
+        } else {
+            login::decode(line)
+        };
+        let Some(text) = text else {
+            return self.error(reply::auth_bad_base64(), out);
+        };
+        match step {
+            Step::Plain => match login::plain(&text) {
+                Some(l) => self.authenticate(l, out),
+                None => self.error(reply::auth_failed(), out),
+            },
+            Step::LoginUser => {
+                self.phase = Phase::AuthResponse(Step::LoginPassword(text));
+                out.push(Action::Reply(reply::auth_challenge("UGFzc3dvcmQ6")));
+            }
+            Step::LoginPassword(username) => self.authenticate(
+                Login {
+                    username,
+                    password: text,
+                },
+                out,
+            ),
+        }
+    }
+
+    fn authenticate(&mut self, l: Login, out: &mut Vec<Action>) {
+        self.phase = Phase::AwaitingAuth;
+        out.push(Action::Authenticate(l));
     }
 
     pub fn with_filter(mut self, filter: std::sync::Arc<dyn RcptFilter>) -> Self {
@@ -127,7 +241,21 @@ impl Machine {
         let mut pos = 0;
         while pos < input.len() {
             match &mut self.phase {
-                Phase::Closed | Phase::AwaitingDelivery => break,
+                Phase::Closed | Phase::AwaitingDelivery | Phase::AwaitingAuth => break,
+                Phase::AuthResponse(step) => {
+                    let step = step.clone();
+                    let rest = &input[pos..];
+                    let Some(i) = memchr(b'\n', rest) else {
+                        if rest.len() > MAX_LINE {
+                            self.phase = Phase::LongLine;
+                            pos = input.len();
+                        }
+                        break;
+                    };
+                    pos += i + 1;
+                    let line = String::from_utf8_lossy(&rest[..i]).into_owned();
+                    self.auth_response(step, &line, out);
+                }
                 Phase::LongLine => match memchr(b'\n', &input[pos..]) {
                     Some(i) => {
                         pos += i + 1;
@@ -176,6 +304,7 @@ impl Machine {
     /// TLS is up: RFC 3207 says forget everything learnt before it.
     pub fn tls_established(&mut self) {
         self.tls = true;
+        self.user = None;
         self.helo = None;
         self.esmtp = false;
         self.tx = None;
@@ -223,7 +352,10 @@ impl Machine {
             }
             Request::StartTls => self.starttls(out),
             Request::Bdat { .. } => self.error(reply::not_implemented("BDAT"), out),
-            Request::Auth { .. } => self.error(reply::not_implemented("AUTH"), out),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, &initial_response, out),
             Request::Expn { .. } => self.error(reply::not_implemented("EXPN"), out),
             Request::Etrn { .. }
             | Request::Atrn { .. }
@@ -257,6 +389,9 @@ impl Machine {
         if self.limits.tls_available && !self.tls {
             lines.push("STARTTLS".into());
         }
+        if self.auth_available() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
         lines.push("HELP".into());
         out.push(Action::Reply(Reply {
             code: 250,
@@ -268,6 +403,9 @@ impl Machine {
     fn mail(&mut self, from: MailFrom<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
         if self.tx.is_some() {
             return self.error(reply::nested_mail(), out);
+        }
+        if self.auth_required && self.user.is_none() {
+            return self.error(reply::auth_required(), out);
         }
         let allowed = smtp_proto::MAIL_BODY_7BIT
             | smtp_proto::MAIL_BODY_8BITMIME

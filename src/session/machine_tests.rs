@@ -28,6 +28,12 @@ fn run(m: &mut Machine, input: &str) -> (Vec<String>, Vec<Transaction>) {
                     replies.push(m.delivered(Ok("Q1".into())).to_wire());
                     progressed = true;
                 }
+                Action::Authenticate(l) => {
+                    let ok = l.username == "payroll" && l.password == "right";
+                    let account = ok.then(|| l.username.clone());
+                    replies.push(m.authenticated(account).to_wire());
+                    progressed = true;
+                }
                 Action::StartTls | Action::Close => return (replies, delivered),
             }
         }
@@ -329,4 +335,74 @@ fn arbitrary_bytes_never_panic() {
             }
         }
     }
+}
+
+// === AUTH on the listener (RFC 4954) ===
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn auth_machine(offer: AuthOffer, required: bool, tls: bool) -> Machine {
+    Machine::new(limits(), tls).with_auth(offer, required)
+}
+
+#[test]
+fn auth_over_plaintext_is_refused_with_538_when_tls_is_required_for_it() {
+    let mut m = auth_machine(AuthOffer::TlsOnly, false, false);
+    let (r, _) = run(
+        &mut m,
+        &format!("EHLO c\r\nAUTH PLAIN {}\r\n", b64("\0payroll\0right")),
+    );
+    assert!(!r[0].contains("AUTH"), "not offered before TLS: {}", r[0]);
+    assert_eq!(codes(&r), vec![250, 538]);
+    assert!(m.user().is_none());
+}
+
+#[test]
+fn auth_plain_with_an_initial_response_logs_in_over_tls() {
+    let mut m = auth_machine(AuthOffer::TlsOnly, true, true);
+    let input = format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\nMAIL FROM:<a@x.test>\r\n",
+        b64("\0payroll\0right")
+    );
+    let (r, _) = run(&mut m, &input);
+    assert!(r[0].contains("AUTH PLAIN LOGIN"), "{}", r[0]);
+    assert_eq!(codes(&r), vec![250, 235, 250]);
+    assert_eq!(m.user(), Some("payroll"));
+}
+
+#[test]
+fn auth_login_asks_for_username_then_password() {
+    let mut m = auth_machine(AuthOffer::AlsoPlaintext, false, false);
+    let input = format!(
+        "EHLO c\r\nAUTH LOGIN\r\n{}\r\n{}\r\n",
+        b64("payroll"),
+        b64("right")
+    );
+    let (r, _) = run(&mut m, &input);
+    assert_eq!(codes(&r), vec![250, 334, 334, 235]);
+    assert_eq!(r[1], "334 VXNlcm5hbWU6\r\n");
+}
+
+#[test]
+fn a_wrong_password_gets_535_and_mail_stays_refused_when_auth_is_required() {
+    let mut m = auth_machine(AuthOffer::TlsOnly, true, true);
+    let input = format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\nMAIL FROM:<a@x.test>\r\n",
+        b64("\0payroll\0wrong")
+    );
+    let (r, _) = run(&mut m, &input);
+    assert_eq!(codes(&r), vec![250, 535, 530]);
+}
+
+#[test]
+fn auth_can_be_cancelled_and_is_not_implemented_without_accounts() {
+    let mut m = auth_machine(AuthOffer::TlsOnly, false, true);
+    let (r, _) = run(&mut m, "EHLO c\r\nAUTH LOGIN\r\n*\r\nAUTH CRAM-MD5\r\n");
+    assert_eq!(codes(&r), vec![250, 334, 501, 504]);
+    let mut m = auth_machine(AuthOffer::Off, false, true);
+    let (r, _) = run(&mut m, "EHLO c\r\nAUTH PLAIN AGFiAGM=\r\n");
+    assert_eq!(codes(&r), vec![250, 502]);
 }

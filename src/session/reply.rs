@@ -125,6 +125,48 @@ pub fn bad_sender_syntax() -> Reply {
 pub fn bad_recipient_syntax() -> Reply {
     Reply::new(501, "5.1.3", "Bad recipient address syntax")
 }
+pub fn auth_ok() -> Reply {
+    Reply::new(235, "2.7.0", "Authentication successful")
+}
+pub fn auth_failed() -> Reply {
+    Reply::new(535, "5.7.8", "Authentication credentials invalid")
+}
+pub fn auth_challenge(payload: &str) -> Reply {
+    Reply::plain(334, payload.to_string())
+}
+pub fn auth_bad_sequence() -> Reply {
+    Reply::new(503, "5.5.1", "Already authenticated, or in a transaction")
+}
+pub fn encryption_required() -> Reply {
+    Reply::new(
+        538,
+        "5.7.11",
+        "Encryption required for requested authentication mechanism: use STARTTLS",
+    )
+}
+pub fn auth_mechanism_unknown() -> Reply {
+    Reply::new(
+        504,
+        "5.5.4",
+        "Unrecognized authentication type (PLAIN or LOGIN)",
+    )
+}
+pub fn auth_cancelled() -> Reply {
+    Reply::new(501, "5.7.0", "Authentication cancelled")
+}
+pub fn auth_bad_base64() -> Reply {
+    Reply::new(501, "5.5.2", "Cannot decode response")
+}
+pub fn auth_required() -> Reply {
+    Reply::new(530, "5.7.0", "Authentication required")
+}
+pub fn too_many_auth_failures() -> Reply {
+    Reply::new(
+        421,
+        "4.7.0",
+        "Too many failed logins from your address, try again later",
+    )
+}
 pub fn unsupported_parameter(param: &str) -> Reply {
     Reply::new(555, "5.5.4", format!("Unsupported option: {param}"))
 }
