@@ -70,6 +70,9 @@ pub enum Command {
         #[arg(long)]
         lang: Option<String>,
     },
+    /// Print the argon2id hash of a client password (read from standard input) for
+    /// `password_hash` in a [[client]] section.
+    Passwd,
     /// The built-in provider presets (host, port, CONN, AUTH, limits, password advice).
     Presets,
     /// The configured upstream servers, one row each.

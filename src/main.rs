@@ -52,6 +52,7 @@ fn main() -> ExitCode {
                 },
             );
         }
+        Command::Passwd => passwd(),
         Command::Presets => {
             print!("{}", smarthost::admin::presets());
             Ok(())
@@ -127,6 +128,25 @@ fn send_test(path: Option<&Path>, test: smarthost::admin::send_test::SendTest) -
             ExitCode::from(2)
         }
     }
+}
+
+fn passwd() -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password for the client account (shown as you type; or pipe it in): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    println!(
+        "password_hash = \"{}\"",
+        smarthost::config::hash_password(password)
+    );
+    Ok(())
 }
 
 fn upstreams(path: Option<&Path>, format: cli::ListFormat) -> anyhow::Result<()> {

@@ -1,0 +1,243 @@
+//! The relay as a LAN gateway: never an open relay. A client outside `allowed_networks` (a
+//! socket bound to 127.0.0.2) is refused, unless it logs in with a client account over TLS;
+//! AUTH in plain text from there gets 538; password guessing gets an address banned while a
+//! good login from another address still works.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::TestRelay;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+struct Lan {
+    relay: TestRelay,
+    out: tempfile::TempDir,
+    ca: rustls::pki_types::CertificateDer<'static>,
+}
+
+async fn lan(extra_server: &str) -> Lan {
+    let ck = rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (cert, key) = (out.path().join("cert.pem"), out.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let hash = smarthost::config::hash_password("right-password");
+    let upstreams = format!(
+        "[[client]]\nname = \"payroll\"\npassword_hash = \"{hash}\"\n\n\
+         [[upstream]]\nname = \"outbox\"\nkind = \"file\"\ndir = \"{}\"\n",
+        out.path().join("outbox").display()
+    );
+    let server = format!(
+        "allowed_networks = [\"127.0.0.1/32\"]\nauth_from_anywhere = true\nauth_fail_limit = 3\n\
+         tls_cert = \"{}\"\ntls_key = \"{}\"\n{extra_server}",
+        cert.display(),
+        key.display()
+    );
+    let relay = TestRelay::start(&upstreams, &server).await;
+    Lan {
+        relay,
+        ca: ck.cert.der().clone(),
+        out,
+    }
+}
+
+async fn connect_from(ip: &str, lan: &Lan) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    sock.connect(lan.relay.addr()).await.unwrap()
+}
+
+async fn read_reply<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await.unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.as_bytes().get(3) == Some(&b' ') || line.len() < 4 {
+            return all;
+        }
+    }
+}
+
+async fn cmd<S: AsyncRead + AsyncWrite + Unpin>(r: &mut BufReader<S>, line: &str) -> String {
+    r.get_mut()
+        .write_all(format!("{line}\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_reply(r).await
+}
+
+fn plain(user: &str, password: &str) -> String {
+    format!("AUTH PLAIN {}", B64.encode(format!("\0{user}\0{password}")))
+}
+
+/// Greeting, EHLO, STARTTLS: the TLS session, EHLO done again.
+async fn starttls(
+    lan: &Lan,
+    stream: TcpStream,
+) -> BufReader<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut r = BufReader::new(stream);
+    assert!(read_reply(&mut r).await.starts_with("220"));
+    let ehlo = cmd(&mut r, "EHLO printer.lan").await;
+    assert!(!ehlo.contains("AUTH"), "no AUTH before TLS: {ehlo}");
+    assert!(cmd(&mut r, "STARTTLS").await.starts_with("220"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(lan.ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect("relay.test".try_into().unwrap(), r.into_inner())
+        .await
+        .unwrap();
+    let mut r = BufReader::new(tls);
+    let ehlo = cmd(&mut r, "EHLO printer.lan").await;
+    assert!(ehlo.contains("AUTH PLAIN LOGIN"), "{ehlo}");
+    r
+}
+
+#[tokio::test]
+async fn outside_allowed_networks_a_client_account_over_starttls_may_send() {
+    let lan = lan("").await;
+    let mut r = starttls(&lan, connect_from("127.0.0.2", &lan).await).await;
+    assert!(
+        cmd(&mut r, "MAIL FROM:<a@acme.test>")
+            .await
+            .starts_with("530 5.7.0"),
+        "login first"
+    );
+    assert!(
+        cmd(&mut r, &plain("payroll", "right-password"))
+            .await
+            .starts_with("235")
+    );
+    assert!(
+        cmd(&mut r, "MAIL FROM:<a@acme.test>")
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        cmd(&mut r, "RCPT TO:<b@example.net>")
+            .await
+            .starts_with("250")
+    );
+    assert!(cmd(&mut r, "DATA").await.starts_with("354"));
+    let done = cmd(&mut r, "Subject: scan\r\n\r\nhello\r\n.").await;
+    assert!(done.starts_with("250 2.0.0 Ok: queued as"), "{done}");
+    let id = common::queue_id(&done);
+    let eml = lan.out.path().join("outbox").join(format!("{id}.eml"));
+    lan.relay.wait_queue("delivered", |q| q.is_empty()).await;
+    assert!(eml.exists());
+}
+
+#[tokio::test]
+async fn auth_in_plain_text_from_outside_gets_538_and_no_mail_is_taken() {
+    let lan = lan("").await;
+    let mut r = BufReader::new(connect_from("127.0.0.2", &lan).await);
+    assert!(read_reply(&mut r).await.starts_with("220"));
+    cmd(&mut r, "EHLO printer.lan").await;
+    let auth = cmd(&mut r, &plain("payroll", "right-password")).await;
+    assert!(auth.starts_with("538 5.7.11"), "{auth}");
+    assert!(
+        cmd(&mut r, "MAIL FROM:<a@acme.test>")
+            .await
+            .starts_with("530")
+    );
+}
+
+#[tokio::test]
+async fn without_auth_from_anywhere_outside_addresses_are_refused_at_connect() {
+    let lan = lan("").await;
+    drop(lan);
+    let out = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(
+        &format!(
+            "[[client]]\nname = \"payroll\"\npassword_hash = \"{}\"\n\n[[upstream]]\nname = \"o\"\nkind = \"file\"\ndir = \"{}\"\n",
+            smarthost::config::hash_password("x"),
+            out.path().display()
+        ),
+        "allowed_networks = [\"127.0.0.1/32\"]\n",
+    )
+    .await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut r = BufReader::new(sock.connect(relay.addr()).await.unwrap());
+    assert!(read_reply(&mut r).await.starts_with("554 5.7.1"));
+}
+
+#[tokio::test]
+async fn password_guessing_bans_the_address_but_not_a_good_login_from_elsewhere() {
+    let lan = lan("").await;
+    let mut r = starttls(&lan, connect_from("127.0.0.2", &lan).await).await;
+    // auth_fail_limit = 3: the third failure bans 127.0.0.2 and closes the session.
+    assert!(
+        cmd(&mut r, &plain("payroll", "guess1"))
+            .await
+            .starts_with("535")
+    );
+    assert!(
+        cmd(&mut r, &plain("payroll", "guess2"))
+            .await
+            .starts_with("535")
+    );
+    let third = cmd(&mut r, &plain("payroll", "guess3")).await;
+    assert!(third.starts_with("535"), "{third}");
+    let closing = read_reply(&mut r).await;
+    assert!(closing.starts_with("421 4.7.0"), "{closing}");
+    // The 4th attempt, even with the right password: refused at connect.
+    let mut again = BufReader::new(connect_from("127.0.0.2", &lan).await);
+    assert!(read_reply(&mut again).await.starts_with("554 5.7.1"));
+    // Another address is not affected.
+    let mut other = starttls(&lan, connect_from("127.0.0.3", &lan).await).await;
+    assert!(
+        cmd(&mut other, &plain("payroll", "right-password"))
+            .await
+            .starts_with("235")
+    );
+}
+
+#[test]
+fn passwd_prints_a_hash_the_config_accepts_and_a_plaintext_password_is_refused() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smarthost"))
+        .arg("passwd")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("password_hash = \"$argon2id$"), "{line}");
+    let text = format!(
+        "[[client]]\nname = \"payroll\"\n{line}\n[[upstream]]\nname = \"o\"\nkind = \"file\"\ndir = \"o\"\n"
+    );
+    let config = smarthost::config::Config::load(&text, std::path::Path::new("t.toml")).unwrap();
+    assert!(config.clients[0].verify("correct horse"));
+    let e = smarthost::config::Config::load(
+        "[[client]]\nname = \"payroll\"\npassword = \"correct horse\"\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.contains("client.password") && e.contains("smarthost passwd"),
+        "{e}"
+    );
+    assert!(!e.contains("correct horse"), "{e}");
+}
