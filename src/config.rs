@@ -6,6 +6,7 @@ mod clients;
 mod error;
 pub mod policy;
 pub mod presets;
+mod profiles;
 mod upstream;
 pub mod values;
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 
 pub use clients::{ClientAccount, hash_password};
 pub use error::{ConfigError, ConfigErrors};
+pub use profiles::{Origin, Profile, ProfileMatch};
 pub use upstream::{
     Credentials, Quota, QuotaWindow, Secret, SecretError, SmtpUpstream, Transport, Upstream,
 };
@@ -42,6 +44,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[[client]]` accounts that may log in to the relay.
     pub clients: Vec<ClientAccount>,
+    /// `[[profile]]`s, in file order: the first that matches a message applies.
+    pub profiles: Vec<Profile>,
     pub upstreams: Vec<Upstream>,
     /// Global policy sections; an upstream may override each of them.
     pub policy: PolicyConfig,
@@ -105,6 +109,7 @@ struct RawConfig {
     retry: RawRetry,
     admin: AdminConfig,
     client: Vec<clients::RawClient>,
+    profile: Vec<profiles::RawProfile>,
     policy: PolicyConfig,
     upstream: Vec<toml::Spanned<RawUpstream>>,
     /// `[[upstream]]` tables in the file, including those that failed to deserialise.
@@ -127,6 +132,7 @@ impl RawConfig {
             retry: RawRetry::default(),
             admin: AdminConfig::default(),
             client: Vec::new(),
+            profile: Vec::new(),
             policy: PolicyConfig::default(),
             upstream: Vec::new(),
             upstreams_declared: 0,
@@ -148,6 +154,12 @@ impl RawConfig {
                 "client" => {
                     match Vec::<clients::RawClient>::deserialize(ValueDeserializer::from(value)) {
                         Ok(c) => raw.client = c,
+                        Err(e) => error(e.span(), e.message()),
+                    }
+                }
+                "profile" => {
+                    match Vec::<profiles::RawProfile>::deserialize(ValueDeserializer::from(value)) {
+                        Ok(p) => raw.profile = p,
                         Err(e) => error(e.span(), e.message()),
                     }
                 }
@@ -185,7 +197,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `client`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }
@@ -491,7 +503,46 @@ impl Config {
                 )),
             }
         }
+        let mut profiles = Vec::new();
+        for (i, p) in raw.profile.into_iter().enumerate() {
+            match p.validate(i) {
+                Ok(p) => {
+                    let unknown_upstream = p
+                        .upstream
+                        .as_ref()
+                        .filter(|n| !upstreams.iter().any(|u: &Upstream| &u.name == *n));
+                    let unknown_client = p
+                        .matches
+                        .client
+                        .as_ref()
+                        .filter(|n| !clients.iter().any(|c: &ClientAccount| &c.name == *n));
+                    if let Some(n) = unknown_upstream {
+                        errors.push(at(
+                            find_key_line(text, "upstream"),
+                            "profile.upstream".into(),
+                            format!("{}: no upstream named {n}", p.name),
+                        ));
+                    } else if let Some(n) = unknown_client {
+                        errors.push(at(
+                            find_key_line(text, "match"),
+                            "profile.match".into(),
+                            format!("{}: no [[client]] named {n}", p.name),
+                        ));
+                    } else {
+                        profiles.push(p);
+                    }
+                }
+                Err((key, message)) => errors.push(at(
+                    find_key_line(text, key),
+                    format!("profile.{key}"),
+                    message,
+                )),
+            }
+        }
         let mut policy_problems = raw.policy.check();
+        for p in &profiles {
+            policy_problems.extend(raw.policy.overridden_by(&p.policy).check());
+        }
         for u in &upstreams {
             policy_problems.extend(raw.policy.overridden_by(&u.policy).check());
         }
@@ -529,6 +580,7 @@ impl Config {
             },
             spool: SpoolConfig { dir: raw.spool.dir },
             clients,
+            profiles,
             admin: raw.admin,
             upstreams,
             policy: raw.policy,

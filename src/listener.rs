@@ -129,7 +129,8 @@ async fn accept_loop(
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            session::serve_as(stream, peer, ctx, outside).await;
+            let local = stream.local_addr().unwrap_or(peer);
+            session::serve_as(stream, peer, local, ctx, outside).await;
             drop(permit);
         });
     }

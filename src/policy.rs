@@ -15,7 +15,7 @@ pub mod test_mode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{BlacklistAction, Config, PolicyConfig, Upstream};
+use crate::config::{BlacklistAction, Config, Origin, PolicyConfig, ProfileMatch, Upstream};
 use crate::envelope::{Envelope, Recipient};
 use crate::session::reply::{self, Reply};
 use blacklist::{Blacklist, BlacklistError};
@@ -30,6 +30,15 @@ pub struct Policy {
     upstreams: Vec<Upstream>,
     global: Rules,
     per_upstream: HashMap<String, Rules>,
+    profiles: Vec<ProfileRules>,
+}
+
+/// An app profile: whom it matches, where its mail goes, and its rules (global, then its
+/// upstream's, then its own sections).
+struct ProfileRules {
+    matches: ProfileMatch,
+    upstream: Option<String>,
+    rules: Rules,
 }
 
 /// The message after policy.
@@ -68,8 +77,25 @@ impl Policy {
                 rules(config.policy.overridden_by(&u.policy))?,
             );
         }
+        let mut profiles = Vec::new();
+        for p in &config.profiles {
+            let base = match p
+                .upstream
+                .as_ref()
+                .and_then(|n| config.upstreams.iter().find(|u| &u.name == n))
+            {
+                Some(u) => config.policy.overridden_by(&u.policy),
+                None => config.policy.clone(),
+            };
+            profiles.push(ProfileRules {
+                matches: p.matches.clone(),
+                upstream: p.upstream.clone(),
+                rules: rules(base.overridden_by(&p.policy))?,
+            });
+        }
         if config.policy.test_mode.enabled
             || per_upstream.values().any(|r| r.config.test_mode.enabled)
+            || profiles.iter().any(|p| p.rules.config.test_mode.enabled)
         {
             tracing::warn!(
                 "TEST MODE ON: mail is redirected to the test address, nobody else gets it"
@@ -79,30 +105,55 @@ impl Policy {
             upstreams: config.upstreams.clone(),
             global,
             per_upstream,
+            profiles,
         })
     }
 
-    fn rules(&self, sender: &str) -> (Option<&Upstream>, &Rules) {
+    /// The first app profile matching `origin`, if any.
+    pub fn profile(&self, origin: &Origin) -> Option<usize> {
+        self.profiles.iter().position(|p| p.matches.matches(origin))
+    }
+
+    /// The upstream and rules for a message: its profile's, else by sender.
+    fn rules(&self, profile: Option<usize>, sender: &str) -> (Option<String>, &Rules) {
+        if let Some(p) = profile.and_then(|i| self.profiles.get(i)) {
+            let up = p
+                .upstream
+                .clone()
+                .or_else(|| crate::router::route(sender, &self.upstreams).map(|u| u.name.clone()));
+            return (up, &p.rules);
+        }
         let up = crate::router::route(sender, &self.upstreams);
         let rules = up
             .and_then(|u| self.per_upstream.get(&u.name))
             .unwrap_or(&self.global);
-        (up, rules)
+        (up.map(|u| u.name.clone()), rules)
     }
 
     /// Called at RCPT: `Some(reply)` refuses this recipient.
     pub fn check_rcpt(&self, sender: &str, rcpt: &str) -> Option<Reply> {
-        let (_, rules) = self.rules(sender);
+        self.check_rcpt_as(None, sender, rcpt)
+    }
+
+    /// [`Policy::check_rcpt`] for a message of the given app profile.
+    pub fn check_rcpt_as(&self, profile: Option<usize>, sender: &str, rcpt: &str) -> Option<Reply> {
+        let (_, rules) = self.rules(profile, sender);
         let bl = rules.blacklist.as_ref()?;
         (rules.config.blacklist.action == BlacklistAction::Reject && bl.contains(rcpt))
             .then(reply::blacklisted)
     }
 
     /// Applies every step, in order, to a complete message.
-    pub fn apply(&self, mut env: Envelope, body: Vec<u8>) -> Applied {
-        // 1. route: decided on the sender as the client gave it, before any rewrite.
-        let (up, rules) = self.rules(&env.mail_from);
-        env.upstream = up.map(|u| u.name.clone());
+    pub fn apply(&self, env: Envelope, body: Vec<u8>) -> Applied {
+        self.apply_as(None, env, body)
+    }
+
+    /// [`Policy::apply`] for a message of the given app profile.
+    pub fn apply_as(&self, profile: Option<usize>, mut env: Envelope, body: Vec<u8>) -> Applied {
+        // 1. route: the profile's upstream, else decided on the sender as the client gave it,
+        // before any rewrite.
+        let (up, rules) = self.rules(profile, &env.mail_from);
+        env.upstream = up;
         let cfg = &rules.config;
         // 2. blacklist (drop): reject was already answered at RCPT.
         let mut dropped = Vec::new();

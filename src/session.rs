@@ -46,6 +46,36 @@ impl machine::RcptFilter for Policy {
     }
 }
 
+/// One session's view of policy: its app profile (from the listener, the client's address,
+/// and the account once it logs in).
+struct Session {
+    peer: SocketAddr,
+    local: SocketAddr,
+    policy: Arc<Policy>,
+    profile: std::sync::Mutex<Option<usize>>,
+}
+
+impl Session {
+    fn profile(&self) -> Option<usize> {
+        *self.profile.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn logged_in(&self, account: &str) {
+        let p = self.policy.profile(&crate::config::Origin {
+            client: Some(account),
+            peer: self.peer.ip(),
+            listen: self.local,
+        });
+        *self.profile.lock().unwrap_or_else(|p| p.into_inner()) = p;
+    }
+}
+
+impl machine::RcptFilter for Session {
+    fn check(&self, sender: &str, rcpt: &str) -> Option<Reply> {
+        self.policy.check_rcpt_as(self.profile(), sender, rcpt)
+    }
+}
+
 enum End<S> {
     Closed,
     StartTls(S),
@@ -57,12 +87,17 @@ pub async fn serve<S>(stream: S, peer: SocketAddr, ctx: Arc<SessionContext>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    serve_as(stream, peer, ctx, false).await
+    serve_as(stream, peer, peer, ctx, false).await
 }
 
 /// `outside`: the peer is not in `allowed_networks` and was let in only to log in first.
-pub async fn serve_as<S>(stream: S, peer: SocketAddr, ctx: Arc<SessionContext>, outside: bool)
-where
+pub async fn serve_as<S>(
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    ctx: Arc<SessionContext>,
+    outside: bool,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let offer = if ctx.clients.is_empty() {
@@ -72,8 +107,18 @@ where
     } else {
         login::AuthOffer::TlsOnly
     };
+    let session = Arc::new(Session {
+        peer,
+        local,
+        policy: ctx.policy.clone(),
+        profile: std::sync::Mutex::new(ctx.policy.profile(&crate::config::Origin {
+            client: None,
+            peer: peer.ip(),
+            listen: local,
+        })),
+    });
     let mut machine = Machine::new(ctx.limits.clone(), false)
-        .with_filter(ctx.policy.clone())
+        .with_filter(session.clone())
         .with_auth(offer, ctx.auth.required || outside);
     let mut stream = stream;
     let mut out = Vec::new();
@@ -81,7 +126,7 @@ where
     if stream.write_all(&out).await.is_err() {
         return;
     }
-    match drive(stream, peer, &mut machine, &ctx).await {
+    match drive(stream, &session, &mut machine, &ctx).await {
         Ok(End::Closed) => {}
         Ok(End::StartTls(plain)) => {
             let Some(acceptor) = ctx.tls.clone() else {
@@ -91,7 +136,7 @@ where
             match handshake {
                 Ok(Ok(tls)) => {
                     machine.tls_established();
-                    if let Err(e) = drive(tls, peer, &mut machine, &ctx).await {
+                    if let Err(e) = drive(tls, &session, &mut machine, &ctx).await {
                         tracing::debug!(%peer, "session ended: {e}");
                     }
                 }
@@ -105,13 +150,14 @@ where
 
 async fn drive<S>(
     mut stream: S,
-    peer: SocketAddr,
+    session: &Session,
     m: &mut Machine,
     ctx: &SessionContext,
 ) -> std::io::Result<End<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = session.peer;
     let mut pending: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let mut actions = Vec::new();
@@ -133,6 +179,9 @@ where
                     }
                     Action::Authenticate(l) => {
                         let account = check_login(ctx, peer, l).await;
+                        if let Some(a) = &account {
+                            session.logged_in(a);
+                        }
                         m.authenticated(account.clone()).write_to(&mut out);
                         if account.is_none() && ctx.bans.is_banned(peer.ip()) {
                             reply::too_many_auth_failures().write_to(&mut out);
@@ -142,7 +191,7 @@ where
                         }
                     }
                     Action::Deliver(tx) => {
-                        let result = store(*tx, peer, m, ctx).await;
+                        let result = store(*tx, session, m, ctx).await;
                         m.delivered(result).write_to(&mut out);
                     }
                     Action::StartTls => {
@@ -284,10 +333,11 @@ impl Bans {
 /// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
 async fn store(
     tx: Transaction,
-    peer: SocketAddr,
+    session: &Session,
     m: &Machine,
     ctx: &SessionContext,
 ) -> Result<String, Reply> {
+    let peer = session.peer;
     let id = crate::spool::new_queue_id();
     let client = m
         .user()
@@ -313,7 +363,7 @@ async fn store(
     let mut body = Vec::with_capacity(header.len() + tx.body.len());
     body.extend_from_slice(header.as_bytes());
     body.extend_from_slice(&tx.body);
-    let applied = ctx.policy.apply(tx.envelope, body);
+    let applied = ctx.policy.apply_as(session.profile(), tx.envelope, body);
     for rcpt in &applied.dropped {
         crate::maillog!(maillog::DROPPED, %client, queue_id = %id, %rcpt, reason = "blacklist");
     }

@@ -241,3 +241,56 @@ fn passwd_prints_a_hash_the_config_accepts_and_a_plaintext_password_is_refused()
     );
     assert!(!e.contains("correct horse"), "{e}");
 }
+
+/// Two programs, two client accounts, two app profiles: each goes through its own upstream
+/// with its own sender, proved at the real Postfix sink.
+#[tokio::test]
+async fn app_profiles_route_each_client_account_to_its_upstream_and_sender() {
+    let h = common::Harness::get();
+    let hash = smarthost::config::hash_password("pw");
+    let config = format!(
+        "[[client]]\nname = \"payroll\"\npassword_hash = \"{hash}\"\n\n\
+         [[client]]\nname = \"invoices\"\npassword_hash = \"{hash}\"\n\n\
+         [[profile]]\nmatch = {{ client = \"payroll\" }}\nupstream = \"payroll-mailbox\"\n\
+         [profile.rewrite]\nfrom = \"salaires@acme.test\"\n\n\
+         [[profile]]\nmatch = {{ client = \"invoices\" }}\nupstream = \"invoices-mailbox\"\n\
+         [profile.rewrite]\nfrom = \"factures@acme.test\"\n\n\
+         [[upstream]]\nname = \"payroll-mailbox\"\nhost = \"127.0.0.1\"\nport = 2587\nconn = \"starttls\"\nauth = \"plain\"\n\
+         username = \"relay@example.test\"\npassword = \"secret\"\nca_file = \"{}\"\n\n\
+         [[upstream]]\nname = \"invoices-mailbox\"\nhost = \"127.0.0.1\"\nport = 2025\nconn = \"plaintext\"\nauth = \"none\"\ndefault = true\n",
+        h.ca()
+    );
+    let relay = TestRelay::start(&config, "allow_plain_auth_on_loopback = true\n").await;
+    let mut sent = Vec::new();
+    for account in ["payroll", "invoices"] {
+        let rcpt = format!("{}@example.net", common::unique(account));
+        let (mut c, _) = common::Client::connect(relay.addr()).await;
+        assert!(c.cmd("EHLO legacy.lan").await.contains("AUTH PLAIN LOGIN"));
+        assert!(c.cmd(&plain(account, "pw")).await.starts_with("235"));
+        let r = c
+            .send(
+                "<legacy@acme.test>",
+                &[&format!("<{rcpt}>")],
+                &common::message(account),
+            )
+            .await;
+        assert!(r.starts_with("250"), "{r}");
+        sent.push(rcpt);
+    }
+    let payroll = h.wait_for(&sent[0]).await;
+    let invoices = h.wait_for(&sent[1]).await;
+    assert_eq!(payroll.json["mail_from"], "salaires@acme.test");
+    assert_eq!(invoices.json["mail_from"], "factures@acme.test");
+    assert!(
+        payroll
+            .top_received()
+            .contains("Authenticated sender: relay@example.test"),
+        "payroll went through the payroll mailbox: {}",
+        payroll.top_received()
+    );
+    assert!(
+        !invoices.top_received().contains("Authenticated sender"),
+        "invoices went through the plain upstream: {}",
+        invoices.top_received()
+    );
+}
