@@ -57,6 +57,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
+    /// Implicit-TLS listeners: TLS from the first byte (port 465 style).
+    pub listen_tls: Vec<SocketAddr>,
     pub hostname: String,
     pub max_message_size: u64,
     pub tls: Option<TlsFiles>,
@@ -88,6 +90,7 @@ pub struct AuthPolicy {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    pub min_version: crate::tls::TlsVersion,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +220,11 @@ struct RawServer {
     max_message_size: ByteSize,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    /// "1.2" (default) or "1.3".
+    tls_min_version: Option<String>,
+    /// Implicit-TLS listeners (SMTPS, e.g. "0.0.0.0:465"), beside `listen`.
+    #[serde(default)]
+    listen_tls: Vec<SocketAddr>,
     #[serde(default = "default_networks")]
     allowed_networks: Vec<Network>,
     #[serde(default = "default_command_timeout")]
@@ -461,8 +469,36 @@ impl Config {
         });
 
         let s = raw.server;
+        let min_version = match s.tls_min_version.as_deref().map(str::trim) {
+            None | Some("1.2") => crate::tls::TlsVersion::Tls12,
+            Some("1.3") => crate::tls::TlsVersion::Tls13,
+            Some(v @ ("1.0" | "1.1")) => {
+                errors.push(at(
+                    find_key_line(text, "tls_min_version"),
+                    "server.tls_min_version".into(),
+                    format!(
+                        "TLS {v} is not available: smarthost's TLS library (rustls) implements only 1.2 and 1.3, \
+                         TLS 1.0/1.1 are broken and disabled by current clients. A device that cannot do 1.2 \
+                         must send in plain text from an address in allowed_networks"
+                    ),
+                ));
+                crate::tls::TlsVersion::Tls12
+            }
+            Some(other) => {
+                errors.push(at(
+                    find_key_line(text, "tls_min_version"),
+                    "server.tls_min_version".into(),
+                    format!("`{other}` is not a TLS version (1.2 or 1.3)"),
+                ));
+                crate::tls::TlsVersion::Tls12
+            }
+        };
         let tls = match (s.tls_cert, s.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                min_version,
+            }),
             (None, None) => None,
             (cert, _) => {
                 let missing = if cert.is_some() {
@@ -483,6 +519,13 @@ impl Config {
                 find_key_line(text, "schedule"),
                 "retry.schedule".into(),
                 "give at least one interval".into(),
+            ));
+        }
+        if !s.listen_tls.is_empty() && tls.is_none() {
+            errors.push(at(
+                find_key_line(text, "listen_tls"),
+                "server.listen_tls".into(),
+                "listen_tls needs tls_cert and tls_key".into(),
             ));
         }
         if s.listen.is_empty() {
@@ -561,6 +604,7 @@ impl Config {
         Ok(Config {
             server: ServerConfig {
                 listen: s.listen,
+                listen_tls: s.listen_tls,
                 hostname: s.hostname,
                 max_message_size: s.max_message_size.0,
                 tls,

@@ -70,6 +70,9 @@ pub enum StartError {
 /// A running relay. Dropping it does not stop it; call [`Relay::shutdown`].
 pub struct Relay {
     pub local_addrs: Vec<SocketAddr>,
+    /// The implicit-TLS listeners (`listen_tls`).
+    pub tls_addrs: Vec<SocketAddr>,
+    server_tls: Option<Arc<tls::ServerTls>>,
     /// The `[admin]` HTTP listener, when configured.
     pub admin_addr: Option<SocketAddr>,
     pub spool: Spool,
@@ -88,12 +91,14 @@ impl Relay {
         let config = Arc::new(config);
         let (spool, fresh) = Spool::open(&config.spool.dir)?;
         let tls = match &config.server.tls {
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+            Some(files) => Some(Arc::new(tls::ServerTls::load(
                 &files.cert,
                 &files.key,
+                files.min_version,
             )?)),
             None => None,
         };
+        let ctx_tls = tls.clone();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics = Arc::new(metrics::Metrics::new());
         let delivery = delivery::Delivery::new(config.clone(), spool.clone(), metrics.clone())?;
@@ -110,7 +115,7 @@ impl Relay {
                 max_recipients: s.max_recipients,
                 tls_available: tls.is_some(),
             },
-            tls,
+            tls: tls.clone(),
             command_timeout: s.command_timeout,
             data_timeout: s.data_timeout,
             spool: spool.clone(),
@@ -141,19 +146,26 @@ impl Relay {
             }
             None => None,
         };
-        let listener = listener::Listener::bind(&s.listen)?;
+        let listener = listener::Listener::bind(&s.listen, &s.listen_tls)?;
         let local_addrs = listener.local_addrs();
+        let tls_addrs = listener.tls_addrs();
         let sessions = listener.spawn(
             ctx,
             Arc::new(s.allowed_networks.clone()),
             s.max_connections,
             shutdown_rx,
         );
+        for a in &tls_addrs {
+            tracing::info!("listening with implicit TLS on {a}");
+        }
         for a in &local_addrs {
             tracing::info!("listening on {a}");
         }
+        let server_tls = ctx_tls;
         Ok(Relay {
             local_addrs,
+            tls_addrs,
+            server_tls,
             admin_addr,
             spool,
             delivery,
@@ -161,6 +173,14 @@ impl Relay {
             shutdown,
             delivery_stop,
         })
+    }
+
+    /// Reads the listener's certificate and key again (SIGHUP); sessions in progress keep theirs.
+    pub fn reload_tls(&self) -> Result<(), tls::TlsError> {
+        match &self.server_tls {
+            Some(t) => t.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Graceful stop: no new connections; sessions waiting for a command get `421 4.3.2`;

@@ -13,24 +13,40 @@ use crate::config::Network;
 use crate::session::{self, SessionContext, reply};
 
 pub struct Listener {
-    pub listeners: Vec<TcpListener>,
+    /// Each listener, and whether it speaks implicit TLS (TLS from the first byte).
+    pub listeners: Vec<(TcpListener, bool)>,
 }
 
 impl Listener {
-    pub fn bind(addrs: &[SocketAddr]) -> std::io::Result<Listener> {
+    pub fn bind(addrs: &[SocketAddr], tls_addrs: &[SocketAddr]) -> std::io::Result<Listener> {
         let mut listeners = Vec::new();
-        for a in addrs {
+        let all = addrs
+            .iter()
+            .map(|a| (a, false))
+            .chain(tls_addrs.iter().map(|a| (a, true)));
+        for (a, implicit) in all {
             let l = listen(*a)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
-            listeners.push(l);
+            listeners.push((l, implicit));
         }
         Ok(Listener { listeners })
     }
 
+    /// The plain/STARTTLS listeners' addresses.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(false)
+    }
+
+    /// The implicit-TLS listeners' addresses.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(true)
+    }
+
+    fn addrs(&self, implicit: bool) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter(|(_, i)| *i == implicit)
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -42,9 +58,10 @@ impl Listener {
         shutdown: watch::Receiver<bool>,
     ) -> Sessions {
         let permits = Arc::new(Semaphore::new(max_sessions));
-        for l in self.listeners {
+        for (l, implicit) in self.listeners {
             tokio::spawn(accept_loop(
                 l,
+                implicit,
                 ctx.clone(),
                 allowed.clone(),
                 permits.clone(),
@@ -91,6 +108,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn accept_loop(
     l: TcpListener,
+    implicit_tls: bool,
     ctx: Arc<SessionContext>,
     allowed: Arc<Vec<Network>>,
     permits: Arc<Semaphore>,
@@ -130,7 +148,17 @@ async fn accept_loop(
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let local = stream.local_addr().unwrap_or(peer);
-            session::serve_as(stream, peer, local, ctx, outside).await;
+            if !implicit_tls {
+                session::serve_as(stream, peer, local, ctx, outside, false).await;
+            } else if let Some(tls) = ctx.tls.clone() {
+                let handshake =
+                    tokio::time::timeout(ctx.command_timeout, tls.acceptor().accept(stream)).await;
+                match handshake {
+                    Ok(Ok(s)) => session::serve_as(s, peer, local, ctx, outside, true).await,
+                    Ok(Err(e)) => tracing::info!(%peer, "TLS handshake with client failed: {e}"),
+                    Err(_) => tracing::info!(%peer, "TLS handshake with client timed out"),
+                }
+            }
             drop(permit);
         });
     }

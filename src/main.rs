@@ -196,8 +196,19 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         // Handlers first: a SIGTERM that arrives while the relay starts must still stop it
         // gracefully, not kill it with the default action.
         let stop = stop_signal()?;
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("SIGHUP handler")?;
         let relay = smarthost::Relay::start(config).await?;
-        stop.await;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hangup.recv() => match relay.reload_tls() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                    Err(e) => tracing::error!("SIGHUP: {e}; the certificate in use stays"),
+                },
+            }
+        }
         tracing::info!("shutting down");
         relay.shutdown().await;
         Ok(())

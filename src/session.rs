@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::TlsAcceptor;
 
 use crate::maillog;
 use crate::policy::Policy;
@@ -24,7 +23,7 @@ use reply::Reply;
 /// What every session of one listener shares.
 pub struct SessionContext {
     pub limits: Limits,
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub spool: Spool,
@@ -87,7 +86,7 @@ pub async fn serve<S>(stream: S, peer: SocketAddr, ctx: Arc<SessionContext>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    serve_as(stream, peer, peer, ctx, false).await
+    serve_as(stream, peer, peer, ctx, false, false).await
 }
 
 /// `outside`: the peer is not in `allowed_networks` and was let in only to log in first.
@@ -97,6 +96,7 @@ pub async fn serve_as<S>(
     local: SocketAddr,
     ctx: Arc<SessionContext>,
     outside: bool,
+    implicit_tls: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -117,7 +117,7 @@ pub async fn serve_as<S>(
             listen: local,
         })),
     });
-    let mut machine = Machine::new(ctx.limits.clone(), false)
+    let mut machine = Machine::new(ctx.limits.clone(), implicit_tls)
         .with_filter(session.clone())
         .with_auth(offer, ctx.auth.required || outside);
     let mut stream = stream;
@@ -129,7 +129,7 @@ pub async fn serve_as<S>(
     match drive(stream, &session, &mut machine, &ctx).await {
         Ok(End::Closed) => {}
         Ok(End::StartTls(plain)) => {
-            let Some(acceptor) = ctx.tls.clone() else {
+            let Some(acceptor) = ctx.tls.as_ref().map(|t| t.acceptor()) else {
                 return;
             };
             let handshake = tokio::time::timeout(ctx.command_timeout, acceptor.accept(plain)).await;

@@ -22,17 +22,69 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    min: TlsVersion,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs = load_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
         path: key.to_path_buf(),
         reason: e.to_string(),
     })?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match min {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
     let config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     Ok(Arc::new(config))
+}
+
+/// The oldest TLS version offered to clients (`tls_min_version`). rustls implements 1.2 and
+/// 1.3 only; 1.0 and 1.1 are refused at config load with the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    #[default]
+    Tls12,
+    Tls13,
+}
+
+/// The listener's certificate, reloaded from its files on SIGHUP without dropping sessions.
+pub struct ServerTls {
+    cert: PathBuf,
+    key: PathBuf,
+    min: TlsVersion,
+    current: std::sync::RwLock<tokio_rustls::TlsAcceptor>,
+}
+
+impl ServerTls {
+    pub fn load(cert: &Path, key: &Path, min: TlsVersion) -> Result<ServerTls, TlsError> {
+        let config = server_config(cert, key, min)?;
+        Ok(ServerTls {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            min,
+            current: std::sync::RwLock::new(tokio_rustls::TlsAcceptor::from(config)),
+        })
+    }
+
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the files again; on error the certificate in use stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let config = server_config(&self.cert, &self.key, self.min)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            tokio_rustls::TlsAcceptor::from(config);
+        Ok(())
+    }
 }
 
 /// Trust store for an upstream: the system roots (when readable) plus `ca_file`.

@@ -294,3 +294,117 @@ async fn app_profiles_route_each_client_account_to_its_upstream_and_sender() {
         invoices.top_received()
     );
 }
+
+fn client_config(
+    ca: rustls::pki_types::CertificateDer<'static>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn the_implicit_tls_listener_speaks_tls_from_the_first_byte_and_offers_auth() {
+    let lan = lan("listen_tls = [\"127.0.0.1:0\"]\n").await;
+    let addr = lan.relay.relay.tls_addrs[0];
+    let tls = client_config(lan.ca.clone(), rustls::DEFAULT_VERSIONS)
+        .connect(
+            "relay.test".try_into().unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        )
+        .await
+        .expect("TLS handshake before any SMTP");
+    let mut r = BufReader::new(tls);
+    assert!(read_reply(&mut r).await.starts_with("220"));
+    let ehlo = cmd(&mut r, "EHLO scanner.lan").await;
+    assert!(
+        ehlo.contains("AUTH PLAIN LOGIN") && !ehlo.contains("STARTTLS"),
+        "{ehlo}"
+    );
+    assert!(
+        cmd(&mut r, &plain("payroll", "right-password"))
+            .await
+            .starts_with("235")
+    );
+}
+
+#[tokio::test]
+async fn tls_min_version_1_3_refuses_a_tls_1_2_client_and_1_0_is_a_config_error() {
+    let lan = lan("tls_min_version = \"1.3\"\nlisten_tls = [\"127.0.0.1:0\"]\n").await;
+    let addr = lan.relay.relay.tls_addrs[0];
+    let old = client_config(lan.ca.clone(), &[&rustls::version::TLS12])
+        .connect(
+            "relay.test".try_into().unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        )
+        .await;
+    assert!(old.is_err(), "a TLS 1.2-only client must not get in");
+    let e = smarthost::config::Config::load(
+        "[server]\ntls_min_version = \"1.0\"\n\n[[upstream]]\nname = \"o\"\nkind = \"file\"\ndir = \"o\"\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("server.tls_min_version") && e.contains("1.2 and 1.3"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_without_a_restart() {
+    let first = rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap();
+    let second = rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let install = |ck: &rcgen::CertifiedKey<rcgen::KeyPair>| {
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    };
+    install(&first);
+    let relay = common::BinaryRelay::start(
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.2:0\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
+             [spool]\ndir = \"{{dir}}/spool\"\n[[upstream]]\nname = \"o\"\nkind = \"file\"\ndir = \"{{dir}}/o\"\n",
+            cert.display(),
+            key.display()
+        ),
+        &[],
+    );
+    let tls_addr: std::net::SocketAddr = relay
+        .log()
+        .split("listening with implicit TLS on ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let handshake = |ca: rustls::pki_types::CertificateDer<'static>| async move {
+        client_config(ca, rustls::DEFAULT_VERSIONS)
+            .connect(
+                "relay.test".try_into().unwrap(),
+                TcpStream::connect(tls_addr).await.unwrap(),
+            )
+            .await
+            .is_ok()
+    };
+    assert!(handshake(first.cert.der().clone()).await);
+    assert!(!handshake(second.cert.der().clone()).await);
+    install(&second);
+    // SAFETY: signals only the child this test started.
+    unsafe { libc::kill(relay.child.id() as i32, libc::SIGHUP) };
+    relay.wait_log("TLS certificate and key reloaded").await;
+    assert!(
+        handshake(second.cert.der().clone()).await,
+        "the new certificate is served"
+    );
+    assert!(!handshake(first.cert.der().clone()).await);
+}

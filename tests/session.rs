@@ -30,7 +30,7 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-fn setup(tls: Option<tokio_rustls::TlsAcceptor>, command_timeout: Duration) -> Setup {
+fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let (spool, fresh) = Spool::open(&dir.path().join("spool")).unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -141,7 +141,7 @@ async fn idle_client_gets_421_after_the_command_timeout() {
 }
 
 fn test_cert() -> (
-    tokio_rustls::TlsAcceptor,
+    Arc<smarthost::tls::ServerTls>,
     rustls::pki_types::CertificateDer<'static>,
 ) {
     let ck = rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap();
@@ -149,8 +149,8 @@ fn test_cert() -> (
     let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
     std::fs::write(&cert, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    let cfg = smarthost::tls::server_config(&cert, &key).unwrap();
-    (tokio_rustls::TlsAcceptor::from(cfg), ck.cert.der().clone())
+    let tls = smarthost::tls::ServerTls::load(&cert, &key, Default::default()).unwrap();
+    (Arc::new(tls), ck.cert.der().clone())
 }
 
 fn tls_client(cert: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls::TlsConnector {
