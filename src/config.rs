@@ -69,6 +69,10 @@ pub struct ServerConfig {
     pub max_errors: u32,
     pub max_recipients: usize,
     pub max_connections: usize,
+    /// Concurrent sessions from one address (0: no limit).
+    pub max_sessions_per_address: usize,
+    /// Messages per client (account, else address), e.g. "60/min"; `None`: no limit.
+    pub client_rate: Option<Rate>,
     pub auth: AuthPolicy,
 }
 
@@ -237,6 +241,9 @@ struct RawServer {
     max_recipients: usize,
     #[serde(default = "default_max_connections")]
     max_connections: usize,
+    #[serde(default = "default_sessions_per_address")]
+    max_sessions_per_address: usize,
+    client_rate: Option<Rate>,
     #[serde(default)]
     auth_from_anywhere: bool,
     #[serde(default)]
@@ -247,6 +254,10 @@ struct RawServer {
     auth_fail_limit: u32,
     #[serde(default = "default_auth_ban")]
     auth_ban: DurationValue,
+}
+
+fn default_sessions_per_address() -> usize {
+    100
 }
 
 fn default_auth_fail_limit() -> u32 {
@@ -614,6 +625,8 @@ impl Config {
                 max_errors: s.max_errors,
                 max_recipients: s.max_recipients,
                 max_connections: s.max_connections,
+                max_sessions_per_address: s.max_sessions_per_address,
+                client_rate: s.client_rate,
                 auth: AuthPolicy {
                     from_anywhere: s.auth_from_anywhere,
                     required: s.require_auth,

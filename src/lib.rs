@@ -124,6 +124,10 @@ impl Relay {
             clients: Arc::new(config.clients.clone()),
             auth: s.auth.clone(),
             bans: Default::default(),
+            client_limits: Arc::new(session::client_limits::ClientLimits::new(
+                s.client_rate,
+                s.max_sessions_per_address,
+            )),
             shutdown: shutdown_rx.clone(),
         });
         let admin_addr = match config.admin.listen {

@@ -140,6 +140,21 @@ async fn accept_loop(
             tokio::spawn(refuse(stream, reply::client_not_allowed()));
             continue;
         }
+        // Like Postfix's smtpd_client_connection_count_limit, addresses in allowed_networks are
+        // exempt (a payroll run on the relay's own host may open hundreds of sessions); the cap
+        // is for clients let in from elsewhere.
+        let slot = if outside {
+            match ctx.client_limits.open_session(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(%peer, "connection refused: too many sessions from this address");
+                    tokio::spawn(refuse(stream, reply::too_many_from_address()));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many sessions");
             tokio::spawn(refuse(stream, reply::too_many_connections()));
@@ -160,6 +175,7 @@ async fn accept_loop(
                 }
             }
             drop(permit);
+            drop(slot);
         });
     }
 }

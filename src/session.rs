@@ -3,6 +3,7 @@
 //! that does inbound socket I/O. Never decides policy or routing, and never answers `250` to a
 //! message before the spool has made it durable.
 
+pub mod client_limits;
 pub mod login;
 pub mod machine;
 pub mod received;
@@ -34,6 +35,8 @@ pub struct SessionContext {
     pub auth: crate::config::AuthPolicy,
     /// Failed logins per address, and the addresses banned for them.
     pub bans: Arc<Bans>,
+    /// Sessions per address and messages per minute per client.
+    pub client_limits: Arc<client_limits::ClientLimits>,
     /// Flips to `true` when the relay stops: a session waiting for a command gets `421`; one in
     /// DATA may finish its message first.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -52,6 +55,8 @@ struct Session {
     local: SocketAddr,
     policy: Arc<Policy>,
     profile: std::sync::Mutex<Option<usize>>,
+    account: std::sync::Mutex<Option<String>>,
+    limits: Arc<client_limits::ClientLimits>,
 }
 
 impl Session {
@@ -60,6 +65,7 @@ impl Session {
     }
 
     fn logged_in(&self, account: &str) {
+        *self.account.lock().unwrap_or_else(|p| p.into_inner()) = Some(account.to_string());
         let p = self.policy.profile(&crate::config::Origin {
             client: Some(account),
             peer: self.peer.ip(),
@@ -72,6 +78,16 @@ impl Session {
 impl machine::RcptFilter for Session {
     fn check(&self, sender: &str, rcpt: &str) -> Option<Reply> {
         self.policy.check_rcpt_as(self.profile(), sender, rcpt)
+    }
+
+    fn check_mail(&self, _sender: &str) -> Option<Reply> {
+        let who = self
+            .account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| self.peer.ip().to_string());
+        (!self.limits.admit_message(&who)).then(reply::client_rate_exceeded)
     }
 }
 
@@ -116,6 +132,8 @@ pub async fn serve_as<S>(
             peer: peer.ip(),
             listen: local,
         })),
+        account: std::sync::Mutex::new(None),
+        limits: ctx.client_limits.clone(),
     });
     let mut machine = Machine::new(ctx.limits.clone(), implicit_tls)
         .with_filter(session.clone())
@@ -181,6 +199,9 @@ where
                         let account = check_login(ctx, peer, l).await;
                         if let Some(a) = &account {
                             session.logged_in(a);
+                            if let Some(c) = ctx.clients.iter().find(|c| &c.name == a) {
+                                m.restrict(c.max_recipients, c.max_message_size);
+                            }
                         }
                         m.authenticated(account.clone()).write_to(&mut out);
                         if account.is_none() && ctx.bans.is_banned(peer.ip()) {

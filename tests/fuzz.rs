@@ -169,6 +169,28 @@ fn smtp_line() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// The kept corpus (`tests/fuzz-corpus/`): seeds and past findings, each replayed whole and in
+/// every two-piece split, on both kinds of session.
+#[test]
+fn the_corpus_replays_without_a_finding() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for tls in [false, true] {
+            drive(&mut machine(tls), std::slice::from_ref(&bytes));
+            for cut in 1..bytes.len() {
+                drive(
+                    &mut machine(tls),
+                    &[bytes[..cut].to_vec(), bytes[cut..].to_vec()],
+                );
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 4, "corpus missing: {}", dir.display());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(),

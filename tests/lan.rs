@@ -408,3 +408,73 @@ async fn sighup_reloads_the_certificate_without_a_restart() {
     );
     assert!(!handshake(first.cert.der().clone()).await);
 }
+
+#[tokio::test]
+async fn sessions_from_one_outside_address_are_capped() {
+    let lan = lan("max_sessions_per_address = 1\n").await;
+    let mut first = BufReader::new(connect_from("127.0.0.2", &lan).await);
+    assert!(read_reply(&mut first).await.starts_with("220"));
+    let mut second = BufReader::new(connect_from("127.0.0.2", &lan).await);
+    assert!(read_reply(&mut second).await.starts_with("421 4.7.0"));
+    let mut other = BufReader::new(connect_from("127.0.0.3", &lan).await);
+    assert!(
+        read_reply(&mut other).await.starts_with("220"),
+        "another address is not affected"
+    );
+    drop(first);
+    // The slot is free again once the first session has ended.
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let mut again = BufReader::new(connect_from("127.0.0.2", &lan).await);
+        if read_reply(&mut again).await.starts_with("220") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_over_its_message_rate_gets_451_and_may_retry() {
+    let lan = lan("client_rate = \"2/min\"\n").await;
+    let (mut c, _) = common::Client::connect(lan.relay.addr()).await;
+    for _ in 0..2 {
+        let r = c
+            .send(
+                "<a@acme.test>",
+                &["<b@example.net>"],
+                &common::message("rate"),
+            )
+            .await;
+        assert!(r.starts_with("250"), "{r}");
+    }
+    c.cmd("EHLO c").await;
+    let third = c.cmd("MAIL FROM:<a@acme.test>").await;
+    assert!(third.starts_with("451 4.7.1"), "{third}");
+}
+
+#[tokio::test]
+async fn a_client_account_may_have_tighter_recipient_and_size_limits() {
+    let out = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(
+        &format!(
+            "[[client]]\nname = \"scanner\"\npassword_hash = \"{}\"\nmax_recipients = 1\nmax_message_size = \"1KB\"\n\n\
+             [[upstream]]\nname = \"o\"\nkind = \"file\"\ndir = \"{}\"\n",
+            smarthost::config::hash_password("pw"),
+            out.path().display()
+        ),
+        "allow_plain_auth_on_loopback = true\n",
+    )
+    .await;
+    let (mut c, _) = common::Client::connect(relay.addr()).await;
+    c.cmd("EHLO scanner.lan").await;
+    assert!(c.cmd(&plain("scanner", "pw")).await.starts_with("235"));
+    assert!(
+        c.cmd("MAIL FROM:<s@acme.test> SIZE=5000")
+            .await
+            .starts_with("552")
+    );
+    assert!(c.cmd("MAIL FROM:<s@acme.test>").await.starts_with("250"));
+    assert!(c.cmd("RCPT TO:<a@example.net>").await.starts_with("250"));
+    assert!(c.cmd("RCPT TO:<b@example.net>").await.starts_with("452"));
+}

@@ -47,6 +47,9 @@ fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration)
         clients: Default::default(),
         auth: smarthost::config::Config::embedded_default().server.auth,
         bans: Default::default(),
+        client_limits: Arc::new(smarthost::session::client_limits::ClientLimits::new(
+            None, 0,
+        )),
         shutdown,
     });
     Setup {

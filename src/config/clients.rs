@@ -12,6 +12,9 @@ pub(crate) struct RawClient {
     pub password_hash: Option<String>,
     /// Only to say clearly that it is not accepted.
     pub password: Option<String>,
+    /// Tighter than `[server]` for this account: recipients per message, message size.
+    pub max_recipients: Option<usize>,
+    pub max_message_size: Option<super::values::ByteSize>,
 }
 
 /// One client account. `Debug` never shows the hash.
@@ -19,6 +22,8 @@ pub(crate) struct RawClient {
 pub struct ClientAccount {
     pub name: String,
     hash: String,
+    pub max_recipients: Option<usize>,
+    pub max_message_size: Option<u64>,
 }
 
 impl std::fmt::Debug for ClientAccount {
@@ -61,6 +66,8 @@ impl RawClient {
         Ok(ClientAccount {
             name: self.name,
             hash,
+            max_recipients: self.max_recipients,
+            max_message_size: self.max_message_size.map(|b| b.0),
         })
     }
 }
@@ -95,6 +102,8 @@ mod tests {
             name: "payroll".into(),
             password_hash: Some(hash_password("correct horse")),
             password: None,
+            max_recipients: None,
+            max_message_size: None,
         }
         .validate()
         .unwrap();
@@ -109,6 +118,8 @@ mod tests {
             name: "x".into(),
             password_hash: None,
             password: Some("p".into()),
+            max_recipients: None,
+            max_message_size: None,
         }
         .validate()
         .unwrap_err();

@@ -71,6 +71,11 @@ struct DataState {
 pub trait RcptFilter: Send + Sync {
     /// `Some(reply)` refuses the recipient.
     fn check(&self, sender: &str, rcpt: &str) -> Option<Reply>;
+
+    /// At MAIL: `Some(reply)` refuses to start the transaction (a client over its rate).
+    fn check_mail(&self, _sender: &str) -> Option<Reply> {
+        None
+    }
 }
 
 pub struct Machine {
@@ -109,6 +114,16 @@ impl Machine {
         self.auth_offer = offer;
         self.auth_required = required;
         self
+    }
+
+    /// Tightens the limits for the account that logged in (never loosens the server's).
+    pub fn restrict(&mut self, max_recipients: Option<usize>, max_message_size: Option<u64>) {
+        if let Some(n) = max_recipients {
+            self.limits.max_recipients = self.limits.max_recipients.min(n);
+        }
+        if let Some(n) = max_message_size {
+            self.limits.max_message_size = self.limits.max_message_size.min(n);
+        }
     }
 
     /// The client account this session logged in as.
@@ -406,6 +421,14 @@ impl Machine {
         }
         if self.auth_required && self.user.is_none() {
             return self.error(reply::auth_required(), out);
+        }
+        if let Some(refusal) = self
+            .filter
+            .as_ref()
+            .and_then(|f| f.check_mail(&from.address))
+        {
+            out.push(Action::Reply(refusal));
+            return;
         }
         let allowed = smtp_proto::MAIL_BODY_7BIT
             | smtp_proto::MAIL_BODY_8BITMIME

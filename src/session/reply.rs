@@ -160,6 +160,16 @@ pub fn auth_bad_base64() -> Reply {
 pub fn auth_required() -> Reply {
     Reply::new(530, "5.7.0", "Authentication required")
 }
+pub fn client_rate_exceeded() -> Reply {
+    Reply::new(
+        451,
+        "4.7.1",
+        "Too many messages from you: try again in a minute",
+    )
+}
+pub fn too_many_from_address() -> Reply {
+    Reply::new(421, "4.7.0", "Too many connections from your address")
+}
 pub fn too_many_auth_failures() -> Reply {
     Reply::new(
         421,
