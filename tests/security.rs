@@ -122,3 +122,33 @@ async fn no_password_or_credential_encoding_appears_in_debug_logs() {
         );
     }
 }
+
+#[tokio::test]
+async fn client_passwords_and_hashes_never_appear_in_debug_logs() {
+    let hash = smarthost::config::hash_password("Cl1ent-pw-never-logged");
+    let relay = BinaryRelay::start(
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_plain_auth_on_loopback = true\n[spool]\ndir = \"{{dir}}/spool\"\n\
+             [[client]]\nname = \"payroll\"\npassword_hash = \"{hash}\"\n\
+             [[upstream]]\nname = \"o\"\nkind = \"file\"\ndir = \"{{dir}}/o\"\n"
+        ),
+        &[("SMARTHOST_LOG", "debug")],
+    );
+    for password in ["Cl1ent-pw-never-logged", "Wr0ng-pw-never-logged"] {
+        let (mut c, _) = Client::connect(relay.addr).await;
+        c.cmd("EHLO legacy.lan").await;
+        let auth = B64.encode(format!("\0payroll\0{password}"));
+        c.cmd(&format!("AUTH PLAIN {auth}")).await;
+    }
+    relay.wait_log("failed login").await;
+    let logs = relay.log();
+    assert!(logs.contains("client logged in"), "{logs}");
+    for f in [
+        "Cl1ent-pw-never-logged".to_string(),
+        "Wr0ng-pw-never-logged".to_string(),
+        B64.encode("\0payroll\0Cl1ent-pw-never-logged"),
+        "$argon2id$".to_string(),
+    ] {
+        assert!(!logs.contains(&f), "`{f}` found in the logs:\n{logs}");
+    }
+}
