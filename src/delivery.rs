@@ -26,6 +26,8 @@ use crate::upstream::{self, RcptResult};
 const IDLE_CLOSE: Duration = Duration::from_secs(5);
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 const SCAN_BATCH: usize = 1000;
+/// Longer than any scan takes from reading the spool to dispatching what it read.
+const FINISHED_KEPT: Duration = Duration::from_secs(60);
 
 enum Target {
     Smtp(Box<Pool>),
@@ -44,6 +46,9 @@ pub struct Delivery {
     metrics: Arc<crate::metrics::Metrics>,
     targets: HashMap<String, Arc<Target>>,
     inflight: Mutex<HashSet<String>>,
+    /// When each recent attempt ended: a scan that read the spool before that moment holds a
+    /// stale copy of the message and must not dispatch it again.
+    finished: Mutex<HashMap<String, Instant>>,
 }
 
 impl Delivery {
@@ -70,6 +75,7 @@ impl Delivery {
             metrics,
             targets,
             inflight: Mutex::new(HashSet::new()),
+            finished: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -88,46 +94,61 @@ impl Delivery {
         self.load_limits().await;
         loop {
             tokio::select! {
-                Some(msg) = fresh.recv() => self.dispatch(msg),
+                Some(msg) = fresh.recv() => self.dispatch(msg, None),
                 _ = tick.tick() => {
                     // The first scan after start also picks up messages that were accepted but
                     // never attempted (the previous process died in between).
                     let unattempted = std::mem::replace(&mut first_scan, false);
+                    let read_at = Instant::now();
                     let due = self.spool.due(now_ms(), SCAN_BATCH, unattempted).await;
                     // After reading what is due: mail a reset released is then dispatched only
                     // once the counters are reloaded, so it is not held again by stale ones.
                     self.follow_resets(&mut reset_mark).await;
                     match due {
-                        Ok(msgs) => msgs.into_iter().for_each(|m| self.dispatch(m)),
+                        Ok(msgs) => msgs.into_iter().for_each(|m| self.dispatch(m, Some(read_at))),
                         Err(e) => tracing::error!("cannot read the spool: {e}"),
                     }
                     self.close_idle().await;
                     self.restore_connections();
+                    self.forget_finished();
                 }
                 _ = shutdown.changed() => break,
             }
         }
     }
 
-    fn dispatch(self: &Arc<Self>, msg: StoredMessage) {
-        if msg.is_finished()
-            || !self
-                .inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(msg.id.clone())
-        {
+    /// Starts an attempt unless one is running; `read_at`: when a scan read this copy.
+    fn dispatch(self: &Arc<Self>, msg: StoredMessage, read_at: Option<Instant>) {
+        if msg.is_finished() {
             return;
+        }
+        {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            let finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+            // An attempt that ended after the scan read the row: the copy is stale (the row
+            // may be gone already), and sending it again would deliver twice.
+            let stale = read_at.is_some_and(|r| finished.get(&msg.id).is_some_and(|f| *f >= r));
+            if stale || !inflight.insert(msg.id.clone()) {
+                return;
+            }
         }
         let this = self.clone();
         tokio::spawn(async move {
             let id = msg.id.clone();
             this.attempt(msg).await;
-            this.inflight
+            let mut inflight = this.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            this.finished
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+                .insert(id.clone(), Instant::now());
+            inflight.remove(&id);
         });
+    }
+
+    /// Forgets attempt ends no scan in progress can still be older than.
+    fn forget_finished(&self) {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        finished.retain(|_, at| at.elapsed() < FINISHED_KEPT);
     }
 
     async fn attempt(&self, msg: StoredMessage) {
