@@ -26,8 +26,6 @@ use crate::upstream::{self, RcptResult};
 const IDLE_CLOSE: Duration = Duration::from_secs(5);
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 const SCAN_BATCH: usize = 1000;
-/// Longer than any scan takes from reading the spool to dispatching what it read.
-const FINISHED_KEPT: Duration = Duration::from_secs(60);
 
 enum Target {
     Smtp(Box<Pool>),
@@ -108,9 +106,10 @@ impl Delivery {
                         Ok(msgs) => msgs.into_iter().for_each(|m| self.dispatch(m, Some(read_at))),
                         Err(e) => tracing::error!("cannot read the spool: {e}"),
                     }
+                    // Every end recorded so far is older than the next scan's read: forget them.
+                    self.finished.lock().unwrap_or_else(|p| p.into_inner()).clear();
                     self.close_idle().await;
                     self.restore_connections();
-                    self.forget_finished();
                 }
                 _ = shutdown.changed() => break,
             }
@@ -143,12 +142,6 @@ impl Delivery {
                 .insert(id.clone(), Instant::now());
             inflight.remove(&id);
         });
-    }
-
-    /// Forgets attempt ends no scan in progress can still be older than.
-    fn forget_finished(&self) {
-        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        finished.retain(|_, at| at.elapsed() < FINISHED_KEPT);
     }
 
     async fn attempt(&self, msg: StoredMessage) {

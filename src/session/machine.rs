@@ -257,20 +257,6 @@ impl Machine {
         while pos < input.len() {
             match &mut self.phase {
                 Phase::Closed | Phase::AwaitingDelivery | Phase::AwaitingAuth => break,
-                Phase::AuthResponse(step) => {
-                    let step = step.clone();
-                    let rest = &input[pos..];
-                    let Some(i) = memchr(b'\n', rest) else {
-                        if rest.len() > MAX_LINE {
-                            self.phase = Phase::LongLine;
-                            pos = input.len();
-                        }
-                        break;
-                    };
-                    pos += i + 1;
-                    let line = String::from_utf8_lossy(&rest[..i]).into_owned();
-                    self.auth_response(step, &line, out);
-                }
                 Phase::LongLine => match memchr(b'\n', &input[pos..]) {
                     Some(i) => {
                         pos += i + 1;
@@ -280,7 +266,8 @@ impl Machine {
                     None => pos = input.len(),
                 },
                 Phase::Data(_) => pos += self.data(&input[pos..], out),
-                Phase::Command => {
+                // A command, or a response line of an AUTH exchange: both are lines.
+                Phase::Command | Phase::AuthResponse(_) => {
                     let rest = &input[pos..];
                     let Some(i) = memchr(b'\n', rest) else {
                         if rest.len() > MAX_LINE {
@@ -291,10 +278,12 @@ impl Machine {
                     };
                     pos += i + 1;
                     let line = &rest[..=i];
-                    if line.len() > MAX_LINE {
-                        self.error(reply::line_too_long(), out);
-                    } else {
-                        self.command(line, out);
+                    match std::mem::replace(&mut self.phase, Phase::Command) {
+                        _ if line.len() > MAX_LINE => self.error(reply::line_too_long(), out),
+                        Phase::AuthResponse(step) => {
+                            self.auth_response(step, &String::from_utf8_lossy(&rest[..i]), out)
+                        }
+                        _ => self.command(line, out),
                     }
                 }
             }
