@@ -27,7 +27,7 @@ impl Drop for Relay {
     }
 }
 
-fn start() -> Relay {
+fn start(upstream_extra: &str) -> Relay {
     Harness::get();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("smarthost.toml");
@@ -36,7 +36,7 @@ fn start() -> Relay {
         format!(
             "[server]\nlisten = [\"127.0.0.1:0\"]\nhostname = \"relay.test\"\n\n[spool]\ndir = \"{}\"\n\n\
              [retry]\nschedule = [\"1h\"]\n\n\
-             [[upstream]]\nname = \"postfix\"\nhost = \"127.0.0.1\"\nport = 2025\nconn = \"plaintext\"\nauth = \"none\"\n",
+             [[upstream]]\nname = \"postfix\"\nhost = \"127.0.0.1\"\nport = 2025\nconn = \"plaintext\"\nauth = \"none\"\n{upstream_extra}",
             dir.path().join("spool").display()
         ),
     )
@@ -106,7 +106,7 @@ fn find<'a>(lines: &'a [Value], event: &str, field: &str, value: &str) -> Option
 
 #[tokio::test]
 async fn a_full_run_logs_received_queued_attempt_delivered_deferred_bounced_and_notice() {
-    let relay = start();
+    let relay = start("");
     let ok = format!("{}@example.net", unique("log-ok"));
     let later = format!("tempfail-{}@example.net", unique("log"));
     let bad = format!("reject-{}@example.net", unique("log"));
@@ -184,4 +184,35 @@ async fn a_full_run_logs_received_queued_attempt_delivered_deferred_bounced_and_
             "no bodies in the log: {l}"
         );
     }
+}
+
+#[tokio::test]
+async fn mail_held_by_a_quota_is_logged_with_when_it_will_go() {
+    let relay = start("[upstream.limits]\nper_hour = 1\n");
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let (mut c, _) = Client::connect(relay.addr).await;
+        let rcpt = format!("<{}@example.net>", unique(&format!("held{i}")));
+        ids.push(queue_id(
+            &c.send("<payroll@example.test>", &[&rcpt], &message("held"))
+                .await,
+        ));
+    }
+    let lines = relay.maillog_until(|l| l.iter().any(|x| x["event"] == "held"));
+    let held = lines.iter().find(|l| l["event"] == "held").unwrap();
+    assert!(
+        ids.iter().any(|id| held["queue_id"] == id.as_str()),
+        "{held}"
+    );
+    assert!(
+        held["next"].as_str().is_some_and(|n| n.len() == 19),
+        "{held}"
+    );
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("per_hour limit reached (1 of 1 messages); next at "),
+        "{held}"
+    );
 }
