@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::TestRelay;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use common::{TestRelay, read_reply, say as cmd};
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 
 struct Lan {
@@ -49,28 +49,6 @@ async fn connect_from(ip: &str, lan: &Lan) -> TcpStream {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
     sock.connect(lan.relay.addr()).await.unwrap()
-}
-
-async fn read_reply<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> String {
-    let mut all = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).await.unwrap() == 0 {
-            return all;
-        }
-        all.push_str(&line);
-        if line.as_bytes().get(3) == Some(&b' ') || line.len() < 4 {
-            return all;
-        }
-    }
-}
-
-async fn cmd<S: AsyncRead + AsyncWrite + Unpin>(r: &mut BufReader<S>, line: &str) -> String {
-    r.get_mut()
-        .write_all(format!("{line}\r\n").as_bytes())
-        .await
-        .unwrap();
-    read_reply(r).await
 }
 
 fn plain(user: &str, password: &str) -> String {

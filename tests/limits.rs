@@ -213,15 +213,16 @@ async fn submission_quota_exceeded_pauses_the_upstream_instead_of_bouncing() {
     assert_eq!(accepted(&mut seen), 1, "the message, and no bounce");
 }
 
-#[tokio::test]
-async fn a_message_to_1201_recipients_goes_out_as_500_500_and_201() {
+/// Sends one message to `n` recipients through an upstream taking `per` per transaction;
+/// returns the transaction sizes the upstream saw.
+async fn transaction_sizes(per: usize, n: usize) -> Vec<usize> {
     let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::Accept).await;
     let up = format!(
-        "{}\n[upstream.limits]\nmax_recipients_per_message = 500\n",
+        "{}\n[upstream.limits]\nmax_recipients_per_message = {per}\n",
         upstream(port, "none", "u", "password = \"p\"", "5s")
     );
     let relay = TestRelay::start(&up, "max_recipients = 2000\n").await;
-    let rcpts: Vec<String> = (0..1201).map(|i| format!("<r{i}@example.net>")).collect();
+    let rcpts: Vec<String> = (0..n).map(|i| format!("<r{i}@example.net>")).collect();
     let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
     let (mut c, _) = Client::connect(relay.addr()).await;
     let r = c
@@ -235,33 +236,18 @@ async fn a_message_to_1201_recipients_goes_out_as_500_500_and_201() {
             sizes.push(n);
         }
     }
-    assert_eq!(sizes, vec![500, 500, 201]);
+    sizes
+}
+
+#[tokio::test]
+async fn a_message_to_1201_recipients_goes_out_as_500_500_and_201() {
+    assert_eq!(transaction_sizes(500, 1201).await, vec![500, 500, 201]);
 }
 
 #[tokio::test]
 async fn more_recipients_than_the_provider_takes_go_out_as_several_transactions() {
-    let (port, mut seen) = scripted_server("PLAIN", accept_plain, AfterData::Accept).await;
-    let up = format!(
-        "{}\n[upstream.limits]\nmax_recipients_per_message = 2\n",
-        upstream(port, "none", "u", "password = \"p\"", "5s")
-    );
-    let relay = TestRelay::start(&up, "").await;
-    let rcpts: Vec<String> = (0..5).map(|i| format!("<r{i}@example.net>")).collect();
-    let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
-    let (mut c, _) = Client::connect(relay.addr()).await;
-    let r = c
-        .send("<payroll@example.test>", &rcpts, &message("many"))
-        .await;
-    assert!(r.starts_with("250"), "{r}");
-    relay.wait_queue("all delivered", |q| q.is_empty()).await;
-    let mut sizes = Vec::new();
-    while let Ok(s) = seen.try_recv() {
-        if let Seen::Transaction(n) = s {
-            sizes.push(n);
-        }
-    }
     assert_eq!(
-        sizes,
+        transaction_sizes(2, 5).await,
         vec![2, 2, 1],
         "never bounced for it, never more than 2 at once"
     );

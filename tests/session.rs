@@ -6,11 +6,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, TestRelay, unique};
+use common::{Client, TestRelay, read_reply as reply, say, unique};
 use smarthost::session::machine::Limits;
 use smarthost::session::{self, SessionContext};
 use smarthost::spool::Spool;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 
 fn limits(tls: bool) -> Limits {
     Limits {
@@ -69,28 +69,6 @@ async fn open(s: &Setup, peer: &str, buffer: usize) -> BufReader<tokio::io::Dupl
     let greeting = reply(&mut c).await;
     assert!(greeting.starts_with("220"), "{greeting}");
     c
-}
-
-async fn reply<R: AsyncRead + Unpin>(r: &mut BufReader<R>) -> String {
-    let mut all = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).await.unwrap() == 0 {
-            return all;
-        }
-        all.push_str(&line);
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return all;
-        }
-    }
-}
-
-async fn say<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, line: &str) -> String {
-    s.get_mut()
-        .write_all(format!("{line}\r\n").as_bytes())
-        .await
-        .unwrap();
-    reply(s).await
 }
 
 #[tokio::test]

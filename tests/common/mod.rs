@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use smarthost::Relay;
 use smarthost::config::Config;
 use smarthost::spool::QueueEntry;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 pub mod scripted;
@@ -439,4 +439,28 @@ impl Drop for BinaryRelay {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
+}
+
+/// One reply, every line of it, from any stream; what was read so far when the peer closes.
+pub async fn read_reply<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await.unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+/// Sends one command line over any stream and reads its reply.
+pub async fn say<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, line: &str) -> String {
+    s.get_mut()
+        .write_all(format!("{line}\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_reply(s).await
 }
