@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: installs what the tests need, starts the real
-# Postfix + Dovecot upstream (tests/harness/), runs cargo test, and stops the upstream again if
-# this script started it. Run as root (apt-get and the private Postfix instance need it).
+# Postfix + Dovecot upstream (tests/harness/) and the test DNS server for SPF/DKIM (tests/dns/),
+# runs cargo test, and stops each of them again if this script started it. Run as root (apt-get,
+# the private Postfix instance and the DNS query log need it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 started_here=0
+dns_started_here=0
+stop() {
+  [ "$started_here" = 1 ] && tests/harness/upstream-postfix.sh stop >/dev/null 2>&1 || true
+  [ "$dns_started_here" = 1 ] && tests/dns/test-dns.sh stop >/dev/null 2>&1 || true
+}
+trap stop EXIT
+
 if ! tests/harness/upstream-postfix.sh ready; then
   # Installs postfix, dovecot-core, swaks and openssl with apt-get when missing, without ever
   # starting the system postfix/dovecot services.
   tests/harness/upstream-postfix.sh start
   started_here=1
 fi
-stop() { [ "$started_here" = 1 ] && tests/harness/upstream-postfix.sh stop >/dev/null 2>&1 || true; }
-trap stop EXIT
+if ! tests/dns/test-dns.sh ready; then
+  # dnsmasq on 127.0.0.1:5353 with tests/dns/zones.conf and a never-answering black hole on
+  # 127.0.0.1:5399; installs dnsmasq-base, python3-dkim, python3-dnspython and python3-nacl
+  # with apt-get when missing.
+  tests/dns/test-dns.sh start
+  dns_started_here=1
+fi
 
 cargo test --all-targets "$@"
