@@ -2,6 +2,7 @@
 //! defaults and the embedded "try it" config; never opens sockets or spool files. Errors name the
 //! file, line and key ([`ConfigError`]); secrets are never printed.
 
+mod auth;
 mod clients;
 mod error;
 pub mod policy;
@@ -16,11 +17,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use auth::{DkimConfig, SpfConfig, SpfMode, SpfResult};
 pub use clients::{ClientAccount, hash_password};
 pub use error::{ConfigError, ConfigErrors};
 pub use profiles::{Origin, Profile, ProfileMatch};
 pub use upstream::{
-    Credentials, Quota, QuotaWindow, Secret, SecretError, SmtpUpstream, Transport, Upstream,
+    Credentials, Egress, Quota, QuotaWindow, Secret, SecretError, SmtpUpstream, Transport, Upstream,
 };
 pub use values::{
     AuthMode, Batch, ByteSize, ConnMode, Count, DurationValue, Network, PortSpec, Rate,
@@ -50,6 +52,10 @@ pub struct Config {
     /// Global policy sections; an upstream may override each of them.
     pub policy: PolicyConfig,
     pub retry: crate::outcome::RetryPolicy,
+    /// `[spf]`: the sender-domain check before relaying.
+    pub spf: SpfConfig,
+    /// `[dkim]`: signing for every upstream without its own `[upstream.dkim]`.
+    pub dkim: Option<DkimConfig>,
     /// Where the config was read from, for messages; `<embedded default>` otherwise.
     pub source: PathBuf,
 }
@@ -115,6 +121,8 @@ struct RawConfig {
     spool: RawSpool,
     retry: RawRetry,
     admin: AdminConfig,
+    spf: auth::RawSpf,
+    dkim: Option<DkimConfig>,
     client: Vec<clients::RawClient>,
     profile: Vec<profiles::RawProfile>,
     policy: PolicyConfig,
@@ -138,6 +146,8 @@ impl RawConfig {
             spool: RawSpool::default(),
             retry: RawRetry::default(),
             admin: AdminConfig::default(),
+            spf: auth::RawSpf::default(),
+            dkim: None,
             client: Vec::new(),
             profile: Vec::new(),
             policy: PolicyConfig::default(),
@@ -174,6 +184,14 @@ impl RawConfig {
                     Ok(s) => raw.admin = s,
                     Err(e) => error(e.span(), e.message()),
                 },
+                "spf" => match auth::RawSpf::deserialize(ValueDeserializer::from(value)) {
+                    Ok(s) => raw.spf = s,
+                    Err(e) => error(e.span(), e.message()),
+                },
+                "dkim" => match DkimConfig::deserialize(ValueDeserializer::from(value)) {
+                    Ok(d) => raw.dkim = Some(d),
+                    Err(e) => error(e.span(), e.message()),
+                },
                 "blacklist" => match BlacklistConfig::deserialize(ValueDeserializer::from(value)) {
                     Ok(s) => raw.policy.blacklist = s,
                     Err(e) => error(e.span(), e.message()),
@@ -204,7 +222,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `spf`, `dkim`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }
@@ -609,10 +627,26 @@ impl Config {
             };
             errors.push(at(line, key.to_string(), message));
         }
+        let spf = match raw.spf.validate() {
+            Ok(spf) => spf,
+            Err((key, message)) => {
+                errors.push(at(find_key_line(text, key), format!("spf.{key}"), message));
+                SpfConfig::default()
+            }
+        };
+        if let Some(Err((key, message))) = raw.dkim.as_ref().map(DkimConfig::check) {
+            let line = match find_key_line(text, key) {
+                0 => find_key_line(text, "[dkim]"),
+                n => n,
+            };
+            errors.push(at(line, format!("dkim.{key}"), message));
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Config {
+            spf,
+            dkim: raw.dkim,
             server: ServerConfig {
                 listen: s.listen,
                 listen_tls: s.listen_tls,

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod config;
 pub mod delivery;
 pub mod diagnose;
+pub mod dkim;
 pub mod dsn;
 pub mod envelope;
 pub mod listener;
@@ -33,6 +34,7 @@ pub mod outcome;
 pub mod policy;
 pub mod router;
 pub mod session;
+pub mod spf;
 pub mod spool;
 pub mod throttle;
 pub mod tls;
@@ -58,6 +60,8 @@ pub enum StartError {
     Listen(#[from] std::io::Error),
     #[error("{0}")]
     Blacklist(#[from] policy::blacklist::BlacklistError),
+    #[error("[dkim]: {0}")]
+    Dkim(#[from] dkim::DkimError),
     #[error("upstream: {0}")]
     Upstream(#[from] upstream::error::UpstreamError),
     #[error("[admin] listen = \"{addr}\": {source}")]
@@ -120,6 +124,8 @@ impl Relay {
             data_timeout: s.data_timeout,
             spool: spool.clone(),
             policy: Arc::new(policy::Policy::new(&config)?),
+            spf: Arc::new(spf::SpfCheck::new(&config)),
+            dkim: Arc::new(dkim::Signers::load(&config)?),
             metrics: metrics.clone(),
             clients: Arc::new(config.clients.clone()),
             auth: s.auth.clone(),

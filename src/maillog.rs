@@ -8,6 +8,7 @@
 //! | `rejected` | the relay answered a client with a 4xx/5xx (the reply is the reason) |
 //! | `dropped` | a recipient on the blacklist with `action = "drop"` |
 //! | `redirected` | test mode replaced the recipients |
+//! | `spf` | the sender domain does not fully authorize the upstream; relayed anyway (warn mode) |
 //! | `queued` | the message is durable in the spool (the client got its 250) |
 //! | `attempt` | a delivery attempt starts through an upstream |
 //! | `delivered` | an upstream accepted a recipient |
@@ -18,14 +19,15 @@
 
 /// The events, for tests and documentation.
 pub const EVENTS: &[&str] = &[
-    RECEIVED, REJECTED, DROPPED, REDIRECTED, QUEUED, ATTEMPT, DELIVERED, DEFERRED, HELD, BOUNCED,
-    NOTICE,
+    RECEIVED, REJECTED, DROPPED, REDIRECTED, SPF, QUEUED, ATTEMPT, DELIVERED, DEFERRED, HELD,
+    BOUNCED, NOTICE,
 ];
 
 pub const RECEIVED: &str = "received";
 pub const REJECTED: &str = "rejected";
 pub const DROPPED: &str = "dropped";
 pub const REDIRECTED: &str = "redirected";
+pub const SPF: &str = "spf";
 pub const QUEUED: &str = "queued";
 pub const ATTEMPT: &str = "attempt";
 pub const DELIVERED: &str = "delivered";

@@ -29,6 +29,10 @@ pub struct SessionContext {
     pub data_timeout: Duration,
     pub spool: Spool,
     pub policy: Arc<Policy>,
+    /// The SPF pre-flight of the sender domain, after policy.
+    pub spf: Arc<crate::spf::SpfCheck>,
+    /// DKIM signers, applied to the final message.
+    pub dkim: Arc<crate::dkim::Signers>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `[[client]]` accounts and the `[server]` rules for logging in.
     pub clients: Arc<Vec<crate::config::ClientAccount>>,
@@ -351,6 +355,56 @@ impl Bans {
     }
 }
 
+/// The SPF pre-flight and DKIM signature of the final message: the fields to prepend, or the
+/// refusal in reject mode.
+async fn authenticate(
+    ctx: &SessionContext,
+    client: &str,
+    id: &str,
+    envelope: &crate::envelope::Envelope,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, Reply> {
+    use crate::spf::Decision;
+    let upstream = envelope.upstream.as_deref();
+    let mut fields = String::new();
+    match ctx.spf.decide(&envelope.mail_from, upstream).await {
+        Decision::Refuse(why) => {
+            let reply = why.reply();
+            let text = reply.lines.join(" ");
+            crate::maillog!(maillog::REJECTED, %client, queue_id = %id, code = reply.code,
+                reply = %text);
+            ctx.metrics.count(maillog::REJECTED, "", 1);
+            return Err(reply);
+        }
+        Decision::Relay { header: Some(v) } => {
+            if v.result != crate::config::SpfResult::Pass {
+                crate::maillog!(maillog::SPF, %client, queue_id = %id, result = %v.result,
+                    domain = %v.domain, upstream = %v.upstream, reason = %v.sentence());
+            }
+            fields.push_str(&v.header());
+        }
+        Decision::Relay { header: None } => {}
+    }
+    if let Some(signer) = ctx.dkim.for_upstream(upstream) {
+        if signer.covers(&body) {
+            match signer.signature(&body) {
+                Ok(sig) => fields.push_str(&sig),
+                Err(e) => tracing::warn!(queue_id = %id, "message relayed unsigned: {e}"),
+            }
+        } else {
+            tracing::debug!(queue_id = %id, domain = %signer.domain,
+                "not DKIM-signed: its From: is not in the signing domain");
+        }
+    }
+    if fields.is_empty() {
+        return Ok(body);
+    }
+    let mut out = Vec::with_capacity(fields.len() + body.len());
+    out.extend_from_slice(fields.as_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
 /// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
 async fn store(
     tx: Transaction,
@@ -398,8 +452,9 @@ async fn store(
     }
     let rcpts = applied.envelope.recipients.len();
     let from = applied.envelope.mail_from.clone();
-    let size = applied.body.len();
     let (envelope, body) = (applied.envelope, applied.body);
+    let body = authenticate(ctx, &client, &id, &envelope, body).await?;
+    let size = body.len();
     match ctx
         .spool
         .put(NewMessage {

@@ -43,6 +43,10 @@ fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration)
         policy: Arc::new(
             smarthost::policy::Policy::new(&smarthost::config::Config::embedded_default()).unwrap(),
         ),
+        spf: Arc::new(smarthost::spf::SpfCheck::new(
+            &smarthost::config::Config::embedded_default(),
+        )),
+        dkim: Default::default(),
         metrics: Default::default(),
         clients: Default::default(),
         auth: smarthost::config::Config::embedded_default().server.auth,

@@ -18,6 +18,9 @@ pub struct Preset {
     pub limits: PresetLimits,
     /// What to put in the password field, in the admin's words.
     pub advice: &'static str,
+    /// The SPF include a customer domain must list to authorize the provider's servers; `None`
+    /// when the provider publishes none.
+    pub spf_include: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -36,6 +39,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "office365",
+        spf_include: Some("spf.protection.outlook.com"),
         title: "Microsoft 365 / Exchange Online (SMTP AUTH client submission)",
         host: "smtp.office365.com",
         port: 587,
@@ -60,6 +64,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "gmail",
+        spf_include: Some("_spf.google.com"),
         title: "Gmail / Google Workspace (smtp.gmail.com)",
         host: "smtp.gmail.com",
         port: 587,
@@ -79,6 +84,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "infomaniak",
+        spf_include: Some("spf.infomaniak.ch"),
         title: "Infomaniak (kSuite, Mail Service)",
         host: "mail.infomaniak.com",
         port: 587,
@@ -98,6 +104,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "bluewin",
+        spf_include: None,
         title: "Bluewin / Swisscom (smtpauths.bluewin.ch)",
         host: "smtpauths.bluewin.ch",
         port: 465,

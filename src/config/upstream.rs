@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::auth::DkimConfig;
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
 use super::presets::{self, Preset};
-use super::values::{AuthMode, Batch, ConnMode, Count, DurationValue, PortSpec, Rate};
+use super::values::{AuthMode, Batch, ConnMode, Count, DurationValue, Network, PortSpec, Rate};
 use crate::envelope::Notify;
 
 /// `[upstream.limits]`: what the provider allows on one connection and at once.
@@ -64,6 +65,12 @@ pub(crate) struct RawUpstream {
     /// Upstream to use while this one is unreachable.
     pub fallback: Option<String>,
     pub limits: Option<RawLimits>,
+    /// Addresses (or networks) this upstream sends from, for the SPF pre-flight.
+    #[serde(default)]
+    pub spf_ips: Vec<Network>,
+    /// The provider's SPF include (e.g. `spf.protection.outlook.com`); presets set it.
+    pub spf_include: Option<String>,
+    pub dkim: Option<DkimConfig>,
     pub blacklist: Option<BlacklistConfig>,
     pub test_mode: Option<TestModeConfig>,
     pub rewrite: Option<RewriteConfig>,
@@ -79,6 +86,8 @@ pub struct Upstream {
     pub policy: UpstreamPolicy,
     /// Used while this upstream cannot be reached (never when it refuses a recipient).
     pub fallback: Option<String>,
+    /// `[upstream.dkim]`: this upstream's own signing identity.
+    pub dkim: Option<DkimConfig>,
     pub transport: Transport,
 }
 
@@ -116,6 +125,20 @@ pub struct SmtpUpstream {
     pub quota: Option<Quota>,
     /// The preset this upstream was built from, if any.
     pub preset: Option<&'static str>,
+    /// Where its mail leaves from, for the SPF pre-flight.
+    pub egress: Egress,
+}
+
+/// What a sender domain's SPF record must allow for mail carried by an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Egress {
+    /// `spf_ips`: the addresses (or networks) the upstream sends from.
+    Addresses(Vec<Network>),
+    /// A provider's SPF include (`spf_include`, or the preset's): its senders are the
+    /// addresses that record lists.
+    Include(String),
+    /// Nothing configured: the addresses `host` resolves to.
+    Host,
 }
 
 /// Quotas over rolling windows, all counting the same thing.
@@ -253,6 +276,7 @@ impl RawUpstream {
                 .map(|s| s.trim_start_matches('@').to_lowercase())
                 .collect(),
             fallback: self.fallback.clone(),
+            dkim: self.dkim.clone(),
             policy: UpstreamPolicy {
                 blacklist: self.blacklist,
                 test_mode: self.test_mode,
@@ -344,7 +368,40 @@ impl RawUpstream {
             ));
         }
         let quota = quota(&limits)?;
+        let egress = match (&self.spf_ips, &self.spf_include) {
+            (ips, Some(_)) if !ips.is_empty() => {
+                return Err(problem(
+                    "spf_include",
+                    "set spf_ips or spf_include, not both: they say the same thing two ways",
+                ));
+            }
+            (ips, None) if !ips.is_empty() => Egress::Addresses(ips.clone()),
+            (_, Some(inc)) => {
+                let inc = inc
+                    .trim()
+                    .trim_start_matches("include:")
+                    .to_ascii_lowercase();
+                if inc.is_empty() || inc.contains(char::is_whitespace) {
+                    return Err(problem(
+                        "spf_include",
+                        format!("`{inc}` is not a domain name"),
+                    ));
+                }
+                Egress::Include(inc)
+            }
+            _ => match preset.and_then(|p| p.spf_include) {
+                Some(inc) => Egress::Include(inc.to_string()),
+                None => Egress::Host,
+            },
+        };
+        if let Some(Err((key, message))) = self.dkim.as_ref().map(DkimConfig::check) {
+            return Err(KeyProblem {
+                key,
+                message: format!("[upstream.dkim] {message}"),
+            });
+        }
         Ok(SmtpUpstream {
+            egress,
             quota,
             preset: preset.map(|p| p.name),
             max_connections: limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),

@@ -360,6 +360,11 @@ pub struct Network {
 }
 
 impl Network {
+    /// The network's first address (the address itself for a single host).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),

@@ -22,6 +22,7 @@ fn upstream() -> SmtpUpstream {
         rate: None,
         quota: None,
         preset: None,
+        egress: crate::config::Egress::Host,
     }
 }
 
