@@ -4,6 +4,7 @@
 
 mod limits;
 pub mod send_test;
+pub mod sender_auth;
 mod upstreams;
 
 use std::fmt::Write;

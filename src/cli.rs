@@ -1,4 +1,5 @@
-//! Command-line interface (clap): `run`, `check-config`, `queue`, `limits`, `--version`. Parses arguments only;
+//! Command-line interface (clap): `run`, `check-config`, `queue`, `limits`, `send-test`, `spf`,
+//! `dkim`, `--version`. Parses arguments only;
 //! the work is done by the library.
 
 use std::path::PathBuf;
@@ -82,6 +83,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
     },
+    /// SPF of a sender domain, checked against the upstreams.
+    Spf {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: SpfAction,
+    },
+    /// DKIM keys: make one, or check the published record.
+    Dkim {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: DkimAction,
+    },
     /// Provider limits per upstream: quota use, pauses, held mail; reset them by hand. Acts on
     /// the running relay.
     Limits {
@@ -97,6 +112,43 @@ pub enum ListFormat {
     Table,
     Csv,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpfAction {
+    /// Does DOMAIN's SPF record authorize the upstream (or every SMTP upstream)? Prints the
+    /// record, the evaluation path and a verdict with the fix. Exit code 0 pass, 1 fail (or
+    /// softfail, neutral, none, a broken record), 2 error (DNS).
+    Check {
+        domain: String,
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimAction {
+    /// Write a new private key and print the DNS record to publish for it.
+    Keygen {
+        #[arg(long, value_enum, default_value = "rsa")]
+        algorithm: smarthost::dkim::Algorithm,
+        /// RSA key size: 2048 (the usual), 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        /// Where to write the key (an existing file is never overwritten); then set it as
+        /// `key_file` in [dkim].
+        #[arg(long)]
+        out: PathBuf,
+        /// The domain that signs (d=), normally the domain of your From: addresses.
+        #[arg(long)]
+        domain: String,
+        /// The selector (s=): the name of this key under _domainkey.
+        #[arg(long, default_value = "smarthost")]
+        selector: String,
+    },
+    /// Compare each configured key with the one published in DNS. Exit code 0 when all match,
+    /// 1 when one is missing or different, 2 on a DNS error.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

@@ -52,6 +52,11 @@ fn main() -> ExitCode {
                 },
             );
         }
+        Command::Spf {
+            config,
+            action: cli::SpfAction::Check { domain, upstream },
+        } => return spf_check(config.as_deref(), &domain, upstream.as_deref()),
+        Command::Dkim { config, action } => return dkim(config.as_deref(), action),
         Command::Passwd => passwd(),
         Command::Presets => {
             print!("{}", smarthost::admin::presets());
@@ -126,6 +131,73 @@ fn send_test(path: Option<&Path>, test: smarthost::admin::send_test::SendTest) -
         Err(e) => {
             eprintln!("smarthost: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a check on a small runtime; its exit code is the check's (2 when it could not run).
+fn checked<F>(work: F) -> ExitCode
+where
+    F: FnOnce() -> anyhow::Result<(String, smarthost::admin::sender_auth::Outcome)>,
+{
+    match work() {
+        Ok((text, outcome)) => {
+            print!("{text}");
+            ExitCode::from(outcome.code())
+        }
+        Err(e) => {
+            eprintln!("smarthost: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+}
+
+fn spf_check(path: Option<&Path>, domain: &str, upstream: Option<&str>) -> ExitCode {
+    checked(|| {
+        let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(
+            runtime()?.block_on(smarthost::admin::sender_auth::spf_check(
+                &config, domain, upstream,
+            )),
+        )
+    })
+}
+
+fn dkim(path: Option<&Path>, action: cli::DkimAction) -> ExitCode {
+    match action {
+        cli::DkimAction::Check => checked(|| {
+            let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(runtime()?.block_on(smarthost::admin::sender_auth::dkim_check(&config)))
+        }),
+        cli::DkimAction::Keygen {
+            algorithm,
+            bits,
+            out,
+            domain,
+            selector,
+        } => {
+            let run = || {
+                smarthost::admin::sender_auth::dkim_keygen(
+                    algorithm, bits, &out, &domain, &selector,
+                )
+            };
+            match run() {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("smarthost: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
 }

@@ -130,6 +130,13 @@ impl Policy {
         (up.map(|u| u.name.clone()), rules)
     }
 
+    /// The upstream for mail of `sender`, and whether policy replaces the envelope sender (then
+    /// the sender as given is not the one the upstream will see).
+    pub fn sender_route(&self, profile: Option<usize>, sender: &str) -> (Option<String>, bool) {
+        let (up, rules) = self.rules(profile, sender);
+        (up, rules.config.rewrite.from.is_some())
+    }
+
     /// Called at RCPT: `Some(reply)` refuses this recipient.
     pub fn check_rcpt(&self, sender: &str, rcpt: &str) -> Option<Reply> {
         self.check_rcpt_as(None, sender, rcpt)

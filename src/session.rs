@@ -141,7 +141,8 @@ pub async fn serve_as<S>(
     });
     let mut machine = Machine::new(ctx.limits.clone(), implicit_tls)
         .with_filter(session.clone())
-        .with_auth(offer, ctx.auth.required || outside);
+        .with_auth(offer, ctx.auth.required || outside)
+        .with_sender_check(ctx.spf.mode() == crate::config::SpfMode::Reject);
     let mut stream = stream;
     let mut out = Vec::new();
     machine.greeting().write_to(&mut out);
@@ -214,6 +215,10 @@ where
                             let _ = stream.shutdown().await;
                             return Ok(End::Closed);
                         }
+                    }
+                    Action::CheckSender(sender) => {
+                        let refusal = check_sender(ctx, session, m, &sender).await;
+                        m.sender_checked(refusal).write_to(&mut out);
                     }
                     Action::Deliver(tx) => {
                         let result = store(*tx, session, m, ctx).await;
@@ -352,6 +357,35 @@ impl Bans {
     pub fn succeeded(&self, ip: std::net::IpAddr) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.remove(&ip);
+    }
+}
+
+/// SPF at MAIL, in reject mode, when policy keeps the sender as given: a refusal here spares
+/// the client sending the message for nothing. Otherwise the check waits for the end of DATA.
+async fn check_sender(
+    ctx: &SessionContext,
+    session: &Session,
+    m: &Machine,
+    sender: &str,
+) -> Option<Reply> {
+    let (upstream, rewritten) = ctx.policy.sender_route(session.profile(), sender);
+    if rewritten {
+        return None;
+    }
+    match ctx.spf.decide(sender, upstream.as_deref()).await {
+        crate::spf::Decision::Refuse(why) => {
+            let reply = why.reply();
+            let client = m
+                .user()
+                .map(String::from)
+                .unwrap_or_else(|| session.peer.ip().to_string());
+            let text = reply.lines.join(" ");
+            crate::maillog!(maillog::REJECTED, %client, from = %sender, code = reply.code,
+                reply = %text);
+            ctx.metrics.count(maillog::REJECTED, "", 1);
+            Some(reply)
+        }
+        crate::spf::Decision::Relay { .. } => None,
     }
 }
 

@@ -9,6 +9,8 @@
 //! header to add) and never refuses one itself: [`Decision`] says what the session should answer.
 
 mod egress;
+
+pub use egress::txt;
 mod verdict;
 
 use std::collections::HashMap;
@@ -252,7 +254,17 @@ impl SpfCheck {
     ) -> Instant {
         let now = Instant::now();
         let short = now + SHORT_TTL;
-        // The domain's own record first: mail-auth takes the first SPF record it finds, but two
+        // The addresses first: every verdict, even "no record", says what to add.
+        let ips = match egress::addresses(&auth.0, &target.egress, &target.host).await {
+            Ok(ips) => ips,
+            Err(e) => {
+                v.result = SpfResult::TempError;
+                v.detail = Some(e);
+                return short;
+            }
+        };
+        v.ips = ips.clone();
+        // Then the domain's own record: mail-auth takes the first SPF record it finds, but two
         // of them are a permerror (RFC 7208 4.5), and the record text belongs in the report.
         let (record, expires) = match egress::spf_record(&auth.0, domain).await {
             Ok(Some(r)) => r,
@@ -266,7 +278,7 @@ impl SpfCheck {
                     "{domain} publishes {} SPF records; there must be exactly one",
                     records.len()
                 ));
-                v.path.push((domain.to_string(), records.join(" | ")));
+                v.record = Some(records.join(" | "));
                 return short;
             }
             Err(egress::RecordError::Dns(e)) => {
@@ -276,15 +288,6 @@ impl SpfCheck {
             }
         };
         v.record = Some(record.clone());
-        let ips = match egress::addresses(&auth.0, &target.egress, &target.host).await {
-            Ok(ips) => ips,
-            Err(e) => {
-                v.result = SpfResult::TempError;
-                v.detail = Some(e);
-                return short;
-            }
-        };
-        v.ips = ips.clone();
         let recorder = egress::Recorder::default();
         let mut worst = SpfResult::Pass;
         for ip in &ips {
@@ -323,9 +326,9 @@ impl SpfCheck {
             if let Some(u) = until {
                 expires = expires.min(*u);
             }
-            if name.trim_end_matches('.') != domain {
-                v.path
-                    .push((name.trim_end_matches('.').to_string(), String::new()));
+            let name = name.trim_end_matches('.');
+            if name != domain && !v.path.iter().any(|(n, _)| n == name) {
+                v.path.push((name.to_string(), String::new()));
             }
         }
         if matches!(worst, SpfResult::TempError) {

@@ -41,6 +41,8 @@ fn machine(tls: bool) -> Machine {
         },
         tls,
     )
+    // Half the cases also hold MAIL for a sender check (SPF in reject mode).
+    .with_sender_check(tls)
 }
 
 /// Feeds `chunks` the way the session driver does and checks the properties after each step.
@@ -82,6 +84,14 @@ fn drive(m: &mut Machine, chunks: &[Vec<u8>]) {
                     Action::Authenticate(l) => {
                         let ok = l.password.len() % 2 == 0;
                         m.authenticated(ok.then(|| l.username.clone()));
+                    }
+                    Action::CheckSender(sender) => {
+                        let refuse = sender.len() % 2 == 1;
+                        m.sender_checked(
+                            refuse.then(|| {
+                                smarthost::session::reply::Reply::new(550, "5.7.23", "SPF")
+                            }),
+                        );
                     }
                     Action::Close => return,
                 }

@@ -34,6 +34,9 @@ pub enum Action {
     Deliver(Box<Transaction>),
     /// Check these credentials, then call [`Machine::authenticated`] for the reply.
     Authenticate(Login),
+    /// Check this envelope sender (SPF in reject mode), then call [`Machine::sender_checked`]
+    /// for the reply to MAIL.
+    CheckSender(String),
     /// Flush queued replies and close the connection.
     Close,
 }
@@ -57,6 +60,8 @@ enum Phase {
     AuthResponse(Step),
     /// The driver owes us an `authenticated` call.
     AwaitingAuth,
+    /// The driver owes us a `sender_checked` call.
+    AwaitingSender,
     Closed,
 }
 
@@ -90,6 +95,8 @@ pub struct Machine {
     auth_offer: AuthOffer,
     auth_required: bool,
     user: Option<String>,
+    /// MAIL waits for the driver's [`Action::CheckSender`] verdict.
+    sender_check: bool,
 }
 
 impl Machine {
@@ -106,6 +113,26 @@ impl Machine {
             auth_offer: AuthOffer::Off,
             auth_required: false,
             user: None,
+            sender_check: false,
+        }
+    }
+
+    /// Hand every MAIL sender to the driver for a check before answering it.
+    pub fn with_sender_check(mut self, on: bool) -> Self {
+        self.sender_check = on;
+        self
+    }
+
+    /// The driver checked the sender of `CheckSender`: `Some(reply)` refuses it.
+    pub fn sender_checked(&mut self, refusal: Option<Reply>) -> Reply {
+        debug_assert!(matches!(self.phase, Phase::AwaitingSender));
+        self.phase = Phase::Command;
+        match refusal {
+            Some(r) => {
+                self.tx = None;
+                r
+            }
+            None => reply::sender_ok(),
         }
     }
 
@@ -256,7 +283,10 @@ impl Machine {
         let mut pos = 0;
         while pos < input.len() {
             match &mut self.phase {
-                Phase::Closed | Phase::AwaitingDelivery | Phase::AwaitingAuth => break,
+                Phase::Closed
+                | Phase::AwaitingDelivery
+                | Phase::AwaitingAuth
+                | Phase::AwaitingSender => break,
                 Phase::LongLine => match memchr(b'\n', &input[pos..]) {
                     Some(i) => {
                         pos += i + 1;
@@ -454,6 +484,12 @@ impl Machine {
             upstream: None,
             client: None,
         });
+        if self.sender_check {
+            self.phase = Phase::AwaitingSender;
+            let sender = self.tx.as_ref().map(|t| t.mail_from.clone());
+            out.push(Action::CheckSender(sender.unwrap_or_default()));
+            return;
+        }
         out.push(Action::Reply(reply::sender_ok()));
     }
 

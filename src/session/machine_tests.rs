@@ -34,6 +34,13 @@ fn run(m: &mut Machine, input: &str) -> (Vec<String>, Vec<Transaction>) {
                     replies.push(m.authenticated(account).to_wire());
                     progressed = true;
                 }
+                Action::CheckSender(sender) => {
+                    let refusal = sender
+                        .ends_with("@spf-fail.test")
+                        .then(|| Reply::new(550, "5.7.23", "SPF: not authorized"));
+                    replies.push(m.sender_checked(refusal).to_wire());
+                    progressed = true;
+                }
                 Action::StartTls | Action::Close => return (replies, delivered),
             }
         }
@@ -405,4 +412,27 @@ fn auth_can_be_cancelled_and_is_not_implemented_without_accounts() {
     let mut m = auth_machine(AuthOffer::Off, false, true);
     let (r, _) = run(&mut m, "EHLO c\r\nAUTH PLAIN AGFiAGM=\r\n");
     assert_eq!(codes(&r), vec![250, 502]);
+}
+
+#[test]
+fn a_refused_sender_check_ends_the_transaction_before_rcpt_and_data() {
+    let mut m = Machine::new(limits(), false).with_sender_check(true);
+    let (replies, delivered) = run(
+        &mut m,
+        "EHLO c\r\nMAIL FROM:<a@spf-fail.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nQUIT\r\n",
+    );
+    assert_eq!(codes(&replies), [250, 550, 503, 503, 221]);
+    assert!(replies[1].starts_with("550 5.7.23 "), "{}", replies[1]);
+    assert!(delivered.is_empty());
+}
+
+#[test]
+fn an_accepted_sender_check_answers_mail_with_250_and_the_transaction_goes_on() {
+    let mut m = Machine::new(limits(), false).with_sender_check(true);
+    let (replies, delivered) = run(
+        &mut m,
+        "EHLO c\r\nMAIL FROM:<a@ok.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\r\n.\r\n",
+    );
+    assert_eq!(codes(&replies), [250, 250, 250, 354, 250]);
+    assert_eq!(delivered.len(), 1);
 }

@@ -69,7 +69,7 @@ impl Verdict {
             self.provider.clone()
         } else {
             let ips: Vec<String> = self.failing.iter().map(|i| i.to_string()).collect();
-            if ips.is_empty() {
+            if ips.is_empty() || ips == [self.provider.clone()] {
                 self.provider.clone()
             } else {
                 format!("{} ({})", self.provider, ips.join(", "))
