@@ -307,3 +307,80 @@ fn limits_parse_into_typed_values() {
         })
     );
 }
+
+#[test]
+fn spf_defaults_to_warn_rejecting_fail_and_permerror_when_asked() {
+    let c = load(ONE_UPSTREAM).unwrap();
+    assert_eq!(c.spf.mode, SpfMode::Warn);
+    assert_eq!(c.spf.reject_on, [SpfResult::Fail, SpfResult::PermError]);
+    assert!(
+        c.spf.dns_servers.is_empty(),
+        "the system resolver by default"
+    );
+    assert!(c.dkim.is_none());
+}
+
+#[test]
+fn spf_reject_on_pass_is_refused_with_its_line() {
+    let e = only_error(&format!(
+        "[spf]\nmode = \"reject\"\nreject_on = [\"fail\", \"pass\"]\n{ONE_UPSTREAM}"
+    ));
+    assert_eq!((e.line, e.key.as_str()), (3, "spf.reject_on"));
+    assert!(
+        e.message.contains("`pass` cannot be refused"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn unknown_spf_mode_names_the_key() {
+    let e = only_error(&format!("[spf]\nmode = \"strict\"\n{ONE_UPSTREAM}"));
+    assert_eq!((e.line, e.key.as_str()), (2, "spf.mode"));
+    assert!(e.message.contains("strict"), "{}", e.message);
+}
+
+#[test]
+fn presets_bring_their_spf_include_and_spf_ips_replace_it() {
+    let c = load("[[upstream]]\nname = \"o\"\npreset = \"office365\"\nusername = \"a@b.c\"\npassword_env = \"P\"\n").unwrap();
+    let Transport::Smtp(s) = &c.upstreams[0].transport else {
+        panic!()
+    };
+    assert_eq!(
+        s.egress,
+        Egress::Include("spf.protection.outlook.com".into())
+    );
+    let c = load("[[upstream]]\nname = \"o\"\npreset = \"office365\"\nusername = \"a@b.c\"\npassword_env = \"P\"\nspf_ips = [\"203.0.113.7\"]\n").unwrap();
+    let Transport::Smtp(s) = &c.upstreams[0].transport else {
+        panic!()
+    };
+    assert_eq!(
+        s.egress,
+        Egress::Addresses(vec!["203.0.113.7".parse().unwrap()])
+    );
+}
+
+#[test]
+fn spf_ips_and_spf_include_together_are_an_error() {
+    let e = only_error(
+        "[[upstream]]\nname = \"isp\"\nhost = \"smtp.example.net\"\nspf_ips = [\"192.0.2.1\"]\nspf_include = \"spf.example.net\"\n",
+    );
+    assert_eq!((e.line, e.key.as_str()), (5, "upstream.spf_include"));
+}
+
+#[test]
+fn a_dkim_key_file_that_cannot_be_read_names_file_line_and_key() {
+    let e = only_error(&format!(
+        "[dkim]\ndomain = \"example.com\"\nselector = \"s1\"\nkey_file = \"/nonexistent/dkim.pem\"\n{ONE_UPSTREAM}"
+    ));
+    assert_eq!((e.line, e.key.as_str()), (4, "dkim.key_file"));
+    assert!(e.message.contains("/nonexistent/dkim.pem"), "{}", e.message);
+}
+
+#[test]
+fn a_dkim_domain_that_is_not_a_domain_is_refused() {
+    let e = only_error(&format!(
+        "[dkim]\ndomain = \"example com\"\nselector = \"s1\"\nkey_file = \"k.pem\"\n{ONE_UPSTREAM}"
+    ));
+    assert_eq!(e.key, "dkim.domain");
+}
