@@ -169,7 +169,7 @@ impl SpfRefusal {
 pub enum Decision {
     /// Queue it, with this header first when there is one.
     Relay {
-        header: Option<Verdict>,
+        header: Option<Box<Verdict>>,
     },
     Refuse(SpfRefusal),
 }
@@ -187,5 +187,7 @@ pub(super) fn decide(config: &SpfConfig, v: Verdict) -> Decision {
             });
         }
     }
-    Decision::Relay { header: Some(v) }
+    Decision::Relay {
+        header: Some(Box::new(v)),
+    }
 }
