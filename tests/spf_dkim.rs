@@ -672,3 +672,73 @@ fn dkim_keygen_writes_a_private_key_and_prints_its_record() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn warn_mode_writes_an_spf_line_in_the_mail_log() {
+    dns();
+    let cfg = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[spool]\ndir = \"{{dir}}/spool\"\n{}{}",
+        spf_section("warn"),
+        postfix("")
+    );
+    let relay = common::BinaryRelay::start(&cfg, &[]);
+    let to = format!("{}@example.net", unique("spflog"));
+    let (mut c, _) = Client::connect(relay.addr).await;
+    let r = c
+        .send(
+            "<app@softfail.smarthost.test>",
+            &[&format!("<{to}>")],
+            &mail("app@softfail.smarthost.test", &to, "log"),
+        )
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    relay.wait_log("event=spf").await;
+    let log = relay.log();
+    let line = log.lines().find(|l| l.contains("event=spf")).unwrap();
+    assert!(
+        line.contains("result=softfail") && line.contains("domain=softfail.smarthost.test"),
+        "{line}"
+    );
+    assert!(line.contains("add ip4:127.0.0.1"), "{line}");
+}
+
+#[tokio::test]
+async fn warn_mode_relays_despite_a_dns_timeout_and_says_temperror() {
+    dns();
+    let relay = TestRelay::start(&format!("{}{}", spf_section("warn"), postfix("")), "").await;
+    let got = relay_one(
+        &relay,
+        "app@timeout.smarthost.test",
+        "app@timeout.smarthost.test",
+    )
+    .await;
+    let h = header(&got.headers(), "X-Smarthost-SPF").expect("X-Smarthost-SPF header");
+    assert!(
+        h.starts_with("temperror domain=timeout.smarthost.test"),
+        "{h}"
+    );
+}
+
+#[tokio::test]
+async fn the_cache_keeps_one_result_per_domain_and_upstream() {
+    dns();
+    let cfg = format!(
+        "{}[[upstream]]\nname = \"o365\"\npreset = \"office365\"\nusername = \"a@b.test\"\npassword = \"x\"\ndefault = true\n\
+         [[upstream]]\nname = \"gmail\"\npreset = \"gmail\"\nusername = \"a@b.test\"\npassword = \"x\"\n",
+        spf_section("warn")
+    );
+    let check = SpfCheck::new(&config(&cfg));
+    let sender = "app@o365-ok.smarthost.test";
+    assert_eq!(
+        check.check(sender, Some("o365")).await.unwrap().result,
+        SpfResult::Pass
+    );
+    assert_eq!(
+        check.check(sender, Some("gmail")).await.unwrap().result,
+        SpfResult::Fail
+    );
+    assert_eq!(
+        check.check(sender, Some("o365")).await.unwrap().result,
+        SpfResult::Pass
+    );
+}
