@@ -1,5 +1,5 @@
 //! Command-line interface (clap): `run`, `check-config`, `queue`, `limits`, `send-test`, `spf`,
-//! `dkim`, `--version`. Parses arguments only;
+//! `dkim`, `oauth2`, `--version`. Parses arguments only;
 //! the work is done by the library.
 
 use std::path::PathBuf;
@@ -90,6 +90,13 @@ pub enum Command {
         #[command(subcommand)]
         action: SpfAction,
     },
+    /// OAuth2 grants for XOAUTH2/OAUTHBEARER upstreams: sign in, or see the tokens' state.
+    Oauth2 {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: OAuth2Action,
+    },
     /// DKIM keys: make one, or check the published record.
     Dkim {
         #[arg(long, short, global = true)]
@@ -124,6 +131,14 @@ pub enum SpfAction {
         #[arg(long)]
         upstream: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OAuth2Action {
+    /// Sign in for UPSTREAM in the browser (device code flow) and store its refresh token.
+    Login { upstream: String },
+    /// Each OAuth2 upstream: its refresh token, when its access token expires, the last refresh.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

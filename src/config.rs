@@ -5,6 +5,7 @@
 mod auth;
 mod clients;
 mod error;
+mod oauth2;
 pub mod policy;
 pub mod presets;
 mod profiles;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 pub use auth::{DkimConfig, SpfConfig, SpfMode, SpfResult};
 pub use clients::{ClientAccount, hash_password};
 pub use error::{ConfigError, ConfigErrors};
+pub use oauth2::{Flow, OAuth2Config};
 pub use profiles::{Origin, Profile, ProfileMatch};
 pub use upstream::{
     Credentials, Egress, Quota, QuotaWindow, Secret, SecretError, SmtpUpstream, Transport, Upstream,

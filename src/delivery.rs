@@ -59,7 +59,12 @@ impl Delivery {
         for u in &config.upstreams {
             let t = match &u.transport {
                 Transport::Smtp(s) => Target::Smtp(Box::new(Pool {
-                    endpoint: Endpoint::new(&u.name, s.clone(), &config.server.hostname)?,
+                    endpoint: Endpoint::new(
+                        &u.name,
+                        s.clone(),
+                        &config.server.hostname,
+                        &config.spool.dir,
+                    )?,
                     throttle: Throttle::new(s),
                     idle: Mutex::new(Vec::new()),
                 })),

@@ -30,6 +30,7 @@ pub mod envelope;
 pub mod listener;
 pub mod maillog;
 pub mod metrics;
+pub mod oauth2;
 pub mod outcome;
 pub mod policy;
 pub mod router;

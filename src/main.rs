@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             action: cli::SpfAction::Check { domain, upstream },
         } => return spf_check(config.as_deref(), &domain, upstream.as_deref()),
         Command::Dkim { config, action } => return dkim(config.as_deref(), action),
+        Command::Oauth2 { config, action } => oauth2(config.as_deref(), action),
         Command::Passwd => passwd(),
         Command::Presets => {
             print!("{}", smarthost::admin::presets());
@@ -198,6 +199,25 @@ fn dkim(path: Option<&Path>, action: cli::DkimAction) -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+fn oauth2(path: Option<&Path>, action: cli::OAuth2Action) -> anyhow::Result<()> {
+    let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match action {
+        cli::OAuth2Action::Status => {
+            print!("{}", smarthost::oauth2::status(&config));
+            Ok(())
+        }
+        cli::OAuth2Action::Login { upstream } => {
+            let mut say = |line: &str| println!("{line}");
+            runtime()?
+                .block_on(smarthost::oauth2::device::login(
+                    &config, &upstream, &mut say,
+                ))
+                .map_err(|e| anyhow::anyhow!(e))?;
+            Ok(())
         }
     }
 }

@@ -84,7 +84,7 @@ async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &Se
             print_step(at.duration_since(start), &step);
         }
     });
-    let endpoint = match Endpoint::new(name, cfg, &config.server.hostname) {
+    let endpoint = match Endpoint::new(name, cfg, &config.server.hostname, &config.spool.dir) {
         Ok(e) => e.traced(tracer),
         Err(e) => {
             drop(printer);

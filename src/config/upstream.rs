@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::auth::DkimConfig;
+use super::oauth2::{OAuth2Config, RawOAuth2};
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
 use super::presets::{self, Preset};
 use super::values::{AuthMode, Batch, ConnMode, Count, DurationValue, Network, PortSpec, Rate};
@@ -71,6 +72,7 @@ pub(crate) struct RawUpstream {
     /// The provider's SPF include (e.g. `spf.protection.outlook.com`); presets set it.
     pub spf_include: Option<String>,
     pub dkim: Option<DkimConfig>,
+    pub oauth2: Option<RawOAuth2>,
     pub blacklist: Option<BlacklistConfig>,
     pub test_mode: Option<TestModeConfig>,
     pub rewrite: Option<RewriteConfig>,
@@ -127,6 +129,8 @@ pub struct SmtpUpstream {
     pub preset: Option<&'static str>,
     /// Where its mail leaves from, for the SPF pre-flight.
     pub egress: Egress,
+    /// `[upstream.oauth2]`: tokens for XOAUTH2/OAUTHBEARER come from this grant.
+    pub oauth2: Option<OAuth2Config>,
 }
 
 /// What a sender domain's SPF record must allow for mail carried by an upstream.
@@ -172,10 +176,14 @@ pub enum Secret {
     Inline(String),
     Env(String),
     File(PathBuf),
+    /// An access token obtained through `[upstream.oauth2]`, never a stored value.
+    OAuth2,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    #[error("the token comes from [upstream.oauth2], not from a password source")]
+    OAuth2,
     #[error("environment variable {0} is not set")]
     EnvMissing(String),
     #[error("cannot read password file {path}: {source}")]
@@ -200,6 +208,7 @@ impl Secret {
                     path: path.clone(),
                     source,
                 }),
+            Secret::OAuth2 => Err(SecretError::OAuth2),
         }
     }
 }
@@ -210,6 +219,7 @@ impl fmt::Debug for Secret {
             Secret::Inline(_) => f.write_str("Secret(inline, redacted)"),
             Secret::Env(v) => write!(f, "Secret(env {v})"),
             Secret::File(p) => write!(f, "Secret(file {})", p.display()),
+            Secret::OAuth2 => f.write_str("Secret(oauth2 token)"),
         }
     }
 }
@@ -310,15 +320,42 @@ impl RawUpstream {
         let conn = merge("conn", self.conn, spec.conn)?
             .or(preset.map(|p| p.conn))
             .unwrap_or_default();
-        let auth = merge("auth", self.auth, spec.auth)?
-            .or(preset.map(|p| p.auth))
-            .unwrap_or_default();
+        let explicit_auth = merge("auth", self.auth, spec.auth)?;
+        // With an OAuth2 grant the preset's password mechanism no longer applies: auto picks
+        // XOAUTH2 (or OAUTHBEARER) from what the server offers.
+        let auth = match (&self.oauth2, explicit_auth) {
+            (Some(_), None) => AuthMode::Auto,
+            (Some(_), Some(m))
+                if !matches!(
+                    m,
+                    AuthMode::Auto | AuthMode::Xoauth2 | AuthMode::OAuthBearer
+                ) =>
+            {
+                return Err(problem(
+                    "auth",
+                    format!(
+                        "auth = \"{m}\" sends a password, but [upstream.oauth2] gives tokens: use auto, xoauth2 or oauthbearer"
+                    ),
+                ));
+            }
+            (_, m) => m.or(preset.map(|p| p.auth)).unwrap_or_default(),
+        };
         let port = spec.port.or(preset.map(|p| p.port)).unwrap_or(match conn {
             ConnMode::SslTls => 465,
             ConnMode::StartTls => 587,
             _ => 25,
         });
         let credentials = self.credentials(auth)?;
+        let oauth2 = match &self.oauth2 {
+            Some(raw) => Some(
+                raw.validate(preset.map(|p| p.name))
+                    .map_err(|(key, message)| KeyProblem {
+                        key,
+                        message: format!("[upstream.oauth2] {message}"),
+                    })?,
+            ),
+            None => None,
+        };
         let lim = with_preset(self.limits.clone().unwrap_or_default(), preset);
         // Batches come from the port string (LIMITE:/WAIT:) or from [upstream.limits]; not both.
         let (size, wait) = match (spec.batch_size, lim.batch) {
@@ -401,6 +438,7 @@ impl RawUpstream {
             });
         }
         Ok(SmtpUpstream {
+            oauth2,
             egress,
             quota,
             preset: preset.map(|p| p.name),
@@ -431,6 +469,24 @@ impl RawUpstream {
                 "password",
                 "set only one of password, password_env and password_file",
             ));
+        }
+        if self.oauth2.is_some() {
+            if sources.iter().any(|s| *s) {
+                return Err(problem(
+                    "password",
+                    "with [upstream.oauth2] the token replaces the password: remove password, password_env and password_file",
+                ));
+            }
+            let username = self.username.clone().ok_or_else(|| {
+                problem(
+                    "username",
+                    "[upstream.oauth2] needs username = the mailbox the mail is sent as",
+                )
+            })?;
+            return Ok(Some(Credentials {
+                username,
+                secret: Secret::OAuth2,
+            }));
         }
         let secret = if let Some(p) = &self.password {
             Some(Secret::Inline(p.clone()))

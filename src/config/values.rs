@@ -36,6 +36,8 @@ pub enum AuthMode {
     CramMd5,
     Ntlm,
     Xoauth2,
+    /// RFC 7628 OAUTHBEARER.
+    OAuthBearer,
 }
 
 fn normalise(word: &str) -> String {
@@ -70,9 +72,10 @@ impl FromStr for AuthMode {
             "cram_md5" => Self::CramMd5,
             "ntlm" => Self::Ntlm,
             "xoauth2" => Self::Xoauth2,
+            "oauthbearer" => Self::OAuthBearer,
             _ => {
                 return Err(format!(
-                    "unknown AUTH mode `{s}` (expected auto, none, plain, login, cram_md5, ntlm or xoauth2)"
+                    "unknown AUTH mode `{s}` (expected auto, none, plain, login, cram_md5, ntlm, xoauth2 or oauthbearer)"
                 ));
             }
         })
@@ -100,6 +103,7 @@ impl fmt::Display for AuthMode {
             Self::CramMd5 => "cram_md5",
             Self::Ntlm => "ntlm",
             Self::Xoauth2 => "xoauth2",
+            Self::OAuthBearer => "oauthbearer",
         })
     }
 }

@@ -23,6 +23,7 @@ fn upstream() -> SmtpUpstream {
         quota: None,
         preset: None,
         egress: crate::config::Egress::Host,
+        oauth2: None,
     }
 }
 

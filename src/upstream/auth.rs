@@ -17,9 +17,16 @@ pub enum Mechanism {
     CramMd5,
     Ntlm,
     Xoauth2,
+    /// RFC 7628.
+    OAuthBearer,
 }
 
 impl Mechanism {
+    /// Presents an OAuth2 access token instead of a password.
+    pub fn is_oauth(self) -> bool {
+        matches!(self, Mechanism::Xoauth2 | Mechanism::OAuthBearer)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
@@ -27,6 +34,7 @@ impl Mechanism {
             Mechanism::CramMd5 => "CRAM-MD5",
             Mechanism::Ntlm => "NTLM",
             Mechanism::Xoauth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -40,14 +48,23 @@ const AUTO_ORDER: [Mechanism; 4] = [
     Mechanism::Login,
 ];
 
-/// Which mechanism to use, or `None` for no AUTH at all.
+/// Which mechanism to use, or `None` for no AUTH at all. With an OAuth2 grant (`oauth`), `auto`
+/// means XOAUTH2, else OAUTHBEARER: a token is all there is to present.
 pub fn choose(
     mode: AuthMode,
     offered: &[String],
     creds: Option<&Credentials>,
+    oauth: bool,
 ) -> Result<Option<Mechanism>, UpstreamError> {
     let explicit = match mode {
         AuthMode::None => return Ok(None),
+        AuthMode::Auto if oauth => {
+            return [Mechanism::Xoauth2, Mechanism::OAuthBearer]
+                .into_iter()
+                .find(|m| offered.iter().any(|o| o == m.name()))
+                .map(Some)
+                .ok_or(UpstreamError::MechanismNotOffered("XOAUTH2 or OAUTHBEARER"));
+        }
         AuthMode::Auto => {
             if creds.is_none() || offered.is_empty() {
                 return Ok(None);
@@ -61,6 +78,7 @@ pub fn choose(
         AuthMode::CramMd5 => Mechanism::CramMd5,
         AuthMode::Ntlm => Mechanism::Ntlm,
         AuthMode::Xoauth2 => Mechanism::Xoauth2,
+        AuthMode::OAuthBearer => Mechanism::OAuthBearer,
     };
     if creds.is_none() {
         return Err(UpstreamError::NoCredentials(explicit.name()));
@@ -71,15 +89,29 @@ pub fn choose(
     Ok(Some(explicit))
 }
 
+/// The server as OAUTHBEARER names it (RFC 7628 section 3.1: `host` and `port`).
+#[derive(Debug, Clone, Copy)]
+pub struct Server<'a> {
+    pub host: &'a str,
+    pub port: u16,
+}
+
+/// Runs one AUTH exchange. `token` is the OAuth2 access token for XOAUTH2/OAUTHBEARER when the
+/// upstream has a grant; otherwise the secret is read from where the config says.
 pub async fn authenticate(
     conn: &mut Conn,
     mech: Mechanism,
     creds: &Credentials,
+    token: Option<&str>,
+    server: Server<'_>,
 ) -> Result<(), UpstreamError> {
-    let secret = creds
-        .secret
-        .reveal()
-        .map_err(|e| UpstreamError::Secret(e.to_string()))?;
+    let secret = match token {
+        Some(t) if mech.is_oauth() => t.to_string(),
+        _ => creds
+            .secret
+            .reveal()
+            .map_err(|e| UpstreamError::Secret(e.to_string()))?,
+    };
     let user = creds.username.as_str();
     let last = match mech {
         Mechanism::Plain => {
@@ -115,10 +147,17 @@ pub async fn authenticate(
             let answer = ntlm_authenticate(&challenge, name, domain, &secret)?;
             conn.command(&B64.encode(answer), "AUTH").await?
         }
-        Mechanism::Xoauth2 => {
-            let blob = B64.encode(xoauth2_initial(user, &secret));
+        Mechanism::Xoauth2 | Mechanism::OAuthBearer => {
+            let initial = if mech == Mechanism::Xoauth2 {
+                xoauth2_initial(user, &secret)
+            } else {
+                oauthbearer_initial(user, server, &secret)
+            };
             let r = conn
-                .command(&format!("AUTH XOAUTH2 {blob}"), "AUTH")
+                .command(
+                    &format!("AUTH {} {}", mech.name(), B64.encode(initial)),
+                    "AUTH",
+                )
                 .await?;
             if r.code == 334 {
                 // The server sent a JSON error status as a challenge; RFC 7628 says answer it
@@ -163,6 +202,16 @@ pub fn cram_md5_response(user: &str, secret: &str, challenge: &[u8]) -> String {
 
 pub fn xoauth2_initial(user: &str, token: &str) -> String {
     format!("user={user}\x01auth=Bearer {token}\x01\x01")
+}
+
+/// RFC 7628 section 3.1: a GS2 header naming the user, then `host`, `port` and `auth`.
+pub fn oauthbearer_initial(user: &str, server: Server<'_>, token: &str) -> String {
+    // RFC 5801: ',' and '=' in the authzid are escaped.
+    let user = user.replace('=', "=3D").replace(',', "=2C");
+    format!(
+        "n,a={user},\x01host={}\x01port={}\x01auth=Bearer {token}\x01\x01",
+        server.host, server.port
+    )
 }
 
 /// `DOMAIN\user` or `user@domain` → (domain, user); NTLM wants them apart.
@@ -263,30 +312,88 @@ mod tests {
             choose(
                 AuthMode::Auto,
                 &offered(&["LOGIN", "PLAIN", "CRAM-MD5"]),
-                Some(&c)
+                Some(&c),
+                false
             )
             .unwrap(),
             Some(Mechanism::CramMd5)
         );
         assert_eq!(
-            choose(AuthMode::Auto, &offered(&["LOGIN", "PLAIN"]), Some(&c)).unwrap(),
+            choose(
+                AuthMode::Auto,
+                &offered(&["LOGIN", "PLAIN"]),
+                Some(&c),
+                false
+            )
+            .unwrap(),
             Some(Mechanism::Plain)
         );
         assert_eq!(
-            choose(AuthMode::Auto, &offered(&["LOGIN"]), Some(&c)).unwrap(),
+            choose(AuthMode::Auto, &offered(&["LOGIN"]), Some(&c), false).unwrap(),
             Some(Mechanism::Login)
         );
     }
 
     #[test]
     fn auto_uses_no_auth_when_the_server_offers_none() {
-        assert_eq!(choose(AuthMode::Auto, &[], Some(&creds())).unwrap(), None);
+        assert_eq!(
+            choose(AuthMode::Auto, &[], Some(&creds()), false).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn explicit_mechanism_not_offered_is_an_error() {
-        let e = choose(AuthMode::CramMd5, &offered(&["PLAIN"]), Some(&creds())).unwrap_err();
+        let e = choose(
+            AuthMode::CramMd5,
+            &offered(&["PLAIN"]),
+            Some(&creds()),
+            false,
+        )
+        .unwrap_err();
         assert!(matches!(e, UpstreamError::MechanismNotOffered("CRAM-MD5")));
+    }
+
+    #[test]
+    fn auto_with_an_oauth2_grant_picks_xoauth2_then_oauthbearer_never_a_password() {
+        let all = offered(&["LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER"]);
+        let c = creds();
+        assert_eq!(
+            choose(AuthMode::Auto, &all, Some(&c), true).unwrap(),
+            Some(Mechanism::Xoauth2)
+        );
+        assert_eq!(
+            choose(
+                AuthMode::Auto,
+                &offered(&["LOGIN", "OAUTHBEARER"]),
+                Some(&c),
+                true
+            )
+            .unwrap(),
+            Some(Mechanism::OAuthBearer)
+        );
+        assert!(matches!(
+            choose(
+                AuthMode::Auto,
+                &offered(&["LOGIN", "PLAIN"]),
+                Some(&c),
+                true
+            ),
+            Err(UpstreamError::MechanismNotOffered(_))
+        ));
+    }
+
+    #[test]
+    fn oauthbearer_initial_response_has_the_rfc_7628_format() {
+        let server = Server {
+            host: "smtp.office365.com",
+            port: 587,
+        };
+        assert_eq!(
+            oauthbearer_initial("a@b", server, "tok"),
+            "n,a=a@b,\x01host=smtp.office365.com\x01port=587\x01auth=Bearer tok\x01\x01"
+        );
+        assert!(oauthbearer_initial("a=b,c@d", server, "t").starts_with("n,a=a=3Db=2Cc@d,"));
     }
 
     #[test]

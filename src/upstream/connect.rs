@@ -35,14 +35,22 @@ pub struct Endpoint {
     tls: Arc<rustls::ClientConfig>,
     detected: Mutex<Option<Detected>>,
     trace: Option<Tracer>,
+    /// Access tokens, when the upstream has an `[upstream.oauth2]` grant.
+    tokens: Option<Arc<crate::oauth2::TokenSource>>,
 }
 
 impl Endpoint {
+    /// `spool` is where an OAuth2 grant keeps its token state by default.
     pub fn new(
         name: &str,
         cfg: SmtpUpstream,
         default_helo: &str,
+        spool: &std::path::Path,
     ) -> Result<Endpoint, UpstreamError> {
+        let tokens = match &cfg.oauth2 {
+            Some(o) => Some(Arc::new(crate::oauth2::TokenSource::new(name, o, spool)?)),
+            None => None,
+        };
         let tls = crate::tls::client_config(cfg.ca_file.as_deref())
             .map_err(|e| UpstreamError::TlsConfig(e.to_string()))?;
         let helo = cfg
@@ -56,6 +64,7 @@ impl Endpoint {
             tls,
             detected: Mutex::new(None),
             trace: None,
+            tokens,
         })
     }
 
@@ -126,7 +135,9 @@ impl Endpoint {
 
     async fn login(&self, conn: &mut Conn) -> Result<(), UpstreamError> {
         let creds = self.cfg.credentials.as_ref();
-        let Some(mech) = auth::choose(self.cfg.auth, &conn.caps.auth, creds)? else {
+        let oauth = self.tokens.as_ref();
+        let Some(mech) = auth::choose(self.cfg.auth, &conn.caps.auth, creds, oauth.is_some())?
+        else {
             return Ok(());
         };
         let creds = creds.expect("choose returns a mechanism only with credentials");
@@ -138,7 +149,28 @@ impl Endpoint {
             mechanism: mech.name(),
             offered: conn.caps.auth.clone(),
         });
-        auth::authenticate(conn, mech, creds).await
+        let server = auth::Server {
+            host: &self.cfg.host,
+            port: self.cfg.port,
+        };
+        let Some(tokens) = oauth.filter(|_| mech.is_oauth()) else {
+            return auth::authenticate(conn, mech, creds, None, server).await;
+        };
+        let token = tokens.token().await?;
+        match auth::authenticate(conn, mech, creds, Some(&token), server).await {
+            Err(UpstreamError::AuthFailed(reply)) => {
+                // The provider may have revoked this token early: once, a fresh one.
+                tokens.reject(&token).await;
+                let fresh = tokens.token().await?;
+                if fresh == token {
+                    return Err(UpstreamError::AuthFailed(reply));
+                }
+                tracing::info!(upstream = %self.name, "token refused ({}); retrying with a new one",
+                    reply.code);
+                auth::authenticate(conn, mech, creds, Some(&fresh), server).await
+            }
+            other => other,
+        }
     }
 
     async fn tcp(&self) -> Result<TcpStream, UpstreamError> {

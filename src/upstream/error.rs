@@ -45,6 +45,8 @@ pub enum UpstreamError {
     #[error("authentication failed: {0}")]
     AuthFailed(UpReply),
     #[error("{0}")]
+    OAuth2(#[from] crate::oauth2::OAuthError),
+    #[error("{0}")]
     Local(String),
     #[error("{stage} refused: {reply}")]
     Rejected { stage: &'static str, reply: UpReply },
@@ -126,7 +128,7 @@ impl UpstreamError {
                 | UpstreamError::NoCredentials(_)
                 | UpstreamError::Secret(_)
                 | UpstreamError::TlsConfig(_)
-        )
+        ) || matches!(self, UpstreamError::OAuth2(e) if !matches!(e, crate::oauth2::OAuthError::Unavailable { .. }))
     }
 }
 

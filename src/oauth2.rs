@@ -1,0 +1,270 @@
+//! OAuth2 tokens for XOAUTH2 and OAUTHBEARER upstream: obtains them with the configured grant
+//! (client credentials, or a refresh token that `smarthost oauth2 login` got through the device
+//! flow), keeps the access token in memory and refreshes it before it expires, saves rotated
+//! refresh tokens atomically, and lets concurrent deliveries share one refresh. Owns the token
+//! endpoint conversations; never logs a token or the client secret, and never decides a
+//! message's fate: a dead grant is an [`OAuthError`] the delivery treats as temporary.
+
+pub mod device;
+mod http;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::config::{Flow, OAuth2Config};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OAuthError {
+    /// The grant is gone (revoked, expired, password changed): only the admin can fix it.
+    #[error(
+        "the OAuth2 grant of upstream {upstream} was refused ({reason}): run `smarthost oauth2 login {upstream}`; mail stays queued until then"
+    )]
+    GrantRefused { upstream: String, reason: String },
+    /// The app itself is refused (wrong client id or secret, missing permission).
+    #[error(
+        "the token endpoint refused the app of upstream {upstream} ({reason}): check client_id, the client secret and the app's permissions; mail stays queued"
+    )]
+    ClientRefused { upstream: String, reason: String },
+    /// No refresh token yet.
+    #[error(
+        "upstream {upstream} has no OAuth2 refresh token in {path}: run `smarthost oauth2 login {upstream}`; mail stays queued until then"
+    )]
+    NotLoggedIn { upstream: String, path: String },
+    /// The endpoint could not be reached or answered nonsense: try again later.
+    #[error("token endpoint of upstream {upstream}: {reason}")]
+    Unavailable { upstream: String, reason: String },
+    #[error("cannot keep the OAuth2 state of upstream {upstream}: {reason}")]
+    Store { upstream: String, reason: String },
+}
+
+/// An access token and when it stops being usable.
+#[derive(Clone)]
+struct Access {
+    token: String,
+    /// When to stop handing it out: before it expires, by a quarter of its life (at most 5 min),
+    /// so a connection authenticating now never presents an expired token.
+    renew_at: Instant,
+}
+
+/// The tokens of one upstream.
+pub struct TokenSource {
+    upstream: String,
+    cfg: OAuth2Config,
+    path: PathBuf,
+    http: reqwest::Client,
+    /// Held across a refresh: whoever comes while it runs waits and gets the fresh token.
+    access: Mutex<Option<Access>>,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TokenSource({}, {})",
+            self.upstream,
+            self.cfg.flow.as_str()
+        )
+    }
+}
+
+/// How long before expiry a token is renewed.
+fn margin(lifetime: Duration) -> Duration {
+    (lifetime / 4).min(Duration::from_secs(300))
+}
+
+impl TokenSource {
+    pub fn new(
+        upstream: &str,
+        cfg: &OAuth2Config,
+        spool: &Path,
+    ) -> Result<TokenSource, OAuthError> {
+        let path = cfg
+            .refresh_token_file
+            .clone()
+            .unwrap_or_else(|| store::default_path(spool, upstream));
+        Ok(TokenSource {
+            upstream: upstream.to_string(),
+            cfg: cfg.clone(),
+            path,
+            http: http::client().map_err(|reason| OAuthError::Unavailable {
+                upstream: upstream.to_string(),
+                reason,
+            })?,
+            access: Mutex::new(None),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A usable access token: the one in memory while it is fresh, else a new one.
+    pub async fn token(&self) -> Result<String, OAuthError> {
+        let mut slot = self.access.lock().await;
+        if let Some(a) = slot.as_ref()
+            && Instant::now() < a.renew_at
+        {
+            return Ok(a.token.clone());
+        }
+        let fresh = self.refresh().await?;
+        let token = fresh.token.clone();
+        *slot = Some(fresh);
+        Ok(token)
+    }
+
+    /// The server refused `used` (535 or an error challenge): forget it, so the next
+    /// [`TokenSource::token`] asks the endpoint again. A token already replaced is left alone.
+    pub async fn reject(&self, used: &str) {
+        let mut slot = self.access.lock().await;
+        if slot.as_ref().is_some_and(|a| a.token == used) {
+            *slot = None;
+        }
+    }
+
+    async fn refresh(&self) -> Result<Access, OAuthError> {
+        let mut state = store::load(&self.path).map_err(|e| self.store_error(e))?;
+        let grant = match self.cfg.flow {
+            Flow::ClientCredentials => http::Grant::ClientCredentials,
+            Flow::RefreshToken | Flow::DeviceCode => match &state.refresh_token {
+                Some(rt) => http::Grant::RefreshToken(rt.clone()),
+                None => {
+                    return Err(OAuthError::NotLoggedIn {
+                        upstream: self.upstream.clone(),
+                        path: self.path.display().to_string(),
+                    });
+                }
+            },
+        };
+        let started = Instant::now();
+        let result = http::token(&self.http, &self.cfg, &grant).await;
+        let now = chrono::Utc::now();
+        match result {
+            Ok(t) => {
+                let lifetime = Duration::from_secs(t.expires_in.max(1));
+                if let Some(rotated) = t
+                    .refresh_token
+                    .filter(|_| self.cfg.flow.uses_refresh_token())
+                {
+                    state.refresh_token = Some(rotated);
+                }
+                state.last_refresh = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                state.access_expires_at = Some(
+                    (now + chrono::Duration::from_std(lifetime).unwrap_or_default())
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                );
+                state.last_error = None;
+                // A rotated refresh token is on disk before the new access token is used: the
+                // old one may already be dead at the provider.
+                store::save(&self.path, &state).map_err(|e| self.store_error(e))?;
+                tracing::info!(upstream = %self.upstream, expires_in = t.expires_in,
+                    "OAuth2 access token refreshed");
+                Ok(Access {
+                    token: t.access_token,
+                    renew_at: started + lifetime - margin(lifetime),
+                })
+            }
+            Err(e) => {
+                let err = self.classify(e);
+                state.last_error = Some(format!(
+                    "{}: {err}",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ));
+                let _ = store::save(&self.path, &state);
+                tracing::warn!(upstream = %self.upstream, "{err}");
+                Err(err)
+            }
+        }
+    }
+
+    fn classify(&self, e: http::Failure) -> OAuthError {
+        let upstream = self.upstream.clone();
+        match e {
+            http::Failure::Refused { error, description } => {
+                let reason = match description {
+                    Some(d) => format!("{error}: {d}"),
+                    None => error.clone(),
+                };
+                match error.as_str() {
+                    "invalid_grant" | "interaction_required" | "consent_required"
+                        if self.cfg.flow.uses_refresh_token() =>
+                    {
+                        OAuthError::GrantRefused { upstream, reason }
+                    }
+                    "invalid_client"
+                    | "unauthorized_client"
+                    | "invalid_scope"
+                    | "invalid_grant"
+                    | "invalid_request"
+                    | "unsupported_grant_type" => OAuthError::ClientRefused { upstream, reason },
+                    _ => OAuthError::Unavailable { upstream, reason },
+                }
+            }
+            http::Failure::Transport(reason) => OAuthError::Unavailable { upstream, reason },
+        }
+    }
+
+    fn store_error(&self, e: std::io::Error) -> OAuthError {
+        OAuthError::Store {
+            upstream: self.upstream.clone(),
+            reason: format!("{}: {e}", self.path.display()),
+        }
+    }
+}
+
+/// `smarthost oauth2 status`: one line per upstream with an oauth2 section.
+pub fn status(config: &crate::config::Config) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for u in &config.upstreams {
+        let crate::config::Transport::Smtp(s) = &u.transport else {
+            continue;
+        };
+        let Some(o) = &s.oauth2 else { continue };
+        let path = o
+            .refresh_token_file
+            .clone()
+            .unwrap_or_else(|| store::default_path(&config.spool.dir, &u.name));
+        let _ = writeln!(out, "{} ({}, {})", u.name, o.flow.as_str(), path.display());
+        match store::load(&path) {
+            Ok(st) => {
+                if o.flow.uses_refresh_token() {
+                    let _ = writeln!(
+                        out,
+                        "  refresh token   {}",
+                        if st.refresh_token.is_some() {
+                            "present".to_string()
+                        } else {
+                            format!("missing: run `smarthost oauth2 login {}`", u.name)
+                        }
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "  access token    {}",
+                    match &st.access_expires_at {
+                        Some(t) => format!("expires {t}"),
+                        None => "none obtained yet".into(),
+                    }
+                );
+                let _ = writeln!(
+                    out,
+                    "  last refresh    {}",
+                    st.last_refresh.as_deref().unwrap_or("never")
+                );
+                if let Some(e) = &st.last_error {
+                    let _ = writeln!(out, "  last error      {e}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  cannot read the state: {e}");
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("no upstream has an [upstream.oauth2] section\n");
+    }
+    out
+}
