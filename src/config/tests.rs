@@ -384,3 +384,81 @@ fn a_dkim_domain_that_is_not_a_domain_is_refused() {
     ));
     assert_eq!(e.key, "dkim.domain");
 }
+
+#[test]
+fn a_microsoft_tenant_fills_the_token_urls_and_the_app_scope() {
+    let c = load(
+        "[[upstream]]\nname = \"o365\"\npreset = \"office365\"\nusername = \"payroll@example.com\"\n\
+         [upstream.oauth2]\nflow = \"client_credentials\"\ntenant = \"example.onmicrosoft.com\"\n\
+         client_id = \"app\"\nclient_secret_env = \"O365_SECRET\"\n",
+    )
+    .unwrap();
+    let s = smtp(&c);
+    let o = s.oauth2.as_ref().unwrap();
+    assert_eq!(
+        o.token_url,
+        "https://login.microsoftonline.com/example.onmicrosoft.com/oauth2/v2.0/token"
+    );
+    assert_eq!(o.scope, "https://outlook.office365.com/.default");
+    // The preset's LOGIN would send a password: with a grant, auto picks XOAUTH2/OAUTHBEARER.
+    assert_eq!(s.auth, AuthMode::Auto);
+    assert_eq!(s.credentials.as_ref().unwrap().secret, Secret::OAuth2);
+}
+
+#[test]
+fn the_gmail_preset_brings_google_endpoints_and_the_mail_scope() {
+    let c = load(
+        "[[upstream]]\nname = \"g\"\npreset = \"gmail\"\nusername = \"a@example.com\"\n\
+         [upstream.oauth2]\nflow = \"refresh_token\"\nclient_id = \"app\"\nclient_secret_file = \"s.txt\"\n",
+    )
+    .unwrap();
+    let o = smtp(&c).oauth2.clone().unwrap();
+    assert_eq!(o.token_url, "https://oauth2.googleapis.com/token");
+    assert_eq!(o.scope, "https://mail.google.com/");
+}
+
+#[test]
+fn a_password_beside_an_oauth2_grant_is_refused() {
+    let e = only_error(
+        "[[upstream]]\nname = \"o\"\nhost = \"smtp.example.net\"\nusername = \"a@b.c\"\npassword = \"x\"\n\
+         [upstream.oauth2]\nflow = \"refresh_token\"\ntoken_url = \"https://id.example.net/token\"\n\
+         client_id = \"app\"\nscope = \"smtp\"\n",
+    );
+    assert_eq!(e.key, "upstream.password");
+    assert!(
+        e.message.contains("token replaces the password"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_token_url_over_plain_http_to_another_host_is_refused() {
+    let e = only_error(
+        "[[upstream]]\nname = \"o\"\nhost = \"smtp.example.net\"\nusername = \"a@b.c\"\n\
+         [upstream.oauth2]\nflow = \"refresh_token\"\ntoken_url = \"http://id.example.net/token\"\n\
+         client_id = \"app\"\nscope = \"smtp\"\n",
+    );
+    assert_eq!(e.key, "upstream.token_url");
+    assert!(e.message.contains("https://"), "{}", e.message);
+}
+
+#[test]
+fn client_credentials_without_a_secret_is_refused() {
+    let e = only_error(
+        "[[upstream]]\nname = \"o\"\nhost = \"smtp.example.net\"\nusername = \"a@b.c\"\n\
+         [upstream.oauth2]\nflow = \"client_credentials\"\ntoken_url = \"https://id.example.net/token\"\n\
+         client_id = \"app\"\nscope = \"smtp\"\n",
+    );
+    assert_eq!(e.key, "upstream.client_secret_env");
+}
+
+#[test]
+fn a_password_mechanism_with_an_oauth2_grant_is_refused() {
+    let e = only_error(
+        "[[upstream]]\nname = \"o\"\nhost = \"smtp.example.net\"\nusername = \"a@b.c\"\nauth = \"login\"\n\
+         [upstream.oauth2]\nflow = \"refresh_token\"\ntoken_url = \"https://id.example.net/token\"\n\
+         client_id = \"app\"\nscope = \"smtp\"\n",
+    );
+    assert_eq!(e.key, "upstream.auth");
+}
