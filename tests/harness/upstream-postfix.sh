@@ -6,19 +6,24 @@
 #   start    install missing packages, (re)write config, start sink, dovecot, postfix.
 #            Safe to run concurrently (flock on $HARNESS_LOCK); returns at once
 #            (exit 0) without touching anything when everything already runs.
-#   stop     stop postfix, dovecot, sink (by PID) — only what this script started
+#   stop     stop postfix, both dovecots, sink (by PID) — only what this script started
 #   restart  stop + start
-#   status   show PIDs and listening ports; exit 0 if all three run, 3 otherwise
+#   status   show PIDs and listening ports; exit 0 if all four run, 3 otherwise
 #   clear    delete received messages from the sink dir and purge the postfix queue
 #   queue    show the postfix queue of this instance (postqueue -p)
 #   flush    ask this instance to retry deferred mail now
 #   logs     tail the postfix maillog, dovecot and sink logs
 #   env      print shell exports describing the harness (for test suites);
 #            `env --plain` prints the same as KEY=VALUE lines (no "export ")
-#   ready    exit 0 if all three daemons run and all ports listen, else 3 (quiet)
+#   ready    exit 0 if all four daemons run and all ports listen, else 3 (quiet)
 #
 # Listeners (all 127.0.0.1 only):
 #   2587  submission: STARTTLS required, AUTH required (PLAIN LOGIN CRAM-MD5)
+#   2589  submission for OAuth2: STARTTLS required, AUTH required (XOAUTH2
+#         OAUTHBEARER only), via a second dovecot whose passdb is oauth2: every
+#         token is checked by a POST to http://127.0.0.1:2980/introspect, a
+#         server the tests run themselves (nothing listens there otherwise;
+#         then every AUTH fails).  See README "OAuth2 port 2589".
 #   2465  implicit TLS (smtps/"submissions"), AUTH required
 #   2025  plain SMTP, no TLS, no AUTH; relays for 127.0.0.0/8
 #   2998  the file sink itself (postfix delivers everything here)
@@ -40,6 +45,11 @@ SINK_PORT="${HARNESS_SINK_PORT:-2998}"
 PLAIN_PORT="${HARNESS_PLAIN_PORT:-2025}"
 SUBM_PORT="${HARNESS_SUBMISSION_PORT:-2587}"
 SMTPS_PORT="${HARNESS_SMTPS_PORT:-2465}"
+OAUTH2_PORT="${HARNESS_OAUTH2_PORT:-2589}"
+# the token introspection endpoint dovecot POSTs token=<token> to (RFC 7662 style)
+OAUTH2_INTROSPECT_URL="${HARNESS_OAUTH2_INTROSPECT_URL:-http://127.0.0.1:2980/introspect}"
+# per-request HTTP timeout of dovecot's introspection call (a hung server fails the AUTH after this)
+OAUTH2_TIMEOUT_MSECS="${HARNESS_OAUTH2_TIMEOUT_MSECS:-5000}"
 SASL_USER="${HARNESS_SASL_USER:-relay@example.test}"
 SASL_PASS="${HARNESS_SASL_PASS:-secret}"
 # serialises start/stop/restart/clear between concurrent callers (test processes)
@@ -58,6 +68,11 @@ LOGD="$BASE/log"
 RUND="$BASE/run"
 SINK_PID="$RUND/sink.pid"
 DOVE_PID="$DOVE/run/master.pid"
+# second dovecot instance: the OAuth2 (XOAUTH2/OAUTHBEARER) auth socket only
+DOVE2="$BASE/dovecot-oauth2"
+DOVE2_PID="$DOVE2/run/master.pid"
+AUTH_SOCK="$QUEUE/private/auth"
+AUTH2_SOCK="$QUEUE/private/auth-oauth2"
 PF_PID="$QUEUE/pid/master.pid"
 
 log() { printf '[upstream-postfix] %s\n' "$*" >&2; }
@@ -140,10 +155,12 @@ atomic_write() {
 is_ready() {
     pid_alive "$PF_PID" master >/dev/null &&
     pid_alive "$DOVE_PID" dovecot >/dev/null &&
+    pid_alive "$DOVE2_PID" dovecot-oauth2 >/dev/null &&
     pid_alive "$SINK_PID" smtp-file-sink >/dev/null &&
-    [ -S "$QUEUE/private/auth" ] &&
+    [ -S "$AUTH_SOCK" ] && [ -S "$AUTH2_SOCK" ] &&
     port_listening "$PLAIN_PORT" && port_listening "$SUBM_PORT" &&
-    port_listening "$SMTPS_PORT" && port_listening "$SINK_PORT"
+    port_listening "$SMTPS_PORT" && port_listening "$OAUTH2_PORT" &&
+    port_listening "$SINK_PORT"
 }
 
 # take the harness lock on fd 9 (released when this script exits).  Every
@@ -245,6 +262,75 @@ EOF
     mkdir -p "$DOVE/state"
 }
 
+# A second, separate dovecot instance for port 2589: its only auth socket
+# ($AUTH2_SOCK) offers XOAUTH2 and OAUTHBEARER and nothing else, and its only
+# passdb is oauth2 with RFC 7662-style introspection (POST token=<token>).
+# Dovecot 2.3 has one mechanism list per auth service, so "only these two
+# mechanisms on that socket" needs its own instance.  No auth cache
+# (auth_cache_size = 0; the oauth2 passdb of 2.3 caches nothing itself), so every
+# AUTH makes one fresh introspection request: a revoked token fails at once.
+write_dovecot_oauth2() {
+    mkdir -p "$DOVE2/run" "$DOVE2/state"
+    chmod 755 "$DOVE2" "$DOVE2/run"
+    atomic_write "$DOVE2/oauth2.conf.ext" <<EOF
+# harness dovecot-oauth2: how each XOAUTH2/OAUTHBEARER token is checked.
+# POST $OAUTH2_INTROSPECT_URL  body token=<url-escaped token>
+# accepted when: HTTP 2xx, JSON object, "username" == the SASL user
+# (lowercased on both sides), "active" == true.
+introspection_mode = post
+introspection_url = $OAUTH2_INTROSPECT_URL
+username_attribute = username
+active_attribute = active
+active_value = true
+force_introspection = yes
+timeout_msecs = $OAUTH2_TIMEOUT_MSECS
+# do not keep idle HTTP connections to the test's server around for long
+max_idle_time_msecs = 1000
+max_parallel_connections = 4
+EOF
+    chmod 644 "$DOVE2/oauth2.conf.ext"
+    atomic_write "$DOVE2/dovecot.conf" <<EOF
+# harness dovecot-oauth2: XOAUTH2/OAUTHBEARER SASL for the harness postfix port $OAUTH2_PORT only
+instance_name = harness-dovecot-oauth2
+base_dir = $DOVE2/run
+state_dir = $DOVE2/state
+protocols =
+listen = 127.0.0.1
+log_path = $LOGD/dovecot-oauth2.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = xoauth2 oauthbearer
+auth_verbose = yes
+auth_verbose_passwords = no
+auth_debug = ${HARNESS_OAUTH2_DEBUG:-no}
+# never cache: each AUTH asks the introspection server again
+auth_cache_size = 0
+auth_failure_delay = ${HARNESS_AUTH_FAILURE_DELAY:-0}
+login_trusted_networks = 127.0.0.0/8
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DOVE2/oauth2.conf.ext
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+service auth {
+  unix_listener $AUTH2_SOCK {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+EOF
+}
+
 write_postfix() {
     mkdir -p "$CONF" "$QUEUE" "$DATA"
     atomic_write "$CONF/main.cf" <<EOF
@@ -338,6 +424,14 @@ EOF
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+127.0.0.1:$OAUTH2_PORT inet n - n - - smtpd
+  -o syslog_name=harness-upstream/oauth2
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_path=private/auth-oauth2
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -378,36 +472,46 @@ start_sink() {
     log "sink started (pid $(cat "$SINK_PID")) on 127.0.0.1:$SINK_PORT -> $SINK_DIR"
 }
 
-start_dovecot() {
-    if pid="$(pid_alive "$DOVE_PID" dovecot)"; then
-        log "dovecot already running (pid $pid)"; return 0
+# start_dovecot_instance NAME CONF PIDFILE PATTERN SOCKET
+start_dovecot_instance() {
+    local name="$1" conf="$2" pidf="$3" pat="$4" sock="$5" pid
+    if pid="$(pid_alive "$pidf" "$pat")"; then
+        log "$name already running (pid $pid)"; return 0
     fi
     mkdir -p "$QUEUE/private"
-    /usr/sbin/dovecot -c "$DOVE/dovecot.conf" </dev/null >>"$LOGD/dovecot-cmd.log" 2>&1 8>&- 9>&- \
-        || die "dovecot failed to start, see $LOGD/dovecot-cmd.log and $LOGD/dovecot.log"
+    /usr/sbin/dovecot -c "$conf" </dev/null >>"$LOGD/dovecot-cmd.log" 2>&1 8>&- 9>&- \
+        || die "$name failed to start, see $LOGD/dovecot-cmd.log and $LOGD/$name.log"
 
     for _ in $(seq 1 50); do
-        [ -S "$QUEUE/private/auth" ] && break
+        [ -S "$sock" ] && break
         sleep 0.1
     done
-    [ -S "$QUEUE/private/auth" ] || die "dovecot auth socket $QUEUE/private/auth did not appear"
-    log "dovecot started (pid $(cat "$DOVE_PID")), auth socket $QUEUE/private/auth"
+    [ -S "$sock" ] || die "$name auth socket $sock did not appear"
+    log "$name started (pid $(cat "$pidf")), auth socket $sock"
+}
+
+start_dovecot() {
+    start_dovecot_instance dovecot "$DOVE/dovecot.conf" "$DOVE_PID" dovecot "$AUTH_SOCK"
+    start_dovecot_instance dovecot-oauth2 "$DOVE2/dovecot.conf" "$DOVE2_PID" dovecot-oauth2 "$AUTH2_SOCK"
 }
 
 start_postfix() {
     if pid="$(pid_alive "$PF_PID" master)"; then
         log "postfix already running (pid $pid), reloading config"
         /usr/sbin/postfix -c "$CONF" reload >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || true
+        # a reload also opens listeners added to master.cf since the start
+        local p
+        for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT"; do wait_port "$p" "postfix"; done
         return 0
     fi
     local p
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT"; do
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT"; do
         port_listening "$p" && die "port $p is busy (not our postfix)"
     done
     /usr/sbin/postfix -c "$CONF" set-permissions >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || true
     /usr/sbin/postfix -c "$CONF" check >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || die "postfix check failed, see $LOGD/postfix-cmd.log"
     /usr/sbin/postfix -c "$CONF" start >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || die "postfix start failed, see $LOGD/postfix-cmd.log and $LOGD/maillog"
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT"; do wait_port "$p" "postfix"; done
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT"; do wait_port "$p" "postfix"; done
     log "postfix started (pid $(tr -dc 0-9 < "$PF_PID")), config $CONF"
 }
 
@@ -425,12 +529,13 @@ do_start_locked() {
     ensure_packages
     write_tls
     write_dovecot
+    write_dovecot_oauth2
     write_postfix
     start_sink
     start_dovecot
     start_postfix
     is_ready || die "not everything came up; run: $0 status"
-    log "ready: plain 127.0.0.1:$PLAIN_PORT, submission+STARTTLS 127.0.0.1:$SUBM_PORT, implicit TLS 127.0.0.1:$SMTPS_PORT, sink $SINK_DIR"
+    log "ready: plain 127.0.0.1:$PLAIN_PORT, submission+STARTTLS 127.0.0.1:$SUBM_PORT, implicit TLS 127.0.0.1:$SMTPS_PORT, OAuth2 submission 127.0.0.1:$OAUTH2_PORT (introspection $OAUTH2_INTROSPECT_URL), sink $SINK_DIR"
 }
 
 do_stop() {
@@ -441,6 +546,7 @@ do_stop() {
         for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
         stop_pid "$PF_PID" master postfix   # no-op if it is gone
     fi
+    stop_pid "$DOVE2_PID" dovecot-oauth2 dovecot-oauth2
     stop_pid "$DOVE_PID" dovecot dovecot
     stop_pid "$SINK_PID" smtp-file-sink sink
     return 0
@@ -450,9 +556,10 @@ do_status() {
     local rc=0 pid
     if pid="$(pid_alive "$PF_PID" master)"; then echo "postfix : running (pid $pid) config $CONF"; else echo "postfix : stopped"; rc=3; fi
     if pid="$(pid_alive "$DOVE_PID" dovecot)"; then echo "dovecot : running (pid $pid) config $DOVE/dovecot.conf"; else echo "dovecot : stopped"; rc=3; fi
+    if pid="$(pid_alive "$DOVE2_PID" dovecot-oauth2)"; then echo "dovecot-oauth2: running (pid $pid) config $DOVE2/dovecot.conf, introspection $OAUTH2_INTROSPECT_URL"; else echo "dovecot-oauth2: stopped"; rc=3; fi
     if pid="$(pid_alive "$SINK_PID" smtp-file-sink)"; then echo "sink    : running (pid $pid) dir $SINK_DIR"; else echo "sink    : stopped"; rc=3; fi
     local p
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$SINK_PORT"; do
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$SINK_PORT"; do
         if port_listening "$p"; then echo "port $p: listening"; else echo "port $p: closed"; fi
     done
     if [ -d "$SINK_DIR" ]; then
@@ -481,6 +588,8 @@ export HARNESS_UPSTREAM_HOST=127.0.0.1
 export HARNESS_PLAIN_PORT=$PLAIN_PORT
 export HARNESS_SUBMISSION_PORT=$SUBM_PORT
 export HARNESS_SMTPS_PORT=$SMTPS_PORT
+export HARNESS_OAUTH2_PORT=$OAUTH2_PORT
+export HARNESS_OAUTH2_INTROSPECT_URL=$OAUTH2_INTROSPECT_URL
 export HARNESS_SINK_PORT=$SINK_PORT
 export HARNESS_SINK_DIR=$SINK_DIR
 export HARNESS_SASL_USER=$SASL_USER
@@ -501,7 +610,7 @@ case "$cmd" in
     clear)   take_lock; do_clear ;;
     queue)   /usr/sbin/postqueue -c "$CONF" -p ;;
     flush)   /usr/sbin/postqueue -c "$CONF" -f ;;
-    logs)    tail -n "${2:-40}" "$LOGD/maillog" "$LOGD/dovecot.log" "$LOGD/sink.log" 2>/dev/null ;;
+    logs)    tail -n "${2:-40}" "$LOGD/maillog" "$LOGD/dovecot.log" "$LOGD/dovecot-oauth2.log" "$LOGD/sink.log" 2>/dev/null ;;
     env)     if [ "${2:-}" = --plain ]; then do_env | sed 's/^export //'; else do_env; fi ;;
     ready)   is_ready || exit 3 ;;
     *) echo "usage: $0 start|stop|restart|status|ready|clear|queue|flush|logs [N]|env [--plain]" >&2; exit 2 ;;

@@ -13,6 +13,9 @@ H=127.0.0.1
 PLAIN="${HARNESS_PLAIN_PORT:-2025}"
 SUBM="${HARNESS_SUBMISSION_PORT:-2587}"
 SMTPS="${HARNESS_SMTPS_PORT:-2465}"
+OAUTH2="${HARNESS_OAUTH2_PORT:-2589}"
+INTROSPECT_URL="${HARNESS_OAUTH2_INTROSPECT_URL:-http://127.0.0.1:2980/introspect}"
+INTROSPECT_PORT="$(printf '%s' "$INTROSPECT_URL" | sed -E 's#^https?://[^/]*:([0-9]+)/.*#\1#')"
 U="${HARNESS_SASL_USER:-relay@example.test}"
 P="${HARNESS_SASL_PASS:-secret}"
 OUT="$BASE/verify"
@@ -165,6 +168,33 @@ run_case "plain-$PLAIN-reject-prefix-550" 24 '^<\S* +550 5\.1\.1' - -- \
     "${SW[@]}" --port "$PLAIN" --to reject-me@example.net --h-Subject "$(subj reject)"
 run_case "plain-$PLAIN-tempfail-prefix-451" 24 '^<\S* +451 4\.3\.0' - -- \
     "${SW[@]}" --port "$PLAIN" --to tempfail-me@example.net --h-Subject "$(subj tempfail)"
+
+echo "== OAuth2 port $OAUTH2: XOAUTH2/OAUTHBEARER checked by introspection (demo server on 127.0.0.1:$INTROSPECT_PORT)"
+# oauth2-introspect-demo.py plays the tests' introspection server; started and stopped here by PID
+DEMO=(/usr/bin/python3 "$HERE/oauth2-introspect-demo.py")
+CHECK=("${DEMO[@]}" --smtp-port "$OAUTH2" --cafile "$BASE/tls/cert.pem" --subject "harness-verify-$$-oauth2" --check)
+demo_pid=""
+if ss -Hltn "sport = :$INTROSPECT_PORT" | grep -q .; then
+    N=$((N+1)); bad "oauth2-demo-introspection-server" "port $INTROSPECT_PORT is busy (a test's server?); OAuth2 checks skipped"
+else
+    "${DEMO[@]}" --port "$INTROSPECT_PORT" --log "$OUT/oauth2-introspection-requests.jsonl" >"$OUT/oauth2-demo.log" 2>&1 </dev/null &
+    demo_pid=$!
+    for _ in $(seq 1 50); do ss -Hltn "sport = :$INTROSPECT_PORT" | grep -q . && break; sleep 0.1; done
+    run_case "oauth2-$OAUTH2-only-XOAUTH2-OAUTHBEARER-after-STARTTLS" 0 '^ +<- 250-AUTH XOAUTH2 OAUTHBEARER$' '' -- \
+        "${CHECK[@]}" xoauth2-inactive
+    run_case "oauth2-$OAUTH2-XOAUTH2-good-token" 0 '^ +<- 235 2\.7\.0 Authentication successful' \
+        "Authenticated sender: $U&&with ESMTPSA" -- "${CHECK[@]}" xoauth2-good
+    run_case "oauth2-$OAUTH2-OAUTHBEARER-good-token" 0 '^ +<- 235 2\.7\.0 Authentication successful' \
+        "Authenticated sender: $U&&with ESMTPSA" -- "${CHECK[@]}" oauthbearer-good
+    run_case "oauth2-$OAUTH2-XOAUTH2-inactive-token-334-then-535" 0 '^PASS .*334 \{"status":"401","schemes":"bearer","scope":"mail"\} / 535' '' -- \
+        "${CHECK[@]}" xoauth2-inactive
+    run_case "oauth2-$OAUTH2-OAUTHBEARER-inactive-token-334-then-535" 0 '^PASS .*334 \{"status":"invalid_token"\} / 535' '' -- \
+        "${CHECK[@]}" oauthbearer-inactive
+    run_case "oauth2-$OAUTH2-token-of-other-user-535" 0 '^PASS ' '' -- "${CHECK[@]}" xoauth2-other-user
+    run_case "oauth2-$OAUTH2-introspection-HTTP-500-535" 0 '^PASS ' '' -- "${CHECK[@]}" xoauth2-http500
+    kill "$demo_pid" 2>/dev/null; wait "$demo_pid" 2>/dev/null
+    run_case "oauth2-$OAUTH2-no-introspection-server-535" 1 '^ +<- 535 5\.7\.8' '' -- "${CHECK[@]}" xoauth2-good
+fi
 
 echo
 echo "transcripts: $OUT/"
