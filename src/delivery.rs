@@ -428,7 +428,21 @@ impl Delivery {
             return Ok(Attempt::held(Vec::new(), hold));
         }
         let permit = throttle.connection().await;
-        let reused = pool.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        // A connection idle past IDLE_CLOSE is not reused even if the sweep has not closed it
+        // yet: the server may have dropped it, and its login may be stale (an expired token).
+        let reused = {
+            let mut idle = pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let mut found = None;
+            while let Some((c, at)) = idle.pop() {
+                if at.elapsed() <= IDLE_CLOSE {
+                    found = Some((c, at));
+                    break;
+                }
+                // Dropping it closes the socket; the sweep sends QUIT to the ones it finds.
+                drop(c);
+            }
+            found
+        };
         let (mut conn, mut reusable) = match reused {
             Some((c, _)) => (c, true),
             None => match pool.endpoint.open().await {

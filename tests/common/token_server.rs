@@ -6,7 +6,6 @@
 //! thread, shared by the tests through per-client state (each test uses its own client_id).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -71,7 +70,9 @@ impl TokenServer {
                         .unwrap_or_else(|e| panic!("token server on {ADDR}: {e}"));
                     tx.send(()).unwrap();
                     loop {
-                        let Ok((stream, _)) = l.accept().await else { continue };
+                        let Ok((stream, _)) = l.accept().await else {
+                            continue;
+                        };
                         let s = s.clone();
                         tokio::spawn(async move {
                             let _ = serve(stream, s).await;
@@ -79,7 +80,8 @@ impl TokenServer {
                     }
                 });
             });
-            rx.recv_timeout(Duration::from_secs(10)).expect("token server starts");
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("token server starts");
             TokenServer { state }
         })
     }
@@ -102,7 +104,13 @@ impl TokenServer {
     }
 
     pub fn client(&self, id: &str) -> Client {
-        self.state.lock().unwrap().clients.get(id).cloned().unwrap_or_default()
+        self.state
+            .lock()
+            .unwrap()
+            .clients
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn update(&self, id: &str, f: impl FnOnce(&mut Client)) {
@@ -124,7 +132,10 @@ fn json(status: u16, v: serde_json::Value) -> Response {
 }
 
 fn oauth_error(code: &str) -> Response {
-    json(400, serde_json::json!({ "error": code, "error_description": format!("test server: {code}") }))
+    json(
+        400,
+        serde_json::json!({ "error": code, "error_description": format!("test server: {code}") }),
+    )
 }
 
 async fn serve(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
@@ -205,7 +216,10 @@ fn handle(path: &str, form: &HashMap<String, String>, state: &Mutex<State>) -> R
                     if let Some(c) = st.clients.get_mut(&client) {
                         c.introspected_active += 1;
                     }
-                    json(200, serde_json::json!({ "active": true, "username": USER, "client_id": client }))
+                    json(
+                        200,
+                        serde_json::json!({ "active": true, "username": USER, "client_id": client }),
+                    )
                 }
                 None => {
                     let owner = token.split('/').next().unwrap_or("").to_string();
@@ -244,7 +258,9 @@ fn handle(path: &str, form: &HashMap<String, String>, state: &Mutex<State>) -> R
                     false
                 }
                 "refresh_token" => {
-                    if c.revoked || c.refresh_token.as_deref() != Some(get("refresh_token").as_str()) {
+                    if c.revoked
+                        || c.refresh_token.as_deref() != Some(get("refresh_token").as_str())
+                    {
                         return oauth_error("invalid_grant");
                     }
                     c.refreshes += 1;
