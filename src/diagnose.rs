@@ -35,6 +35,14 @@ pub enum Problem {
     DnsFailed,
     ConnectionRefused,
     ConnectTimeout,
+    /// The server refused an OAuth2 access token (XOAUTH2/OAUTHBEARER).
+    TokenRefused,
+    /// The OAuth2 grant is gone or was never obtained (revoked, expired, no refresh token).
+    GrantMissing,
+    /// The token endpoint refused the app itself (client id, secret, permission).
+    AppRefused,
+    /// The token endpoint could not be reached.
+    TokenEndpointDown,
     Other,
 }
 
@@ -65,6 +73,10 @@ impl Problem {
             Problem::DnsFailed => "dns_failed",
             Problem::ConnectionRefused => "connection_refused",
             Problem::ConnectTimeout => "connect_timeout",
+            Problem::TokenRefused => "token_refused",
+            Problem::GrantMissing => "grant_missing",
+            Problem::AppRefused => "app_refused",
+            Problem::TokenEndpointDown => "token_endpoint_down",
             Problem::Other => "other",
         }
     }
@@ -76,6 +88,8 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     pub conn: ConnMode,
+    /// Logs in with an OAuth2 token rather than a password.
+    pub oauth: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,7 +139,18 @@ pub fn from_error(e: &UpstreamError, t: &Target) -> Problem {
         UpstreamError::StartTlsNotOffered => Problem::StartTlsNotOffered,
         UpstreamError::CredentialsInClear => Problem::CredentialsInClear,
         UpstreamError::MechanismNotOffered(_) => Problem::MechanismNotOffered,
-        UpstreamError::AuthFailed(r) => from_reply("AUTH", r),
+        UpstreamError::AuthFailed(r) => match from_reply("AUTH", r) {
+            Problem::BadCredentials | Problem::Other if t.oauth => Problem::TokenRefused,
+            p => p,
+        },
+        UpstreamError::OAuth2(o) => {
+            use crate::oauth2::OAuthError as O;
+            match o {
+                O::GrantRefused { .. } | O::NotLoggedIn { .. } => Problem::GrantMissing,
+                O::ClientRefused { .. } => Problem::AppRefused,
+                O::Unavailable { .. } | O::Store { .. } => Problem::TokenEndpointDown,
+            }
+        }
         UpstreamError::Rejected { stage, reply } => from_reply(stage, reply),
         _ => Problem::Other,
     }
@@ -482,6 +507,54 @@ pub fn explain(p: Problem, t: &Target, lang: Lang) -> (String, String) {
                 "verwenden Sie den Submission-Port 587 (STARTTLS) oder 465 (SSL) und öffnen Sie ihn in der Firewall",
             ),
         ),
+        Problem::TokenRefused => (
+            s(
+                "the server refused the OAuth2 access token, even a fresh one",
+                "le serveur a refusé le jeton d'accès OAuth2, même un jeton neuf",
+                "der Server hat das OAuth2-Zugriffstoken abgelehnt, auch ein neues",
+            ),
+            s(
+                "check that the app may send as this mailbox (Microsoft 365: SMTP.SendAsApp with admin consent, the Exchange service principal and its mailbox permission, SMTP AUTH enabled for the mailbox; Gmail: the https://mail.google.com/ scope) and that username is that mailbox",
+                "vérifiez que l'application peut envoyer au nom de cette boîte (Microsoft 365 : SMTP.SendAsApp avec consentement administrateur, le principal de service Exchange et son droit sur la boîte, SMTP AUTH activé pour la boîte ; Gmail : la portée https://mail.google.com/) et que username est cette boîte",
+                "prüfen Sie, ob die App als dieses Postfach senden darf (Microsoft 365: SMTP.SendAsApp mit Administratorzustimmung, der Exchange-Dienstprinzipal und seine Postfachberechtigung, SMTP AUTH für das Postfach aktiviert; Gmail: der Bereich https://mail.google.com/) und ob username dieses Postfach ist",
+            ),
+        ),
+        Problem::GrantMissing => (
+            s(
+                "there is no valid OAuth2 grant: the refresh token is missing, expired or revoked",
+                "il n'y a pas d'autorisation OAuth2 valable : le jeton de rafraîchissement manque, a expiré ou a été révoqué",
+                "es gibt keine gültige OAuth2-Berechtigung: das Aktualisierungstoken fehlt, ist abgelaufen oder widerrufen",
+            ),
+            s(
+                "sign in again: `smarthost oauth2 login` (device flow), or put a new refresh token in refresh_token_file; queued mail then goes out",
+                "reconnectez-vous : `smarthost oauth2 login` (flux appareil), ou placez un nouveau jeton dans refresh_token_file ; le courrier en attente partira ensuite",
+                "melden Sie sich neu an: `smarthost oauth2 login` (Geräte-Flow), oder legen Sie ein neues Token in refresh_token_file; wartende Mail geht dann hinaus",
+            ),
+        ),
+        Problem::AppRefused => (
+            s(
+                "the token endpoint refused the app (client id, client secret or permission)",
+                "le point de jeton a refusé l'application (identifiant, secret client ou permission)",
+                "der Token-Endpunkt hat die App abgelehnt (Client-ID, Client-Secret oder Berechtigung)",
+            ),
+            s(
+                "check client_id and the client secret (secrets expire: make a new one in the app registration) and the tenant",
+                "vérifiez client_id et le secret client (les secrets expirent : créez-en un nouveau dans l'inscription de l'application) et le tenant",
+                "prüfen Sie client_id und das Client-Secret (Secrets laufen ab: erstellen Sie ein neues in der App-Registrierung) und den Tenant",
+            ),
+        ),
+        Problem::TokenEndpointDown => (
+            s(
+                "the OAuth2 token endpoint could not be reached or answered with an error",
+                "le point de jeton OAuth2 est injoignable ou a répondu par une erreur",
+                "der OAuth2-Token-Endpunkt ist nicht erreichbar oder antwortete mit einem Fehler",
+            ),
+            s(
+                "check that this machine reaches the token_url over HTTPS (proxy, firewall); mail waits and is retried",
+                "vérifiez que cette machine atteint token_url en HTTPS (proxy, pare-feu) ; le courrier attend et sera réessayé",
+                "prüfen Sie, ob dieser Rechner token_url per HTTPS erreicht (Proxy, Firewall); Mail wartet und wird erneut versucht",
+            ),
+        ),
         Problem::Other => (
             s(
                 "the server refused; its reply is above",
@@ -574,6 +647,7 @@ mod tests {
             host: "smtp.example.com".into(),
             port,
             conn,
+            oauth: false,
         }
     }
 

@@ -20,19 +20,27 @@ use crate::config::{Flow, OAuth2Config};
 pub enum OAuthError {
     /// The grant is gone (revoked, expired, password changed): only the admin can fix it.
     #[error(
-        "the OAuth2 grant of upstream {upstream} was refused ({reason}): run `smarthost oauth2 login {upstream}`; mail stays queued until then"
+        "the OAuth2 grant of upstream {upstream} was refused ({reason}): {action}; mail stays queued meanwhile (up to [retry] max_age)"
     )]
-    GrantRefused { upstream: String, reason: String },
+    GrantRefused {
+        upstream: String,
+        reason: String,
+        action: String,
+    },
     /// The app itself is refused (wrong client id or secret, missing permission).
     #[error(
-        "the token endpoint refused the app of upstream {upstream} ({reason}): check client_id, the client secret and the app's permissions; mail stays queued"
+        "the token endpoint refused the app of upstream {upstream} ({reason}): check client_id, the client secret and the app's permissions; mail stays queued meanwhile (up to [retry] max_age)"
     )]
     ClientRefused { upstream: String, reason: String },
     /// No refresh token yet.
     #[error(
-        "upstream {upstream} has no OAuth2 refresh token in {path}: run `smarthost oauth2 login {upstream}`; mail stays queued until then"
+        "upstream {upstream} has no OAuth2 refresh token in {path}: {action}; mail stays queued meanwhile (up to [retry] max_age)"
     )]
-    NotLoggedIn { upstream: String, path: String },
+    NotLoggedIn {
+        upstream: String,
+        path: String,
+        action: String,
+    },
     /// The endpoint could not be reached or answered nonsense: try again later.
     #[error("token endpoint of upstream {upstream}: {reason}")]
     Unavailable { upstream: String, reason: String },
@@ -134,6 +142,7 @@ impl TokenSource {
                     return Err(OAuthError::NotLoggedIn {
                         upstream: self.upstream.clone(),
                         path: self.path.display().to_string(),
+                        action: login_action(self.cfg.flow, &self.upstream, &self.path),
                     });
                 }
             },
@@ -191,7 +200,11 @@ impl TokenSource {
                     "invalid_grant" | "interaction_required" | "consent_required"
                         if self.cfg.flow.uses_refresh_token() =>
                     {
-                        OAuthError::GrantRefused { upstream, reason }
+                        OAuthError::GrantRefused {
+                            action: login_action(self.cfg.flow, &upstream, &self.path),
+                            upstream,
+                            reason,
+                        }
                     }
                     "invalid_client"
                     | "unauthorized_client"
@@ -211,6 +224,17 @@ impl TokenSource {
             upstream: self.upstream.clone(),
             reason: format!("{}: {e}", self.path.display()),
         }
+    }
+}
+
+/// What the admin does to give an upstream a new grant.
+fn login_action(flow: Flow, upstream: &str, path: &Path) -> String {
+    match flow {
+        Flow::DeviceCode => format!("run `smarthost oauth2 login {upstream}`"),
+        _ => format!(
+            "put a new refresh token in {} (or use flow = \"device_code\" and `smarthost oauth2 login {upstream}`)",
+            path.display()
+        ),
     }
 }
 
@@ -237,7 +261,7 @@ pub fn status(config: &crate::config::Config) -> String {
                         if st.refresh_token.is_some() {
                             "present".to_string()
                         } else {
-                            format!("missing: run `smarthost oauth2 login {}`", u.name)
+                            format!("missing: {}", login_action(o.flow, &u.name, &path))
                         }
                     );
                 }

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Client, Harness, TestRelay, WAIT, message, queue_id, unique};
+use common::{Client, Harness, TestRelay, WAIT, header, message, queue_id, unique};
 use smarthost::spool::RcptState;
 
 /// The Postfix upstream on the plain port: no TLS, no AUTH.
@@ -38,15 +38,6 @@ fn sink_rcpts(got: &common::SinkMessage) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The unfolded value of the first header `name` in `headers`.
-fn header(headers: &str, name: &str) -> Option<String> {
-    let unfolded = headers.replace("\r\n\t", " ").replace("\r\n ", " ");
-    unfolded.split("\r\n").find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-    })
 }
 
 /// Everything after the header block of `data`.

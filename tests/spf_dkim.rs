@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{Client, Harness, TestRelay, unique};
+use common::{Client, Harness, TestRelay, header, unique};
 use smarthost::config::{Config, SpfResult};
 use smarthost::spf::SpfCheck;
 
@@ -73,15 +73,6 @@ fn mail(from: &str, to: &str, subject: &str) -> Vec<u8> {
          Your payslip is attached.\r\n.a line that needs dot-stuffing\r\nRegards\r\n"
     )
     .into_bytes()
-}
-
-/// The unfolded value of the first header `name`.
-fn header(headers: &str, name: &str) -> Option<String> {
-    let unfolded = headers.replace("\r\n\t", " ").replace("\r\n ", " ");
-    unfolded.split("\r\n").find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-    })
 }
 
 /// Runs dkimpy on `message`; (exit code, its report).

@@ -72,6 +72,7 @@ async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &Se
         host: cfg.host.clone(),
         port: cfg.port,
         conn: cfg.conn,
+        oauth: cfg.oauth2.is_some(),
     };
     println!(
         "send-test: upstream \"{name}\" {}:{} (conn {}, auth {})",

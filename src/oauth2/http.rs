@@ -121,16 +121,19 @@ pub async fn post<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The innermost cause (e.g. "Connection refused (os error 111)"): reqwest's own text only
+/// repeats the URL.
 fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), "");
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
     }
+    let cause = inner.to_string();
     if e.is_timeout() {
         "no answer in time".into()
     } else if e.is_connect() {
-        format!("cannot connect ({s})")
+        format!("cannot connect: {cause}")
     } else {
-        s
+        cause
     }
 }

@@ -160,6 +160,15 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The unfolded value of the first header field `name` in a header block.
+pub fn header(headers: &str, name: &str) -> Option<String> {
+    let unfolded = headers.replace("\r\n\t", " ").replace("\r\n ", " ");
+    unfolded.split("\r\n").find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
