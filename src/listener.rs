@@ -135,7 +135,8 @@ async fn accept_loop(
         }
         let outside = !allowed.iter().any(|n| n.contains(peer.ip()));
         // Outside allowed_networks only a client account may come in, and only to log in first.
-        if outside && !(ctx.auth.from_anywhere && !ctx.clients.is_empty()) {
+        let accounts_may_come = ctx.auth.from_anywhere && !ctx.clients.is_empty();
+        if outside && !accounts_may_come {
             tracing::warn!(%peer, "connection refused: address not in allowed_networks");
             tokio::spawn(refuse(stream, reply::client_not_allowed()));
             continue;

@@ -93,6 +93,8 @@ pub struct Upstream {
     pub transport: Transport,
 }
 
+// A handful of upstreams are built once at load: the size of the SMTP variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Transport {
     Smtp(SmtpUpstream),
