@@ -222,19 +222,28 @@ async fn a_revoked_grant_keeps_the_mail_queued_and_says_what_to_do() {
 }
 
 #[tokio::test]
-async fn oauth2_login_runs_the_device_flow_and_stores_the_refresh_token() {
+async fn oauth2_login_runs_the_device_flow_and_stores_the_refresh_token_in_the_spool() {
+    use std::os::unix::fs::PermissionsExt;
     let g = Grant::new("device", Duration::from_secs(300), None);
     // The person signs in after two polls.
     TokenServer::get().update(&g.id, |c| c.pending_polls = 2);
-    let relay = g.relay("device_code", "").await;
+    // No refresh_token_file: the token goes to the spool directory.
+    let text = g.config("device_code", "", "").replace(
+        &format!("refresh_token_file = \"{}\"\n", g.file.display()),
+        "",
+    );
+    let relay = TestRelay::start(&text, "").await;
     let (code, out) = relay.cli(&["oauth2", "login", "oauth"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("http://127.0.0.1:2980/device") && out.contains("WDJB-MJHT"),
         "{out}"
     );
+    let file = relay.dir.path().join("spool/oauth2-oauth.json");
     let rt = g.client().refresh_token.unwrap();
-    assert!(std::fs::read_to_string(&g.file).unwrap().contains(&rt));
+    assert!(std::fs::read_to_string(&file).unwrap().contains(&rt));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
     let (_, status) = relay.cli(&["oauth2", "status"]);
     assert!(status.contains("refresh token   present"), "{status}");
     // And the relay now sends with it; the status then shows the access token's life.
