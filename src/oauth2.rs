@@ -105,10 +105,6 @@ impl TokenSource {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// A usable access token: the one in memory while it is fresh, else a new one.
     pub async fn token(&self) -> Result<String, OAuthError> {
         let mut slot = self.access.lock().await;
@@ -133,7 +129,7 @@ impl TokenSource {
     }
 
     async fn refresh(&self) -> Result<Access, OAuthError> {
-        let mut state = store::load(&self.path).map_err(|e| self.store_error(e))?;
+        let mut state = self.load().await?;
         let grant = match self.cfg.flow {
             Flow::ClientCredentials => http::Grant::ClientCredentials,
             Flow::RefreshToken | Flow::DeviceCode => match &state.refresh_token {
@@ -167,7 +163,7 @@ impl TokenSource {
                 state.last_error = None;
                 // A rotated refresh token is on disk before the new access token is used: the
                 // old one may already be dead at the provider.
-                store::save(&self.path, &state).map_err(|e| self.store_error(e))?;
+                self.save(state).await?;
                 tracing::info!(upstream = %self.upstream, expires_in = t.expires_in,
                     "OAuth2 access token refreshed");
                 Ok(Access {
@@ -181,10 +177,28 @@ impl TokenSource {
                     "{}: {err}",
                     now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 ));
-                let _ = store::save(&self.path, &state);
+                let _ = self.save(state).await;
                 tracing::warn!(upstream = %self.upstream, "{err}");
                 Err(err)
             }
+        }
+    }
+
+    /// The state file, read off the async workers (it is small, but the disk may be slow).
+    async fn load(&self) -> Result<store::TokenState, OAuthError> {
+        let path = self.path.clone();
+        match tokio::task::spawn_blocking(move || store::load(&path)).await {
+            Ok(r) => r.map_err(|e| self.store_error(e)),
+            Err(e) => Err(self.store_error(std::io::Error::other(e))),
+        }
+    }
+
+    /// Saves with its fsyncs off the async workers.
+    async fn save(&self, state: store::TokenState) -> Result<(), OAuthError> {
+        let path = self.path.clone();
+        match tokio::task::spawn_blocking(move || store::save(&path, &state)).await {
+            Ok(r) => r.map_err(|e| self.store_error(e)),
+            Err(e) => Err(self.store_error(std::io::Error::other(e))),
         }
     }
 

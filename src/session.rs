@@ -360,6 +360,21 @@ impl Bans {
     }
 }
 
+/// How the mail log names the client: its account once logged in, else its address.
+fn client_name(session: &Session, m: &Machine) -> String {
+    m.user()
+        .map(String::from)
+        .unwrap_or_else(|| session.peer.ip().to_string())
+}
+
+/// A refusal decided outside the machine (SPF): the mail-log line and the metric that the
+/// driver writes for the machine's own 4xx/5xx replies.
+fn rejected(ctx: &SessionContext, client: &str, queue_id: &str, reply: &Reply) {
+    let text = reply.lines.join(" ");
+    crate::maillog!(maillog::REJECTED, %client, %queue_id, code = reply.code, reply = %text);
+    ctx.metrics.count(maillog::REJECTED, "", 1);
+}
+
 /// SPF at MAIL, in reject mode, when policy keeps the sender as given: a refusal here spares
 /// the client sending the message for nothing. Otherwise the check waits for the end of DATA.
 async fn check_sender(
@@ -375,14 +390,7 @@ async fn check_sender(
     match ctx.spf.decide(sender, upstream.as_deref()).await {
         crate::spf::Decision::Refuse(why) => {
             let reply = why.reply();
-            let client = m
-                .user()
-                .map(String::from)
-                .unwrap_or_else(|| session.peer.ip().to_string());
-            let text = reply.lines.join(" ");
-            crate::maillog!(maillog::REJECTED, %client, from = %sender, code = reply.code,
-                reply = %text);
-            ctx.metrics.count(maillog::REJECTED, "", 1);
+            rejected(ctx, &client_name(session, m), "-", &reply);
             Some(reply)
         }
         crate::spf::Decision::Relay { .. } => None,
@@ -404,10 +412,7 @@ async fn authenticate(
     match ctx.spf.decide(&envelope.mail_from, upstream).await {
         Decision::Refuse(why) => {
             let reply = why.reply();
-            let text = reply.lines.join(" ");
-            crate::maillog!(maillog::REJECTED, %client, queue_id = %id, code = reply.code,
-                reply = %text);
-            ctx.metrics.count(maillog::REJECTED, "", 1);
+            rejected(ctx, client, id, &reply);
             return Err(reply);
         }
         Decision::Relay { header: Some(v) } => {
@@ -448,10 +453,7 @@ async fn store(
 ) -> Result<String, Reply> {
     let peer = session.peer;
     let id = crate::spool::new_queue_id();
-    let client = m
-        .user()
-        .map(String::from)
-        .unwrap_or_else(|| peer.ip().to_string());
+    let client = client_name(session, m);
     let mut tx = tx;
     tx.envelope.client = Some(client.clone());
     crate::maillog!(maillog::RECEIVED, %client, queue_id = %id, from = %tx.envelope.mail_from,

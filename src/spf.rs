@@ -202,13 +202,6 @@ impl SpfCheck {
         }
     }
 
-    /// Will a message from `sender` through `upstream` be evaluated at all?
-    pub fn applies(&self, sender: &str, upstream: Option<&str>) -> bool {
-        self.config.mode != SpfMode::Off
-            && self.target(upstream).is_some()
-            && sender_domain(sender).is_some()
-    }
-
     fn target(&self, upstream: Option<&str>) -> Option<(&str, &Target)> {
         let name = upstream?;
         self.targets

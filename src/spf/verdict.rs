@@ -156,12 +156,6 @@ impl SpfRefusal {
             SpfRefusal::DnsTrouble(_) => Reply::new(451, "4.4.3", text),
         }
     }
-
-    pub fn verdict(&self) -> &Verdict {
-        match self {
-            SpfRefusal::NotAuthorized(v) | SpfRefusal::Broken(v) | SpfRefusal::DnsTrouble(v) => v,
-        }
-    }
 }
 
 /// What the session does with the message.
