@@ -283,14 +283,17 @@ fn commit(conn: &mut Connection, batch: &[WriteOp]) -> Result<(), String> {
                 // Failed recipients have had their bounce queued (or needed none) by now.
                 let done = !p.rcpts.iter().any(RcptState::is_pending);
                 if done {
-                    tx.execute("DELETE FROM message WHERE id = ?1", params![p.id])
+                    tx.prepare_cached("DELETE FROM message WHERE id = ?1")
+                        .and_then(|mut st| st.execute(params![p.id]))
                         .map_err(|e| e.to_string())?;
                 } else {
-                    let next = p.next_attempt;
-                    tx.execute(
+                    let rcpts = serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?;
+                    tx.prepare_cached(
                         "UPDATE message SET rcpts = ?2, attempts = ?3, next_attempt = ?4, warned = ?5, limited_by = ?6 WHERE id = ?1",
-                        params![p.id, serde_json::to_string(&p.rcpts).map_err(|e| e.to_string())?, p.attempts, next, p.warned, p.limited_by],
                     )
+                    .and_then(|mut st| {
+                        st.execute(params![p.id, rcpts, p.attempts, p.next_attempt, p.warned, p.limited_by])
+                    })
                     .map_err(|e| e.to_string())?;
                 }
             }
@@ -307,18 +310,23 @@ pub(super) fn insert(c: &Connection, msg: &NewMessage, next_attempt: i64) -> Res
         envelope: msg.envelope.clone(),
     };
     let rcpts = vec![RcptState::Pending { last_reply: None }; msg.envelope.recipients.len()];
-    c.execute(
+    let env = serde_json::to_string(&env).map_err(|e| e.to_string())?;
+    let rcpts = serde_json::to_string(&rcpts).map_err(|e| e.to_string())?;
+    // Cached: parsing the statement anew for every message cost more than binding it.
+    c.prepare_cached(
         "INSERT INTO message (id, created, envelope, rcpts, body, attempts, next_attempt)
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
-        params![
+    )
+    .and_then(|mut st| {
+        st.execute(params![
             msg.id,
             now_ms() / 1000,
-            serde_json::to_string(&env).map_err(|e| e.to_string())?,
-            serde_json::to_string(&rcpts).map_err(|e| e.to_string())?,
+            env,
+            rcpts,
             msg.body,
             next_attempt,
-        ],
-    )
+        ])
+    })
     .map_err(|e| e.to_string())?;
     Ok(())
 }
