@@ -58,8 +58,10 @@ for tag in single reuse; do
   echo "=== one message per connection: no; SOURCE_OPTS='$SOURCE_OPTS' SESSIONS='$SESSIONS' ===" | sed 's/no; //'
   "$here/postfix-relay-bench.sh" all
   sed "s/^/$tag\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
+  sed "s/^/$tag\t/" "$bench_dir/cpu.tsv" >> "$work/cpu.tsv"
   "$here/postfix-relay-bench.sh" external "127.0.0.1:$port" smarthost
   sed "s/^/$tag\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
+  sed "s/^/$tag\t/" "$bench_dir/cpu.tsv" >> "$work/cpu.tsv"
   sessions_count=$(echo $SESSIONS | wc -w)
   sent=$((sent + N * RUNS * sessions_count + WARMUP))
 done
@@ -82,3 +84,22 @@ awk -F'\t' '
     }
   }' "$work/all.tsv"
 echo "smarthost: peak RSS ${rss} MiB; CPU ${cpu} s for ${sent} messages = $(echo "scale=3; $cpu * 1000 / $sent" | bc) s per 1,000"
+echo
+echo "=== where the CPU goes: medians per message over the measured window (start of smtp-source to the sink's last message) ==="
+echo "machine = busy time of all $(nproc) CPUs (user+system+irq+softirq, steal excluded); relay+rest = machine - injector - sink"
+python3 - "$work/cpu.tsv" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    tag, label, s, i, n, wall, busy, steal, src, sink, hz, cpus = line.rstrip("\n").split("\t")
+    n, wall, busy, steal, src, sink, hz, cpus = int(n), float(wall), int(busy), int(steal), int(src), int(sink), int(hz), int(cpus)
+    ms = lambda j: j * 1000.0 / hz / n
+    runs.setdefault((tag, s, label), []).append(
+        (n / wall, busy / hz / wall, steal / hz / wall, ms(busy), ms(src), ms(sink), ms(busy - src - sink)))
+print("%-6s %-4s %-10s | %8s | %10s | %6s | %11s | %8s | %6s | %10s" % (
+    "mode", "sess", "path", "drain/s", "busy cores", "steal", "machine ms", "injector", "sink", "relay+rest"))
+for (tag, s, label), rows in runs.items():
+    med = [statistics.median(c) for c in zip(*rows)]
+    print("%-6s %-4s %-10s | %8.0f | %10.2f | %6.2f | %11.3f | %8.3f | %6.3f | %10.3f" % (
+        "-d" if tag == "reuse" else "1/conn", s, label, *med))
+PY

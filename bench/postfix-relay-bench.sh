@@ -48,6 +48,7 @@ DATA="$B/postfix/data"
 LOGD="$B/log"
 PF_PID="$QUEUE/pid/master.pid"
 RESULTS="$B/results.tsv"
+CPU_RESULTS="$B/cpu.tsv"
 FROM="bench-sender@example.test"
 TO="bench-rcpt@example.net"
 
@@ -238,10 +239,16 @@ run_once() {
         2>"$LOGD/sink-$tag.err" > >(/usr/bin/python3 "$WATCH" "$N" "$ts" >"$LOGD/sink-$tag.log" 2>&1) &
     echo $! > "$SINK_PIDFILE"
     wait_port "$SINK_PORT"
-    local t0 t1 t2 rc=0
+    local t0 t1 t2 rc=0 j0 j2 sink_pid sink_cpu
+    sink_pid="$(cat "$SINK_PIDFILE")"
+    rm -f "$B/run/source.cpu"
+    j0="$(cpu_jiffies)"
     t0="$(now)"
-    # shellcheck disable=SC2086
-    /usr/sbin/smtp-source $SOURCE_OPTS -s "$s" -m "$N" -l "$SIZE" -f "$FROM" -t "$TO" -M bench.harness.test \
+    # The wrapper shell reports the CPU its smtp-source used (its children's utime+stime), so the
+    # machine's busy time can be split into injector, sink and relay.
+    # shellcheck disable=SC2086,SC2016
+    /bin/bash -c '/usr/sbin/smtp-source "$@"; rc=$?; awk "{print \$16+\$17}" /proc/$$/stat > "'"$B/run/source.cpu"'"; exit $rc' _ \
+        $SOURCE_OPTS -s "$s" -m "$N" -l "$SIZE" -f "$FROM" -t "$TO" -M bench.harness.test \
         "$host:$port" >"$LOGD/source-$tag.log" 2>&1 || rc=$?
     t1="$(now)"
     [ "$rc" = 0 ] || log "smtp-source exited $rc (see $LOGD/source-$tag.log)"
@@ -255,6 +262,15 @@ run_once() {
         sleep 0.05
     done
     t2="$(cat "$ts")"
+    j2="$(cpu_jiffies)"
+    sink_cpu="$(awk '{print $14+$15}' "/proc/$sink_pid/stat" 2>/dev/null || echo 0)"
+    # label sessions run N wall_s busy_jiffies steal_jiffies source_jiffies sink_jiffies hz cpus
+    if [ "$i" != warmup ]; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$s" "$i" "$N" \
+            "$(awk -v a="$t0" -v c="$t2" 'BEGIN{printf "%.3f", c-a}')" \
+            "$(( ${j2% *} - ${j0% *} ))" "$(( ${j2#* } - ${j0#* } ))" \
+            "$(cat "$B/run/source.cpu" 2>/dev/null || echo 0)" "$sink_cpu" "$(getconf CLK_TCK)" "$(nproc)" >> "$CPU_RESULTS"
+    fi
     # let the relay see its last 250s and close its cached connections
     if [ "$label" = postfix ]; then
         for _ in $(seq 1 100); do [ "$(queue_files)" = 0 ] && break; sleep 0.1; done
@@ -264,6 +280,10 @@ run_once() {
     [ "$rc" = 0 ] || { echo "FAIL FAIL"; return 0; }
     awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN{printf "%.3f %.3f\n", b-a, c-a}'
 }
+
+# "busy steal" jiffies of the whole machine: user+nice+system+irq+softirq, and time the hypervisor
+# gave to other guests.
+cpu_jiffies() { awk '/^cpu / {print $2+$3+$4+$7+$8, $9; exit}' /proc/stat; }
 
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END{ if (NR==0) {print "n/a"; exit} if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
@@ -337,7 +357,7 @@ case "$cmd" in
         ensure_packages
         write_watcher
         trap cleanup EXIT
-        : > "$RESULTS"
+        : > "$RESULTS"; : > "$CPU_RESULTS"
         log "N=$N SIZE=$SIZE RUNS=$RUNS SESSIONS='$SESSIONS' sink 127.0.0.1:$SINK_PORT"
         if [ "$cmd" = all ] || [ "$cmd" = direct ]; then
             bench direct 127.0.0.1 "$SINK_PORT"
