@@ -167,10 +167,15 @@ async fn accept_loop(
             if !implicit_tls {
                 session::serve_as(stream, peer, local, ctx, outside, false).await;
             } else if let Some(tls) = ctx.tls.clone() {
-                let handshake =
-                    tokio::time::timeout(ctx.command_timeout, tls.acceptor().accept(stream)).await;
+                let handshake = Box::pin(tokio::time::timeout(
+                    ctx.command_timeout,
+                    tls.acceptor().accept(stream),
+                ))
+                .await;
                 match handshake {
-                    Ok(Ok(s)) => session::serve_as(s, peer, local, ctx, outside, true).await,
+                    Ok(Ok(s)) => {
+                        Box::pin(session::serve_as(s, peer, local, ctx, outside, true)).await
+                    }
                     Ok(Err(e)) => tracing::info!(%peer, "TLS handshake with client failed: {e}"),
                     Err(_) => tracing::info!(%peer, "TLS handshake with client timed out"),
                 }

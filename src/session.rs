@@ -155,11 +155,17 @@ pub async fn serve_as<S>(
             let Some(acceptor) = ctx.tls.as_ref().map(|t| t.acceptor()) else {
                 return;
             };
-            let handshake = tokio::time::timeout(ctx.command_timeout, acceptor.accept(plain)).await;
+            // Boxed, like every rarely taken long step: an idle session's task is as large as
+            // its largest await, and 10,000 idle sessions must fit in little memory.
+            let handshake = Box::pin(tokio::time::timeout(
+                ctx.command_timeout,
+                acceptor.accept(plain),
+            ))
+            .await;
             match handshake {
                 Ok(Ok(tls)) => {
                     machine.tls_established();
-                    if let Err(e) = drive(tls, &session, &mut machine, &ctx).await {
+                    if let Err(e) = Box::pin(drive(tls, &session, &mut machine, &ctx)).await {
                         tracing::debug!(%peer, "session ended: {e}");
                     }
                 }
@@ -201,7 +207,7 @@ where
                         r.write_to(&mut out)
                     }
                     Action::Authenticate(l) => {
-                        let account = check_login(ctx, peer, l).await;
+                        let account = Box::pin(check_login(ctx, peer, l)).await;
                         if let Some(a) = &account {
                             session.logged_in(a);
                             if let Some(c) = ctx.clients.iter().find(|c| &c.name == a) {
@@ -217,11 +223,11 @@ where
                         }
                     }
                     Action::CheckSender(sender) => {
-                        let refusal = check_sender(ctx, session, m, &sender).await;
+                        let refusal = Box::pin(check_sender(ctx, session, m, &sender)).await;
                         m.sender_checked(refusal).write_to(&mut out);
                     }
                     Action::Deliver(tx) => {
-                        let result = store(*tx, session, m, ctx).await;
+                        let result = Box::pin(store(*tx, session, m, ctx)).await;
                         m.delivered(result).write_to(&mut out);
                     }
                     Action::StartTls => {

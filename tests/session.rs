@@ -303,3 +303,17 @@ async fn shutdown_lets_a_message_in_data_finish_and_tells_idle_clients_421() {
         "the in-flight delivery finished before shutdown returned"
     );
 }
+
+/// 10,000 idle sessions must fit in little memory, and a task is as large as its largest await:
+/// the long, rarely taken steps (login, the SPF check, the spool write, TLS) are boxed.
+#[tokio::test]
+async fn an_idle_session_task_takes_under_6_kib() {
+    let s = setup(None, Duration::from_secs(30));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (stream, peer) = listener.accept().await.unwrap();
+    let task = session::serve_as(stream, peer, addr, s.ctx.clone(), false, false);
+    let size = std::mem::size_of_val(&task);
+    assert!(size < 6 * 1024, "session task: {size} bytes");
+}
