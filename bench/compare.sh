@@ -2,12 +2,12 @@
 # One run, side by side: the loopback ceiling, a stock Postfix relay and smarthost (release build,
 # durable spool with real fsync, default settings), all measured with smtp-source -> relay ->
 # smtp-sink by bench/postfix-relay-bench.sh: 1 and 20 sessions with one message per connection,
-# then 20 sessions with many messages per connection (-d). Prints each system's table of medians
-# and one summary with the ratios to Postfix and to the ceiling, smarthost's peak RSS and its CPU
-# seconds per 1,000 messages.
-#   bench/compare.sh                     # 5000 x 10 KB, 3 runs each
+# then 20 sessions with many messages per connection (-d). The three take turns, round after
+# round. Prints the medians with the ratios to Postfix and to the ceiling (and each round's ratio),
+# smarthost's peak RSS and CPU seconds per 1,000 messages, and where the machine's CPU went.
+#   bench/compare.sh                     # 5000 x 10 KB, 3 rounds
 #   N=1000 RUNS=1 bench/compare.sh       # quick look
-# Knobs are those of postfix-relay-bench.sh (N, SIZE, RUNS, WARMUP, ...).
+# Knobs are those of postfix-relay-bench.sh (N, SIZE, RUNS = rounds, WARMUP, ...).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -52,37 +52,61 @@ for _ in $(seq 100); do
 done
 kill -0 "$pid" || { cat "$work/smarthost.log"; exit 1; }
 
+# The systems take turns, round by round (ceiling, Postfix, smarthost, then again): these machines
+# drift by 20% over minutes, and a ratio between figures taken minutes apart measures the drift.
+pf_started=0
+if ! "$here/postfix-relay-bench.sh" status | grep -q "postfix relay: running"; then pf_started=1; fi
+stop_postfix() { if [ "$pf_started" = 1 ]; then "$here/postfix-relay-bench.sh" stop-relay || true; fi; }
+trap 'stop_postfix; cleanup' EXIT
 sent=0
 for tag in single reuse; do
   if [ "$tag" = single ]; then export SOURCE_OPTS="" SESSIONS="20 1"; else export SOURCE_OPTS="-d" SESSIONS="20"; fi
-  echo "=== one message per connection: no; SOURCE_OPTS='$SOURCE_OPTS' SESSIONS='$SESSIONS' ===" | sed 's/no; //'
-  "$here/postfix-relay-bench.sh" all
-  sed "s/^/$tag\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
-  sed "s/^/$tag\t/" "$bench_dir/cpu.tsv" >> "$work/cpu.tsv"
-  "$here/postfix-relay-bench.sh" external "127.0.0.1:$port" smarthost
-  sed "s/^/$tag\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
-  sed "s/^/$tag\t/" "$bench_dir/cpu.tsv" >> "$work/cpu.tsv"
-  sessions_count=$(echo $SESSIONS | wc -w)
-  sent=$((sent + N * RUNS * sessions_count + WARMUP))
+  echo "=== SOURCE_OPTS='$SOURCE_OPTS' SESSIONS='$SESSIONS', $RUNS rounds ==="
+  for round in $(seq "$RUNS"); do
+    # The first round of each mode warms every system up (process start, page cache, pools).
+    warm=0; [ "$round" = 1 ] && warm=$WARMUP
+    for sys in direct postfix smarthost; do
+      if [ "$sys" = smarthost ]; then
+        RUNS=1 WARMUP=$warm KEEP_RELAY=1 "$here/postfix-relay-bench.sh" external "127.0.0.1:$port" smarthost >/dev/null
+      else
+        RUNS=1 WARMUP=$warm KEEP_RELAY=1 "$here/postfix-relay-bench.sh" "$sys" >/dev/null
+      fi
+      sed "s/^/$tag\t$round\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
+      sed "s/^/$tag\t/" "$bench_dir/cpu.tsv" | awk -F'\t' -v OFS='\t' -v r="$round" '{$4 = r; print}' >> "$work/cpu.tsv"
+    done
+    sessions_count=$(echo $SESSIONS | wc -w)
+    sent=$((sent + N * sessions_count + warm))
+  done
 done
+stop_postfix
 
 rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")
 cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$pid/stat")
 echo
-echo "=== summary: medians, msg/s accept / drain; ratios of smarthost to Postfix and to the ceiling ==="
-# all.tsv: tag system sessions n size accept_s drain_s accept_rate drain_rate runs
-awk -F'\t' '
-  { key=$1 FS $3; acc[$2 FS key]=$8; drn[$2 FS key]=$9; if (!(key in seen)) { seen[key]=1; order[++n]=key } }
-  END {
-    printf "%-8s %-8s | %-13s | %-13s | %-13s | %-11s | %-11s\n", "mode", "sessions", "direct", "postfix", "smarthost", "x postfix", "x ceiling"
-    for (i = 1; i <= n; i++) {
-      split(order[i], k, FS); d="direct" FS order[i]; p="postfix" FS order[i]; s="smarthost" FS order[i]
-      mode = (k[1] == "reuse") ? "-d" : "1/conn"
-      printf "%-8s %-8s | %5d / %5d | %5d / %5d | %5d / %5d | %4.1f / %4.1f | %4.2f / %4.2f\n", mode, k[2],
-        acc[d], drn[d], acc[p], drn[p], acc[s], drn[s],
-        acc[s]/acc[p], drn[s]/drn[p], acc[s]/acc[d], drn[s]/drn[d]
-    }
-  }' "$work/all.tsv"
+echo "=== summary: medians over $RUNS rounds, msg/s accept / drain; ratios of smarthost to Postfix and to the ceiling ==="
+# all.tsv: tag round system sessions n size accept_s drain_s accept_rate drain_rate runs
+python3 - "$work/all.tsv" <<'PY'
+import statistics, sys
+rate = {}
+for line in open(sys.argv[1]):
+    tag, rnd, system, s, n, size, acc_s, dr_s, acc, dr, _ = line.rstrip("\n").split("\t")
+    if acc == "n/a":
+        continue
+    rate.setdefault((tag, s), {}).setdefault(system, {})[rnd] = (float(acc), float(dr))
+def med(rows, i):
+    return statistics.median(r[i] for r in rows.values())
+print("%-8s %-8s | %-13s | %-13s | %-13s | %-11s | %-11s | %s" % (
+    "mode", "sessions", "direct", "postfix", "smarthost", "x postfix", "x ceiling", "x postfix per round (accept/drain)"))
+for (tag, s), by in rate.items():
+    d, p, sh = (by.get(k, {}) for k in ("direct", "postfix", "smarthost"))
+    if not (d and p and sh):
+        continue
+    m = {k: (med(v, 0), med(v, 1)) for k, v in (("d", d), ("p", p), ("s", sh))}
+    rounds = " ".join("%.1f/%.1f" % (sh[r][0] / p[r][0], sh[r][1] / p[r][1]) for r in sorted(sh) if r in p)
+    print("%-8s %-8s | %5.0f / %5.0f | %5.0f / %5.0f | %5.0f / %5.0f | %4.1f / %4.1f | %4.2f / %4.2f | %s" % (
+        "-d" if tag == "reuse" else "1/conn", s, *m["d"], *m["p"], *m["s"],
+        m["s"][0] / m["p"][0], m["s"][1] / m["p"][1], m["s"][0] / m["d"][0], m["s"][1] / m["d"][1], rounds))
+PY
 echo "smarthost: peak RSS ${rss} MiB; CPU ${cpu} s for ${sent} messages = $(echo "scale=3; $cpu * 1000 / $sent" | bc) s per 1,000"
 echo
 echo "=== where the CPU goes: medians per message over the measured window (start of smtp-source to the sink's last message) ==="
