@@ -28,21 +28,8 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$root" && cargo build --release --quiet)
-cat > "$work/smarthost.toml" <<TOML
-[server]
-listen = ["127.0.0.1:$port"]
-hostname = "smarthost.bench"
-
-[spool]
-dir = "$work/spool"
-
-[[upstream]]
-name = "sink"
-host = "127.0.0.1"
-port = $sink_port
-conn = "plaintext"
-auth = "none"
-TOML
+. "$here/relay-config.sh"
+relay_config "$work/smarthost.toml" "$port" "$sink_port" "$work/spool"
 
 SMARTHOST_LOG=warn "$root/target/release/smarthost" run --config "$work/smarthost.toml" 2>"$work/smarthost.log" &
 pid=$!

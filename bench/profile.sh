@@ -29,18 +29,8 @@ source_run() {
 }
 
 (cd "$root" && cargo build --release --quiet)
-cat > "$work/smarthost.toml" <<TOML
-[server]
-listen = ["127.0.0.1:$port"]
-[spool]
-dir = "$work/spool"
-[[upstream]]
-name = "sink"
-host = "127.0.0.1"
-port = $sink_port
-conn = "plaintext"
-auth = "none"
-TOML
+. "$here/relay-config.sh"
+relay_config "$work/smarthost.toml" "$port" "$sink_port" "$work/spool"
 /usr/sbin/smtp-sink -u nobody "127.0.0.1:$sink_port" 1024 & pids+=($!)
 SMARTHOST_LOG=warn "$root/target/release/smarthost" run --config "$work/smarthost.toml" 2>"$work/log" &
 relay=$!; pids+=($relay)
