@@ -88,9 +88,9 @@ ensure_packages() {
 }
 
 # ---------------------------------------------------------------- pid helpers
-# pid_alive and stop_pid, shared with the other test service scripts.
-# shellcheck source=../lib/pids.sh
-. "$HERE/../lib/pids.sh"
+# pid_alive, stop_pid, take_lock and do_start, shared with the other test service scripts.
+# shellcheck source=../lib/service.sh
+. "$HERE/../lib/service.sh"
 
 # what identifies our processes in /proc/PID/cmdline
 DNS_PAT="--pid-file=$DNS_PID"
@@ -122,13 +122,6 @@ is_ready() {
     pid_alive "$HOLE_PID" "$HOLE_PAT" >/dev/null &&
     udp_bound "$HOLE_PORT" && tcp_listening "$HOLE_PORT" &&
     dns_answers
-}
-
-# take the lock on fd 9 (released when this script exits).  Every daemon is
-# started with 9>&- so none of them inherits (and holds) the lock.
-take_lock() {
-    exec 9>"$LOCK"
-    flock -w "$LOCK_TIMEOUT" 9 || die "timed out after ${LOCK_TIMEOUT}s waiting for $LOCK"
 }
 
 # ---------------------------------------------------------------- components
@@ -181,14 +174,6 @@ start_dnsmasq() {
     pid_alive "$DNS_PID" "$DNS_PAT" >/dev/null || die "dnsmasq is not running, see $BASE/dnsmasq-cmd.log and $QUERY_LOG"
     dns_answers || die "dnsmasq does not answer ready.smarthost.test TXT on 127.0.0.1:$DNS_PORT after 10 s, see $QUERY_LOG"
     log "dnsmasq started (pid $(tr -dc 0-9 < "$DNS_PID")) on 127.0.0.1:$DNS_PORT udp+tcp, zones $ZONES"
-}
-
-do_start() {
-    # fast path: already up -> exit 0 without taking the lock or touching anything
-    if is_ready; then log "already running"; return 0; fi
-    take_lock
-    if is_ready; then log "already running"; return 0; fi
-    do_start_locked
 }
 
 do_start_locked() {

@@ -113,9 +113,9 @@ ensure_packages() {
 }
 
 # ---------------------------------------------------------------- pid helpers
-# pid_alive and stop_pid, shared with the other test service scripts.
-# shellcheck source=../lib/pids.sh
-. "$HERE/../lib/pids.sh"
+# pid_alive, stop_pid, take_lock and do_start, shared with the other test service scripts.
+# shellcheck source=../lib/service.sh
+. "$HERE/../lib/service.sh"
 
 port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
@@ -137,13 +137,6 @@ is_ready() {
     port_listening "$PLAIN_PORT" && port_listening "$SUBM_PORT" &&
     port_listening "$SMTPS_PORT" && port_listening "$OAUTH2_PORT" &&
     port_listening "$SINK_PORT"
-}
-
-# take the harness lock on fd 9 (released when this script exits).  Every
-# daemon is started with 9>&- so none of them inherits (and holds) the lock.
-take_lock() {
-    exec 9>"$LOCK"
-    flock -w "$LOCK_TIMEOUT" 9 || die "timed out after ${LOCK_TIMEOUT}s waiting for $LOCK"
 }
 
 wait_port() {
@@ -489,15 +482,6 @@ start_postfix() {
     /usr/sbin/postfix -c "$CONF" start >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || die "postfix start failed, see $LOGD/postfix-cmd.log and $LOGD/maillog"
     for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT"; do wait_port "$p" "postfix"; done
     log "postfix started (pid $(tr -dc 0-9 < "$PF_PID")), config $CONF"
-}
-
-do_start() {
-    # fast path: already up -> exit 0 without taking the lock or touching anything
-    if is_ready; then log "already running"; return 0; fi
-    take_lock
-    # another caller may have finished starting it while we waited
-    if is_ready; then log "already running"; return 0; fi
-    do_start_locked
 }
 
 do_start_locked() {
