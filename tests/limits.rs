@@ -52,7 +52,7 @@ async fn wait_sink(rcpts: &[String], n: usize) {
 async fn batches_of_three_reach_postfix_in_groups_at_least_two_seconds_apart() {
     Harness::get();
     let relay = TestRelay::start(
-        &format!("{POSTFIX}\n[upstream.limits]\nbatch = 3\nbatch_wait = \"2s\"\n"),
+        &format!("{POSTFIX}\n[upstream.limits]\nbatch = 3\nbatch_wait = \"3s\"\n"),
         "",
     )
     .await;
@@ -74,13 +74,15 @@ async fn batches_of_three_reach_postfix_in_groups_at_least_two_seconds_apart() {
         .windows(2)
         .map(|w| (w[1] - w[0]).num_milliseconds())
         .collect();
-    // Between groups the relay waits 2 s; Postfix's own queue adds a few milliseconds of jitter
-    // either way, which the 100 ms allowance absorbs.
+    // The relay waits 3 s between batches, and the sink must see at least 2 s: Postfix's own
+    // queue sits between the relay and the sink and, on a loaded machine, holds single messages
+    // back by up to a second (CI once saw 837 ms inside a batch). The scripted-upstream unit
+    // test measures the relay's pause itself, without that queue.
     for g in [2, 5] {
-        assert!(gaps[g] >= 1900, "pause before message {}: {gaps:?}", g + 2);
+        assert!(gaps[g] >= 2000, "pause before message {}: {gaps:?}", g + 2);
     }
     for g in [0, 1, 3, 4, 6, 7] {
-        assert!(gaps[g] < 1900, "no pause inside a batch: {gaps:?}");
+        assert!(gaps[g] < 2000, "no pause inside a batch: {gaps:?}");
     }
 }
 
