@@ -477,7 +477,7 @@ impl Delivery {
                 })
                 .await;
             }
-            throttle.admit().await;
+            let _admitted = throttle.admit().await;
             let (part, tail) = rest.split_at(n);
             let mut sent = upstream::send(&mut conn, &msg.envelope, part, &msg.body, notify).await;
             if reusable

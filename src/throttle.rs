@@ -5,6 +5,7 @@
 //! [`Hold`]: the mail waits in the queue until the given time, never refused, never lost.
 //! Keeps state in memory only: the caller persists usage and pauses and reloads them.
 
+pub mod batch;
 pub mod quota;
 pub mod signal;
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota as GcraQuota, RateLimiter};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::config::{Batch, SmtpUpstream};
+use crate::config::SmtpUpstream;
 use quota::Usage;
 use signal::Signal;
 
@@ -28,6 +29,12 @@ pub const QUOTA_PAUSE_DEFAULT: Duration = Duration::from_secs(3600);
 pub const CONCURRENCY_RETRY: Duration = Duration::from_secs(5);
 /// A lowered connection count goes back up by one after this long without another `432`.
 pub const CONCURRENCY_RESTORE: Duration = Duration::from_secs(600);
+
+/// A transaction allowed to go out; dropped when it ends.
+#[must_use = "drop it when the transaction ends"]
+pub struct Admitted {
+    _batch: Option<batch::Ticket>,
+}
 
 /// Mail for this upstream waits in the queue until `until` (unix ms).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +52,7 @@ pub struct Pause {
 
 pub struct Throttle {
     rate: Option<DefaultDirectRateLimiter>,
-    batch: Option<(Batch, tokio::sync::Mutex<u32>)>,
+    batch: Option<batch::Batches>,
     connections: Semaphore,
     configured_connections: usize,
     current_connections: AtomicUsize,
@@ -65,7 +72,7 @@ impl Throttle {
         });
         Throttle {
             rate,
-            batch: cfg.batch.map(|b| (b, tokio::sync::Mutex::new(0))),
+            batch: cfg.batch.map(batch::Batches::new),
             connections: Semaphore::new(cfg.max_connections),
             configured_connections: cfg.max_connections,
             current_connections: AtomicUsize::new(cfg.max_connections),
@@ -117,20 +124,17 @@ impl Throttle {
         }
     }
 
-    /// Waits until one more transaction may go out (batch pause, then the token bucket).
-    pub async fn admit(&self) {
-        if let Some((batch, sent)) = &self.batch {
-            // Holding the lock through the pause makes every other delivery wait behind it.
-            let mut sent = sent.lock().await;
-            if *sent >= batch.size {
-                tokio::time::sleep(batch.wait).await;
-                *sent = 0;
-            }
-            *sent += 1;
-        }
+    /// Waits until one more transaction may go out (batch rest, then the token bucket). Keep
+    /// the result until the transaction ends: a batch's rest runs from its last transaction's end.
+    pub async fn admit(&self) -> Admitted {
+        let ticket = match &self.batch {
+            Some(b) => Some(b.admit().await),
+            None => None,
+        };
         if let Some(limiter) = &self.rate {
             limiter.until_ready().await;
         }
+        Admitted { _batch: ticket }
     }
 
     /// Reacts to a provider's "slow down" reply. `permit` is the connection slot of the

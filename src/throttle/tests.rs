@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::config::{AuthMode, ConnMode, Count, Quota, QuotaWindow};
+use crate::config::{AuthMode, Batch, ConnMode, Count, Quota, QuotaWindow};
 
 const HOUR: i64 = 3_600_000;
 
@@ -45,7 +45,7 @@ async fn admit_times(t: &Throttle, n: usize) -> Vec<u128> {
     let start = tokio::time::Instant::now();
     let mut at = Vec::new();
     for _ in 0..n {
-        t.admit().await;
+        drop(t.admit().await);
         at.push(start.elapsed().as_millis());
     }
     at
@@ -53,29 +53,59 @@ async fn admit_times(t: &Throttle, n: usize) -> Vec<u128> {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_of_n_goes_out_then_the_pause_then_the_next_n() {
-    let t = Throttle::new(&SmtpUpstream {
-        batch: Some(Batch {
-            size: 2,
-            wait: Duration::from_millis(15_500),
-        }),
-        ..upstream()
-    });
+    let t = batch_of(2, 15_500);
     assert_eq!(admit_times(&t, 5).await, vec![0, 0, 15_500, 15_500, 31_000]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn limite_12_wait_15_5_sends_the_13th_message_after_the_pause() {
-    let t = Throttle::new(&SmtpUpstream {
-        batch: Some(Batch {
-            size: 12,
-            wait: Duration::from_millis(15_500),
-        }),
-        ..upstream()
-    });
+    let t = batch_of(12, 15_500);
     let at = admit_times(&t, 25).await;
     assert!(at[..12].iter().all(|&ms| ms == 0), "{at:?}");
     assert!(at[12..24].iter().all(|&ms| ms == 15_500), "{at:?}");
     assert_eq!(at[24], 31_000);
+}
+
+fn batch_of(size: u32, wait_ms: u64) -> Throttle {
+    Throttle::new(&SmtpUpstream {
+        batch: Some(Batch {
+            size,
+            wait: Duration::from_millis(wait_ms),
+        }),
+        ..upstream()
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_batch_rest_runs_from_the_end_of_its_last_transaction() {
+    let t = batch_of(2, 10_000);
+    let start = tokio::time::Instant::now();
+    drop(t.admit().await);
+    let slow = t.admit().await;
+    tokio::spawn(async move {
+        // The batch's second DATA takes 4 s at the provider.
+        tokio::time::sleep(Duration::from_millis(4_000)).await;
+        drop(slow);
+    });
+    drop(t.admit().await);
+    assert_eq!(start.elapsed().as_millis(), 14_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_spell_as_long_as_the_rest_starts_a_fresh_batch() {
+    let t = batch_of(3, 10_000);
+    drop(t.admit().await);
+    drop(t.admit().await);
+    tokio::time::sleep(Duration::from_millis(60_000)).await;
+    assert_eq!(admit_times(&t, 4).await, vec![0, 0, 0, 10_000]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_batch_that_rested_long_ago_does_not_rest_again() {
+    let t = batch_of(2, 10_000);
+    assert_eq!(admit_times(&t, 2).await, vec![0, 0]);
+    tokio::time::sleep(Duration::from_millis(60_000)).await;
+    assert_eq!(admit_times(&t, 3).await, vec![0, 0, 10_000]);
 }
 
 #[test]
