@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::lock;
 use crate::config::Batch;
 
 pub struct Batches {
@@ -95,8 +96,4 @@ impl Batches {
             && s.last_end
                 .is_some_and(|end| end + self.cfg.wait <= Instant::now())
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
