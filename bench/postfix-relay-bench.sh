@@ -56,31 +56,10 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 now() { date +%s.%N; }
 
-pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-APT_LOCK=/tmp/harness-apt.lock   # shared with tests/harness/upstream-postfix.sh
-ensure_packages() {
-    pkg_installed postfix && pkg_installed iproute2 && return 0
-    [ "$(id -u)" = 0 ] || die "need root to install postfix"
-    # one installer at a time, so the temporary policy-rc.d is not removed
-    # under another install (fd 8 is released when the script exits)
-    exec 8>"$APT_LOCK"
-    flock -w 900 8 || die "timed out waiting for $APT_LOCK"
-    pkg_installed postfix && pkg_installed iproute2 && { exec 8>&-; return 0; }
-    log "installing postfix iproute2 (for smtp-source/smtp-sink and the relay; apt-get update + install, log $B/apt.log)"
-    local made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1
-    fi
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    local rc=0 apt_opts=(-y -q -o DPkg::Lock::Timeout=600)
-    # fresh machines (CI) have empty package lists: always update first
-    DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update </dev/null >"$B/apt.log" 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install --no-install-recommends postfix iproute2 \
-        </dev/null >>"$B/apt.log" 2>&1 || rc=$?
-    if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
-    exec 8>&-
-    [ "$rc" = 0 ] || die "apt-get install postfix failed, see $B/apt.log"
-}
+# pkg_installed and ensure_packages, shared with the test service scripts: postfix for
+# smtp-source/smtp-sink and the relay, iproute2 for ss.
+# shellcheck source=../tests/lib/packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/lib/packages.sh"
 
 port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 wait_port() {
@@ -354,7 +333,7 @@ cmd="${1:-all}"
 BENCH_CMD="$*"
 case "$cmd" in
     all|direct|postfix|external)
-        ensure_packages
+        ensure_packages "$B/apt.log" postfix iproute2
         write_watcher
         trap cleanup EXIT
         : > "$RESULTS"; : > "$CPU_RESULTS"
@@ -373,7 +352,7 @@ case "$cmd" in
         fi
         print_results
         ;;
-    start-relay) ensure_packages; start_relay ;;
+    start-relay) ensure_packages "$B/apt.log" postfix iproute2; start_relay ;;
     stop-relay)  stop_relay ;;
     status)
         if pid="$(pf_pid)"; then echo "postfix relay: running (pid $pid) on 127.0.0.1:$RELAY_PORT"; else echo "postfix relay: stopped"; fi

@@ -34,8 +34,6 @@ HOLE_PORT=5399
 ZONES="$HERE/zones.conf"
 LOCK="${TEST_DNS_LOCK:-/tmp/smarthost-dns.lock}"
 LOCK_TIMEOUT="${TEST_DNS_LOCK_TIMEOUT:-900}"
-# serialises package installation with tests/harness/upstream-postfix.sh
-APT_LOCK=/tmp/harness-apt.lock
 # Debian's python3: python3-dnspython/-dkim are installed for it (a pyenv or
 # venv python3 earlier on PATH would not see them)
 PY=/usr/bin/python3
@@ -50,42 +48,10 @@ log() { printf '[test-dns] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- packages
-pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
+# pkg_installed and ensure_packages, shared with the Postfix harness and the bench.
+# shellcheck source=../lib/packages.sh
+. "$HERE/../lib/packages.sh"
 WANT=(dnsmasq-base python3 python3-dkim python3-dnspython python3-nacl iproute2)
-
-missing_packages() {
-    local p
-    for p in "${WANT[@]}"; do pkg_installed "$p" || printf '%s\n' "$p"; done
-}
-
-ensure_packages() {
-    local missing
-    missing="$(missing_packages)"
-    [ -z "$missing" ] && return 0
-    [ "$(id -u)" = 0 ] || die "need root to install: $(echo $missing)"
-    # one installer at a time (also against the Postfix harness)
-    exec 8>"$APT_LOCK"
-    flock -w "$LOCK_TIMEOUT" 8 || die "timed out waiting for $APT_LOCK"
-    missing="$(missing_packages)"
-    [ -z "$missing" ] && { exec 8>&-; return 0; }
-    # shellcheck disable=SC2086  # one package name per word
-    set -- $missing
-    log "installing: $* (log $BASE/apt.log)"
-    local rc=0 apt_opts=(-y -q -o DPkg::Lock::Timeout=600)
-    DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install --no-install-recommends "$@" \
-        </dev/null >"$BASE/apt.log" 2>&1 || rc=$?
-    if [ "$rc" != 0 ]; then
-        # empty or stale package lists (fresh machine): update once, try again
-        log "install failed, running apt-get update and trying again"
-        rc=0
-        DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update </dev/null >>"$BASE/apt.log" 2>&1 || true
-        DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install --no-install-recommends "$@" \
-            </dev/null >>"$BASE/apt.log" 2>&1 || rc=$?
-    fi
-    exec 8>&-
-    [ "$rc" = 0 ] || die "apt-get install failed, see $BASE/apt.log"
-}
 
 # ---------------------------------------------------------------- pid helpers
 # pid_alive, stop_pid, take_lock and do_start, shared with the other test service scripts.
@@ -179,7 +145,7 @@ start_dnsmasq() {
 do_start_locked() {
     mkdir -p "$BASE"
     chmod 755 "$BASE"
-    ensure_packages
+    ensure_packages "$BASE/apt.log" "${WANT[@]}"
     command -v ss >/dev/null || die "ss (iproute2) is missing"
     [ -x "$DNSMASQ" ] || die "$DNSMASQ is missing (package dnsmasq-base)"
     start_blackhole

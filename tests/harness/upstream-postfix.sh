@@ -55,8 +55,6 @@ SASL_PASS="${HARNESS_SASL_PASS:-secret}"
 # serialises start/stop/restart/clear between concurrent callers (test processes)
 LOCK="${HARNESS_LOCK:-/tmp/harness-postfix.lock}"
 LOCK_TIMEOUT="${HARNESS_LOCK_TIMEOUT:-900}"
-# serialises package installation with bench/postfix-relay-bench.sh
-APT_LOCK=/tmp/harness-apt.lock
 PY=/usr/bin/python3
 
 CONF="$BASE/etc"
@@ -79,38 +77,10 @@ log() { printf '[upstream-postfix] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- packages
-pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-ensure_packages() {
-    local want=(postfix dovecot-core swaks openssl libnet-ssleay-perl python3 iproute2) missing=() p
-    for p in "${want[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    [ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
-    # one installer at a time (also against bench/postfix-relay-bench.sh), so
-    # the temporary policy-rc.d below is not removed under another install
-    exec 8>"$APT_LOCK"
-    flock -w "$LOCK_TIMEOUT" 8 || die "timed out waiting for $APT_LOCK"
-    missing=()
-    for p in "${want[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    [ ${#missing[@]} -eq 0 ] && { exec 8>&-; return 0; }
-    log "installing: ${missing[*]} (apt-get update + install, log $BASE/apt.log)"
-    # Never let the packages start the *system* postfix/dovecot.
-    local made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    local rc=0 apt_opts=(-y -q -o DPkg::Lock::Timeout=600)
-    # fresh machines (CI) have empty package lists: always update first
-    DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update </dev/null >"$BASE/apt.log" 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" \
-        </dev/null >>"$BASE/apt.log" 2>&1 || rc=$?
-    if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
-    exec 8>&-
-    [ "$rc" = 0 ] || die "apt-get install failed, see $BASE/apt.log"
-}
+# pkg_installed and ensure_packages, shared with the test DNS and the bench.
+# shellcheck source=../lib/packages.sh
+. "$HERE/../lib/packages.sh"
+WANT=(postfix dovecot-core swaks openssl libnet-ssleay-perl python3 iproute2)
 
 # ---------------------------------------------------------------- pid helpers
 # pid_alive, stop_pid, take_lock and do_start, shared with the other test service scripts.
@@ -486,7 +456,7 @@ start_postfix() {
 
 do_start_locked() {
     mkdir -p "$BASE" "$LOGD" "$RUND"
-    ensure_packages
+    ensure_packages "$BASE/apt.log" "${WANT[@]}"
     write_tls
     write_dovecot
     write_dovecot_oauth2
