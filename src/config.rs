@@ -3,18 +3,23 @@
 //! file, line and key ([`ConfigError`]); secrets are never printed.
 
 mod auth;
+mod checks;
 mod clients;
+pub mod dkim_key;
 mod error;
 mod oauth2;
 pub mod policy;
 pub mod presets;
 mod profiles;
+mod raw;
+mod retry;
+mod secret;
+mod server;
 mod upstream;
 pub mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -35,8 +40,12 @@ pub use policy::{
     TestModeConfig,
 };
 
+pub use retry::RetryPolicy;
+pub use server::{AuthPolicy, ServerConfig, TlsFiles, TlsVersion};
+
+use checks::{check_upstream_set, find_key_line, is_secret_key};
 use error::Locator;
-use upstream::RawUpstream;
+use raw::RawConfig;
 
 /// The embedded default: listen on 127.0.0.1:2525 and write every message into `outbox/`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../conf/default.toml");
@@ -53,56 +62,13 @@ pub struct Config {
     pub upstreams: Vec<Upstream>,
     /// Global policy sections; an upstream may override each of them.
     pub policy: PolicyConfig,
-    pub retry: crate::outcome::RetryPolicy,
+    pub retry: RetryPolicy,
     /// `[spf]`: the sender-domain check before relaying.
     pub spf: SpfConfig,
     /// `[dkim]`: signing for every upstream without its own `[upstream.dkim]`.
     pub dkim: Option<DkimConfig>,
     /// Where the config was read from, for messages; `<embedded default>` otherwise.
     pub source: PathBuf,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: Vec<SocketAddr>,
-    /// Implicit-TLS listeners: TLS from the first byte (port 465 style).
-    pub listen_tls: Vec<SocketAddr>,
-    pub hostname: String,
-    pub max_message_size: u64,
-    pub tls: Option<TlsFiles>,
-    /// Clients allowed to connect; everyone else gets `554 5.7.1` at connect.
-    pub allowed_networks: Vec<Network>,
-    pub command_timeout: Duration,
-    pub data_timeout: Duration,
-    pub max_errors: u32,
-    pub max_recipients: usize,
-    pub max_connections: usize,
-    /// Concurrent sessions from one address (0: no limit).
-    pub max_sessions_per_address: usize,
-    /// Messages per client (account, else address), e.g. "60/min"; `None`: no limit.
-    pub client_rate: Option<Rate>,
-    pub auth: AuthPolicy,
-}
-
-/// Who must log in, and how hard failed logins are punished (`[server]` keys).
-#[derive(Debug, Clone)]
-pub struct AuthPolicy {
-    /// A client account may connect from outside `allowed_networks` if it logs in.
-    pub from_anywhere: bool,
-    /// Every session must log in before MAIL.
-    pub required: bool,
-    /// PLAIN/LOGIN without TLS from 127.0.0.0/8 and ::1 (old software); never from elsewhere.
-    pub plain_on_loopback: bool,
-    /// Failed logins from one address before it is banned.
-    pub fail_limit: u32,
-    pub ban: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub min_version: crate::tls::TlsVersion,
 }
 
 #[derive(Debug, Clone)]
@@ -115,271 +81,6 @@ pub struct SpoolConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub listen: Option<SocketAddr>,
-}
-
-#[derive(Debug)]
-struct RawConfig {
-    server: RawServer,
-    spool: RawSpool,
-    retry: RawRetry,
-    admin: AdminConfig,
-    spf: auth::RawSpf,
-    dkim: Option<DkimConfig>,
-    client: Vec<clients::RawClient>,
-    profile: Vec<profiles::RawProfile>,
-    policy: PolicyConfig,
-    upstream: Vec<toml::Spanned<RawUpstream>>,
-    /// `[[upstream]]` tables in the file, including those that failed to deserialise.
-    upstreams_declared: usize,
-}
-
-impl RawConfig {
-    /// A syntax error is returned (nothing else can be read); after that each section, and each
-    /// `[[upstream]]`, is deserialised on its own and its error passed to `error`, so one bad
-    /// section does not hide the mistakes in the others. A bad section keeps its defaults.
-    fn parse(
-        text: &str,
-        error: &mut dyn FnMut(Option<std::ops::Range<usize>>, &str),
-    ) -> Result<RawConfig, toml::de::Error> {
-        use toml::de::{DeTable, DeValue, ValueDeserializer};
-        let root = DeTable::parse(text)?;
-        let mut raw = RawConfig {
-            server: RawServer::default(),
-            spool: RawSpool::default(),
-            retry: RawRetry::default(),
-            admin: AdminConfig::default(),
-            spf: auth::RawSpf::default(),
-            dkim: None,
-            client: Vec::new(),
-            profile: Vec::new(),
-            policy: PolicyConfig::default(),
-            upstream: Vec::new(),
-            upstreams_declared: 0,
-        };
-        for (name, value) in root.into_inner() {
-            match name.get_ref().as_ref() {
-                "server" => match RawServer::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.server = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "spool" => match RawSpool::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.spool = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "retry" => match RawRetry::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.retry = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "client" => {
-                    match Vec::<clients::RawClient>::deserialize(ValueDeserializer::from(value)) {
-                        Ok(c) => raw.client = c,
-                        Err(e) => error(e.span(), e.message()),
-                    }
-                }
-                "profile" => {
-                    match Vec::<profiles::RawProfile>::deserialize(ValueDeserializer::from(value)) {
-                        Ok(p) => raw.profile = p,
-                        Err(e) => error(e.span(), e.message()),
-                    }
-                }
-                "admin" => match AdminConfig::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.admin = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "spf" => match auth::RawSpf::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.spf = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "dkim" => match DkimConfig::deserialize(ValueDeserializer::from(value)) {
-                    Ok(d) => raw.dkim = Some(d),
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "blacklist" => match BlacklistConfig::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.policy.blacklist = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "test_mode" => match TestModeConfig::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.policy.test_mode = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "rewrite" => match RewriteConfig::deserialize(ValueDeserializer::from(value)) {
-                    Ok(s) => raw.policy.rewrite = s,
-                    Err(e) => error(e.span(), e.message()),
-                },
-                "upstream" => {
-                    let span = value.span();
-                    let DeValue::Array(items) = value.into_inner() else {
-                        error(Some(span), "expected [[upstream]] tables");
-                        continue;
-                    };
-                    raw.upstreams_declared = items.len();
-                    for item in items {
-                        let span = item.span();
-                        match RawUpstream::deserialize(ValueDeserializer::from(item)) {
-                            Ok(u) => raw.upstream.push(toml::Spanned::new(span, u)),
-                            Err(e) => error(e.span(), e.message()),
-                        }
-                    }
-                }
-                other => error(
-                    Some(name.span()),
-                    &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `spf`, `dkim`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
-                    ),
-                ),
-            }
-        }
-        Ok(raw)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    #[serde(default = "default_listen")]
-    listen: Vec<SocketAddr>,
-    #[serde(default = "default_hostname")]
-    hostname: String,
-    #[serde(default = "default_max_size")]
-    max_message_size: ByteSize,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    /// "1.2" (default) or "1.3".
-    tls_min_version: Option<String>,
-    /// Implicit-TLS listeners (SMTPS, e.g. "0.0.0.0:465"), beside `listen`.
-    #[serde(default)]
-    listen_tls: Vec<SocketAddr>,
-    #[serde(default = "default_networks")]
-    allowed_networks: Vec<Network>,
-    #[serde(default = "default_command_timeout")]
-    command_timeout: DurationValue,
-    #[serde(default = "default_data_timeout")]
-    data_timeout: DurationValue,
-    #[serde(default = "default_max_errors")]
-    max_errors: u32,
-    #[serde(default = "default_max_recipients")]
-    max_recipients: usize,
-    #[serde(default = "default_max_connections")]
-    max_connections: usize,
-    #[serde(default = "default_sessions_per_address")]
-    max_sessions_per_address: usize,
-    client_rate: Option<Rate>,
-    #[serde(default)]
-    auth_from_anywhere: bool,
-    #[serde(default)]
-    require_auth: bool,
-    #[serde(default)]
-    allow_plain_auth_on_loopback: bool,
-    #[serde(default = "default_auth_fail_limit")]
-    auth_fail_limit: u32,
-    #[serde(default = "default_auth_ban")]
-    auth_ban: DurationValue,
-}
-
-fn default_sessions_per_address() -> usize {
-    100
-}
-
-fn default_auth_fail_limit() -> u32 {
-    5
-}
-
-fn default_auth_ban() -> DurationValue {
-    DurationValue(Duration::from_secs(15 * 60))
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        toml::from_str("").expect("defaults deserialize")
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRetry {
-    #[serde(default = "default_schedule")]
-    schedule: Vec<DurationValue>,
-    #[serde(default = "default_max_age")]
-    max_age: DurationValue,
-    #[serde(default = "default_delay_warning")]
-    delay_warning: DurationValue,
-}
-
-impl Default for RawRetry {
-    fn default() -> Self {
-        RawRetry {
-            schedule: default_schedule(),
-            max_age: default_max_age(),
-            delay_warning: default_delay_warning(),
-        }
-    }
-}
-
-fn default_schedule() -> Vec<DurationValue> {
-    crate::outcome::RetryPolicy::default()
-        .schedule
-        .into_iter()
-        .map(DurationValue)
-        .collect()
-}
-fn default_max_age() -> DurationValue {
-    DurationValue(crate::outcome::RetryPolicy::default().max_age)
-}
-fn default_delay_warning() -> DurationValue {
-    DurationValue(
-        crate::outcome::RetryPolicy::default()
-            .delay_warning
-            .unwrap_or_default(),
-    )
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSpool {
-    #[serde(default = "default_spool_dir")]
-    dir: PathBuf,
-}
-
-impl Default for RawSpool {
-    fn default() -> Self {
-        RawSpool {
-            dir: default_spool_dir(),
-        }
-    }
-}
-
-fn default_listen() -> Vec<SocketAddr> {
-    vec!["127.0.0.1:2525".parse().expect("literal address")]
-}
-fn default_hostname() -> String {
-    "smarthost.local".into()
-}
-fn default_max_size() -> ByteSize {
-    ByteSize(35_000_000)
-}
-fn default_networks() -> Vec<Network> {
-    ["127.0.0.0/8", "::1/128"]
-        .iter()
-        .map(|n| n.parse().expect("literal network"))
-        .collect()
-}
-fn default_command_timeout() -> DurationValue {
-    DurationValue(Duration::from_secs(300))
-}
-fn default_data_timeout() -> DurationValue {
-    DurationValue(Duration::from_secs(600))
-}
-fn default_max_errors() -> u32 {
-    10
-}
-fn default_max_recipients() -> usize {
-    1000
-}
-fn default_max_connections() -> usize {
-    1000
-}
-fn default_spool_dir() -> PathBuf {
-    PathBuf::from("spool")
 }
 
 impl Config {
@@ -499,71 +200,14 @@ impl Config {
             errors.push(at(line, key, msg))
         });
 
-        let s = raw.server;
-        let min_version = match s.tls_min_version.as_deref().map(str::trim) {
-            None | Some("1.2") => crate::tls::TlsVersion::Tls12,
-            Some("1.3") => crate::tls::TlsVersion::Tls13,
-            Some(v @ ("1.0" | "1.1")) => {
-                errors.push(at(
-                    find_key_line(text, "tls_min_version"),
-                    "server.tls_min_version".into(),
-                    format!(
-                        "TLS {v} is not available: smarthost's TLS library (rustls) implements only 1.2 and 1.3, \
-                         TLS 1.0/1.1 are broken and disabled by current clients. A device that cannot do 1.2 \
-                         must send in plain text from an address in allowed_networks"
-                    ),
-                ));
-                crate::tls::TlsVersion::Tls12
-            }
-            Some(other) => {
-                errors.push(at(
-                    find_key_line(text, "tls_min_version"),
-                    "server.tls_min_version".into(),
-                    format!("`{other}` is not a TLS version (1.2 or 1.3)"),
-                ));
-                crate::tls::TlsVersion::Tls12
-            }
-        };
-        let tls = match (s.tls_cert, s.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert,
-                key,
-                min_version,
-            }),
-            (None, None) => None,
-            (cert, _) => {
-                let missing = if cert.is_some() {
-                    "tls_key"
-                } else {
-                    "tls_cert"
-                };
-                errors.push(at(
-                    find_key_line(text, missing),
-                    format!("server.{missing}"),
-                    "tls_cert and tls_key must be set together".into(),
-                ));
-                None
-            }
-        };
+        let server = raw
+            .server
+            .validate(text, &mut |line, key, msg| errors.push(at(line, key, msg)));
         if raw.retry.schedule.is_empty() {
             errors.push(at(
                 find_key_line(text, "schedule"),
                 "retry.schedule".into(),
                 "give at least one interval".into(),
-            ));
-        }
-        if !s.listen_tls.is_empty() && tls.is_none() {
-            errors.push(at(
-                find_key_line(text, "listen_tls"),
-                "server.listen_tls".into(),
-                "listen_tls needs tls_cert and tls_key".into(),
-            ));
-        }
-        if s.listen.is_empty() {
-            errors.push(at(
-                find_key_line(text, "listen"),
-                "server.listen".into(),
-                "at least one address is needed".into(),
             ));
         }
         let mut clients = Vec::new();
@@ -649,39 +293,14 @@ impl Config {
         Ok(Config {
             spf,
             dkim: raw.dkim,
-            server: ServerConfig {
-                listen: s.listen,
-                listen_tls: s.listen_tls,
-                hostname: s.hostname,
-                max_message_size: s.max_message_size.0,
-                tls,
-                allowed_networks: s.allowed_networks,
-                command_timeout: s.command_timeout.0,
-                data_timeout: s.data_timeout.0,
-                max_errors: s.max_errors,
-                max_recipients: s.max_recipients,
-                max_connections: s.max_connections,
-                max_sessions_per_address: s.max_sessions_per_address,
-                client_rate: s.client_rate,
-                auth: AuthPolicy {
-                    from_anywhere: s.auth_from_anywhere,
-                    required: s.require_auth,
-                    plain_on_loopback: s.allow_plain_auth_on_loopback,
-                    fail_limit: s.auth_fail_limit.max(1),
-                    ban: s.auth_ban.0,
-                },
-            },
+            server,
             spool: SpoolConfig { dir: raw.spool.dir },
             clients,
             profiles,
             admin: raw.admin,
             upstreams,
             policy: raw.policy,
-            retry: crate::outcome::RetryPolicy {
-                schedule: raw.retry.schedule.into_iter().map(|d| d.0).collect(),
-                max_age: raw.retry.max_age.0,
-                delay_warning: Some(raw.retry.delay_warning.0).filter(|d| !d.is_zero()),
-            },
+            retry: raw.retry.policy(),
             source: path.to_path_buf(),
         })
     }
@@ -689,80 +308,6 @@ impl Config {
     pub fn upstream(&self, name: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.name == name)
     }
-}
-
-/// Rules across upstreams: unique names, at least one, exactly one default when there are several.
-fn check_upstream_set(
-    ups: &[Upstream],
-    declared: usize,
-    text: &str,
-    err: &mut dyn FnMut(usize, String, String),
-) {
-    let line = || find_key_line(text, "[[upstream]]");
-    if declared == 0 {
-        err(
-            0,
-            "upstream".into(),
-            "no [[upstream]] is configured: mail would have nowhere to go".into(),
-        );
-        return;
-    }
-    for (i, u) in ups.iter().enumerate() {
-        if ups[..i].iter().any(|o| o.name == u.name) {
-            err(
-                line(),
-                "upstream.name".into(),
-                format!("two upstreams are named \"{}\"", u.name),
-            );
-        }
-    }
-    for u in ups {
-        if let Some(f) = &u.fallback
-            && (f == &u.name || !ups.iter().any(|o| &o.name == f))
-        {
-            err(
-                find_key_line(text, "fallback"),
-                "upstream.fallback".into(),
-                format!(
-                    "upstream \"{}\": fallback \"{f}\" is not another configured upstream",
-                    u.name
-                ),
-            );
-        }
-    }
-    let defaults: Vec<&str> = ups
-        .iter()
-        .filter(|u| u.default)
-        .map(|u| u.name.as_str())
-        .collect();
-    if ups.len() > 1 && defaults.len() != 1 {
-        let msg = if defaults.is_empty() {
-            "several upstreams are configured: mark exactly one with default = true".to_string()
-        } else {
-            format!(
-                "only one upstream may have default = true (found: {})",
-                defaults.join(", ")
-            )
-        };
-        err(line(), "upstream.default".into(), msg);
-    }
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let last = key.rsplit('.').next().unwrap_or(key);
-    last == "password" || last.contains("secret") || last.contains("token")
-}
-
-/// First line starting with `key` (as `key =` or a header), or 0.
-fn find_key_line(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|l| {
-            let t = l.trim_start();
-            t.starts_with(key)
-                && (key.starts_with('[') || t[key.len()..].trim_start().starts_with('='))
-        })
-        .map(|i| i + 1)
-        .unwrap_or(0)
 }
 
 impl Upstream {

@@ -21,6 +21,7 @@
 //! | [`config`], [`tls`] | configuration and TLS material, loaded once |
 
 pub mod admin;
+pub mod catalog;
 pub mod config;
 pub mod delivery;
 pub mod diagnose;

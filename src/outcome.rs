@@ -4,42 +4,19 @@
 
 use std::time::Duration;
 
+pub use crate::config::RetryPolicy;
 use crate::spool::{Progress, RcptState, StoredMessage};
 use crate::throttle::Hold;
 use crate::upstream::RcptResult;
 
-/// When to try again and when to give up.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    /// Delay before the 2nd, 3rd... attempt; the last step repeats.
-    pub schedule: Vec<Duration>,
-    /// A recipient still pending this long after acceptance fails (and bounces).
-    pub max_age: Duration,
-    /// After this long still pending, the sender gets one delay notice; `None`: never.
-    pub delay_warning: Option<Duration>,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        let m = |n: u64| Duration::from_secs(60 * n);
-        RetryPolicy {
-            schedule: vec![m(1), m(5), m(15), m(60), m(240)],
-            max_age: Duration::from_secs(5 * 86400),
-            delay_warning: Some(Duration::from_secs(4 * 3600)),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Delay before attempt number `attempts + 1`, with ±10% jitter so a queue that failed
-    /// together does not retry as one burst.
-    pub fn delay(&self, attempts: u32) -> Duration {
-        let Some(last) = self.schedule.len().checked_sub(1) else {
-            return Duration::from_secs(60);
-        };
-        let base = self.schedule[(attempts.saturating_sub(1) as usize).min(last)];
-        base.mul_f64(0.9 + rand::random::<f64>() * 0.2)
-    }
+/// Delay before attempt number `attempts + 1`, with ±10% jitter so a queue that failed
+/// together does not retry as one burst.
+pub fn retry_delay(retry: &RetryPolicy, attempts: u32) -> Duration {
+    let Some(last) = retry.schedule.len().checked_sub(1) else {
+        return Duration::from_secs(60);
+    };
+    let base = retry.schedule[(attempts.saturating_sub(1) as usize).min(last)];
+    base.mul_f64(0.9 + rand::random::<f64>() * 0.2)
 }
 
 /// A recipient that failed for good in this attempt.
@@ -100,7 +77,7 @@ pub fn apply(
         }
     }
     let attempts = msg.attempts + 1;
-    let next_attempt = now_ms + retry.delay(attempts).as_millis() as i64;
+    let next_attempt = now_ms + retry_delay(retry, attempts).as_millis() as i64;
     (
         Progress {
             id: msg.id.clone(),
@@ -247,7 +224,7 @@ mod tests {
     #[test]
     fn retry_delay_follows_the_schedule_with_bounded_jitter() {
         for (attempts, base) in [(1, 60.0), (2, 300.0), (5, 14400.0), (50, 14400.0)] {
-            let d = RetryPolicy::default().delay(attempts).as_secs_f64();
+            let d = retry_delay(&RetryPolicy::default(), attempts).as_secs_f64();
             assert!(
                 d >= base * 0.9 && d <= base * 1.1,
                 "attempt {attempts}: {d}"

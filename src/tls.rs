@@ -8,6 +8,8 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+pub use crate::config::TlsVersion;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read certificate file {path}: {reason}")]
@@ -41,15 +43,6 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     Ok(Arc::new(config))
-}
-
-/// The oldest TLS version offered to clients (`tls_min_version`). rustls implements 1.2 and
-/// 1.3 only; 1.0 and 1.1 are refused at config load with the reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TlsVersion {
-    #[default]
-    Tls12,
-    Tls13,
 }
 
 /// The listener's certificate, reloaded from its files on SIGHUP without dropping sessions.

@@ -165,7 +165,7 @@ impl DkimConfig {
                 ),
             ));
         }
-        crate::dkim::Key::load(&self.key_file)
+        super::dkim_key::Key::load(&self.key_file)
             .map(|_| ())
             .map_err(|e| ("key_file", e.to_string()))
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::upstream::Secret;
+use super::secret::Secret;
 
 /// How the grant is obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

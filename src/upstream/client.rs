@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::error::UpstreamError;
+pub use super::reply::UpReply;
 
 /// Replies longer than this are a protocol violation (RFC 5321 allows 512 per line).
 const MAX_REPLY: usize = 64 * 1024;
@@ -55,37 +56,6 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
-    }
-}
-
-/// One reply from the upstream, kept exactly as sent (lines joined by `\n`, without CRLF) so it
-/// can be quoted in logs and bounces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpReply {
-    pub code: u16,
-    pub text: String,
-}
-
-impl UpReply {
-    pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
-    pub fn is_permanent(&self) -> bool {
-        self.code >= 500
-    }
-    /// The text after the code on each line, joined: what a SASL challenge carries.
-    pub fn payload(&self) -> String {
-        self.text
-            .lines()
-            .map(|l| l.get(4..).unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join("")
-    }
-}
-
-impl std::fmt::Display for UpReply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text.replace('\n', " / "))
     }
 }
 

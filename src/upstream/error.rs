@@ -1,7 +1,7 @@
 //! Why a conversation with an upstream failed, and what that means for the mail: which scope it
 //! touches (the whole connection, this message, one recipient) and whether it is worth retrying.
 
-use super::client::UpReply;
+use super::reply::UpReply;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {

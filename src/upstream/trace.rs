@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::client::UpReply;
+use super::reply::UpReply;
 
 #[derive(Debug, Clone)]
 pub enum Step {

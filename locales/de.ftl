@@ -1,0 +1,117 @@
+# smarthost: die Texte, die ein Mensch liest, auf Deutsch.
+# One file per language, same message ids in each (tests/catalog.rs holds them together).
+# Variables: $hp is "host:port", $port the port number.
+
+## send-test verdicts: .what is the diagnosis, .fix what to change.
+
+problem-implicit-tls-on-plain-port =
+    .what = Port { $port } antwortet im Klartext: er erwartet STARTTLS, nicht implizites TLS (SSL)
+    .fix = setzen Sie conn = "starttls" (oder Port 465 für implizites TLS)
+
+problem-plain-on-implicit-tls-port =
+    .what = { $hp } nimmt die Verbindung an, schweigt aber: der Port erwartet implizites TLS (SSL, meist 465)
+    .fix = setzen Sie conn = "ssl_tls" (oder "auto"), oder Port 587 mit conn = "starttls"
+
+problem-certificate-name =
+    .what = das Zertifikat des Servers ist nicht für den verwendeten Namen ausgestellt ({ $hp })
+    .fix = verwenden Sie den vom Anbieter dokumentierten Hostnamen (den im Zertifikat), keine IP-Adresse und keinen Alias
+
+problem-unknown-ca =
+    .what = das Zertifikat des Servers ist von einer Stelle signiert, der dieser Rechner nicht vertraut
+    .fix = hinterlegen Sie die ausstellende CA mit ca_file = "..." (interne Server), oder prüfen Sie, ob TLS abgefangen wird
+
+problem-certificate-expired =
+    .what = das Zertifikat des Servers ist abgelaufen (oder die Uhr dieses Rechners geht falsch)
+    .fix = prüfen Sie Datum und Uhrzeit; sonst muss der Betreiber das Zertifikat erneuern
+
+problem-tls-failed =
+    .what = der TLS-Handshake mit { $hp } ist fehlgeschlagen
+    .fix = vergleichen Sie conn und Port mit den Angaben des Anbieters; alte Server brauchen evtl. eine neuere TLS-Version
+
+problem-starttls-required =
+    .what = der Server verlangt zuerst Verschlüsselung (STARTTLS)
+    .fix = setzen Sie conn = "starttls" (oder "auto")
+
+problem-starttls-not-offered =
+    .what = conn = "starttls", aber { $hp } bietet kein STARTTLS an
+    .fix = verwenden Sie den Submission-Port des Anbieters (587, oder 465 mit conn = "ssl_tls")
+
+problem-credentials-in-clear =
+    .what = die Verbindung ist unverschlüsselt, daher wurde das Passwort nicht gesendet
+    .fix = verwenden Sie conn = "starttls" oder "ssl_tls"; conn = "plaintext" nur für Server im eigenen Netz
+
+problem-mechanism-not-offered =
+    .what = der Server bietet die eingestellte AUTH-Methode nicht an
+    .fix = setzen Sie auth = "auto" oder eine der Methoden aus der EHLO-Antwort oben
+
+problem-smtp-auth-disabled =
+    .what = Office 365 hat SMTP AUTH für dieses Postfach oder den Tenant deaktiviert
+    .fix = im Microsoft 365 Admin Center: Benutzer > Postfach > E-Mail > E-Mail-Apps verwalten > "Authentifiziertes SMTP" aktivieren (auch für den Tenant), oder auth = "xoauth2" verwenden
+
+problem-basic-auth-disabled =
+    .what = der Anbieter akzeptiert hier kein Passwort mehr (Basic Authentication ist abgeschaltet)
+    .fix = verwenden Sie auth = "xoauth2" mit einem OAuth2-Token
+
+problem-app-password-required =
+    .what = Google lehnt das Kontopasswort ab: ein App-Passwort ist nötig
+    .fix = aktivieren Sie die Bestätigung in zwei Schritten, erstellen Sie ein App-Passwort (myaccount.google.com > Sicherheit > App-Passwörter) und verwenden Sie es
+
+problem-bad-credentials =
+    .what = der Server hat Benutzername oder Passwort abgelehnt
+    .fix = prüfen Sie Benutzername (oft die volle E-Mail-Adresse) und Passwort; geben Sie es neu ein, es kann sich geändert haben
+
+problem-auth-required =
+    .what = der Server nimmt Mail nur nach Anmeldung an
+    .fix = setzen Sie username und ein Passwort (auth = "auto")
+
+problem-send-as-denied =
+    .what = dieses Postfach darf nicht mit der verwendeten Absenderadresse senden
+    .fix = senden Sie mit der eigenen Adresse des Postfachs ([rewrite] from = "...") oder erteilen Sie "Senden als" für diese Adresse
+
+problem-quota-exceeded =
+    .what = das Postfach hat sein Sendekontingent erreicht
+    .fix = warten Sie, bis das Zeitfenster des Anbieters frei wird (bis 24 h); smarthost behält die Mail in der Warteschlange. Setzen Sie per_day/count in [upstream.limits] (oder ein Preset)
+
+problem-throttled =
+    .what = der Anbieter bremst diesen Absender
+    .fix = später erneut versuchen; rate oder max_connections in [upstream.limits] senken
+
+problem-relay-denied =
+    .what = der Server leitet für diesen Absender ohne Anmeldung nicht weiter
+    .fix = konfigurieren Sie Benutzername und Passwort, oder lassen Sie die Adresse dieses Rechners freischalten
+
+problem-recipient-refused =
+    .what = der Server hat den Empfänger abgelehnt
+    .fix = prüfen Sie die Adresse; die Antwort oben nennt den Grund
+
+problem-dns-failed =
+    .what = der Hostname von { $hp } lässt sich nicht auflösen
+    .fix = prüfen Sie die Schreibweise von host und die DNS-Einstellungen dieses Rechners
+
+problem-connection-refused =
+    .what = auf { $hp } nimmt nichts Verbindungen an
+    .fix = vergleichen Sie host und Port mit den Angaben des Anbieters (587 oder 465); eine Firewall kann sie ablehnen
+
+problem-connect-timeout =
+    .what = keine Antwort von { $hp }: eine Firewall verwirft die Verbindung, oder der Internetanbieter sperrt den Port (oft 25)
+    .fix = verwenden Sie den Submission-Port 587 (STARTTLS) oder 465 (SSL) und öffnen Sie ihn in der Firewall
+
+problem-token-refused =
+    .what = der Server hat das OAuth2-Zugriffstoken abgelehnt, auch ein neues
+    .fix = prüfen Sie, ob die App als dieses Postfach senden darf (Microsoft 365: SMTP.SendAsApp mit Administratorzustimmung, der Exchange-Dienstprinzipal und seine Postfachberechtigung, SMTP AUTH für das Postfach aktiviert; Gmail: der Bereich https://mail.google.com/) und ob username dieses Postfach ist
+
+problem-grant-missing =
+    .what = es gibt keine gültige OAuth2-Berechtigung: das Aktualisierungstoken fehlt, ist abgelaufen oder widerrufen
+    .fix = melden Sie sich neu an: `smarthost oauth2 login` (Geräte-Flow), oder legen Sie ein neues Token in refresh_token_file; wartende Mail geht dann hinaus
+
+problem-app-refused =
+    .what = der Token-Endpunkt hat die App abgelehnt (Client-ID, Client-Secret oder Berechtigung)
+    .fix = prüfen Sie client_id und das Client-Secret (Secrets laufen ab: erstellen Sie ein neues in der App-Registrierung) und den Tenant
+
+problem-token-endpoint-down =
+    .what = der OAuth2-Token-Endpunkt ist nicht erreichbar oder antwortete mit einem Fehler
+    .fix = prüfen Sie, ob dieser Rechner token_url per HTTPS erreicht (Proxy, Firewall); Mail wartet und wird erneut versucht
+
+problem-other =
+    .what = der Server hat abgelehnt; seine Antwort steht oben
+    .fix = suchen Sie den Antwortcode in der Dokumentation des Anbieters

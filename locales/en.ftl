@@ -1,0 +1,117 @@
+# smarthost: the texts a person reads, in English.
+# One file per language, same message ids in each (tests/catalog.rs holds them together).
+# Variables: $hp is "host:port", $port the port number.
+
+## send-test verdicts: .what is the diagnosis, .fix what to change.
+
+problem-implicit-tls-on-plain-port =
+    .what = port { $port } answers in plain text: it expects STARTTLS, not implicit TLS (SSL)
+    .fix = set conn = "starttls" (or use port 465 for implicit TLS)
+
+problem-plain-on-implicit-tls-port =
+    .what = { $hp } accepted the connection but said nothing: the port waits for implicit TLS (SSL, usually 465)
+    .fix = set conn = "ssl_tls" (or "auto"), or use port 587 with conn = "starttls"
+
+problem-certificate-name =
+    .what = the server's certificate is not issued for the name { $hp } uses
+    .fix = use the host name the provider documents (the one in its certificate), not an IP address or alias
+
+problem-unknown-ca =
+    .what = the server's certificate is signed by an authority this machine does not trust
+    .fix = install the issuing CA and set ca_file = "..." in the upstream (internal servers), or check that nothing intercepts TLS
+
+problem-certificate-expired =
+    .what = the server's certificate has expired (or this machine's clock is wrong)
+    .fix = check the date and time here; otherwise the server's operator must renew the certificate
+
+problem-tls-failed =
+    .what = the TLS handshake with { $hp } failed
+    .fix = check conn and port against the provider's settings; old servers may need a newer TLS version
+
+problem-starttls-required =
+    .what = the server requires encryption (STARTTLS) before anything else
+    .fix = set conn = "starttls" (or "auto")
+
+problem-starttls-not-offered =
+    .what = conn = "starttls" but { $hp } does not offer STARTTLS
+    .fix = use the provider's submission port (587, or 465 with conn = "ssl_tls")
+
+problem-credentials-in-clear =
+    .what = the connection is not encrypted, so the password was not sent
+    .fix = use conn = "starttls" or "ssl_tls"; only if the server is on your own network, conn = "plaintext"
+
+problem-mechanism-not-offered =
+    .what = the server does not offer the AUTH mechanism configured
+    .fix = set auth = "auto", or one of the mechanisms listed in the EHLO reply above
+
+problem-smtp-auth-disabled =
+    .what = Office 365 has SMTP AUTH switched off for this mailbox or tenant
+    .fix = in the Microsoft 365 admin center: Users > the mailbox > Mail > Manage email apps > tick "Authenticated SMTP" (and allow it for the tenant), or use auth = "xoauth2"
+
+problem-basic-auth-disabled =
+    .what = the provider no longer accepts a password here (basic authentication is switched off)
+    .fix = use auth = "xoauth2" with an OAuth2 token
+
+problem-app-password-required =
+    .what = Google refuses the account password: an app password is required
+    .fix = turn on 2-Step Verification, create an app password (myaccount.google.com > Security > App passwords) and use it as password
+
+problem-bad-credentials =
+    .what = the server refused the username or password
+    .fix = check username (often the full e-mail address) and password; retype the password, it may have changed
+
+problem-auth-required =
+    .what = the server only accepts mail after a login
+    .fix = set username and a password (auth = "auto")
+
+problem-send-as-denied =
+    .what = this mailbox may not send as the sender address used
+    .fix = send as the mailbox's own address ([rewrite] from = "...") or grant it "Send As" for that address
+
+problem-quota-exceeded =
+    .what = the mailbox has reached its sending quota
+    .fix = wait until the provider's window frees (up to 24 h); smarthost keeps the mail queued. Set per_day/count in [upstream.limits] (or a preset) to stay under it
+
+problem-throttled =
+    .what = the provider is slowing this sender down
+    .fix = try again later; lower rate or max_connections in [upstream.limits]
+
+problem-relay-denied =
+    .what = the server does not relay for this sender without a login
+    .fix = configure username and password, or ask the server's admin to allow this machine's address
+
+problem-recipient-refused =
+    .what = the server refused the recipient
+    .fix = check the address; the reply above says why
+
+problem-dns-failed =
+    .what = the host name { $hp } cannot be resolved
+    .fix = check the spelling of host, and this machine's DNS settings
+
+problem-connection-refused =
+    .what = nothing accepts connections on { $hp }
+    .fix = check host and port against the provider's settings (587 or 465 for submission); a firewall may reject it
+
+problem-connect-timeout =
+    .what = no answer from { $hp }: a firewall drops the connection, or the internet provider blocks the port (often 25)
+    .fix = use the submission port 587 (STARTTLS) or 465 (SSL) and open it in the firewall
+
+problem-token-refused =
+    .what = the server refused the OAuth2 access token, even a fresh one
+    .fix = check that the app may send as this mailbox (Microsoft 365: SMTP.SendAsApp with admin consent, the Exchange service principal and its mailbox permission, SMTP AUTH enabled for the mailbox; Gmail: the https://mail.google.com/ scope) and that username is that mailbox
+
+problem-grant-missing =
+    .what = there is no valid OAuth2 grant: the refresh token is missing, expired or revoked
+    .fix = sign in again: `smarthost oauth2 login` (device flow), or put a new refresh token in refresh_token_file; queued mail then goes out
+
+problem-app-refused =
+    .what = the token endpoint refused the app (client id, client secret or permission)
+    .fix = check client_id and the client secret (secrets expire: make a new one in the app registration) and the tenant
+
+problem-token-endpoint-down =
+    .what = the OAuth2 token endpoint could not be reached or answered with an error
+    .fix = check that this machine reaches the token_url over HTTPS (proxy, firewall); mail waits and is retried
+
+problem-other =
+    .what = the server refused; its reply is above
+    .fix = look up the reply code in the provider's documentation

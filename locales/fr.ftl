@@ -1,0 +1,117 @@
+# smarthost : les textes que lit une personne, en français.
+# One file per language, same message ids in each (tests/catalog.rs holds them together).
+# Variables: $hp is "host:port", $port the port number.
+
+## send-test verdicts: .what is the diagnosis, .fix what to change.
+
+problem-implicit-tls-on-plain-port =
+    .what = le port { $port } répond en clair : il attend STARTTLS, pas TLS implicite (SSL)
+    .fix = mettez conn = "starttls" (ou le port 465 pour TLS implicite)
+
+problem-plain-on-implicit-tls-port =
+    .what = { $hp } accepte la connexion mais ne dit rien : le port attend du TLS implicite (SSL, en général 465)
+    .fix = mettez conn = "ssl_tls" (ou "auto"), ou le port 587 avec conn = "starttls"
+
+problem-certificate-name =
+    .what = le certificat du serveur n'est pas établi pour le nom utilisé ({ $hp })
+    .fix = utilisez le nom d'hôte documenté par le fournisseur (celui du certificat), pas une adresse IP ni un alias
+
+problem-unknown-ca =
+    .what = le certificat du serveur est signé par une autorité que cette machine ne connaît pas
+    .fix = installez l'autorité émettrice et indiquez ca_file = "..." (serveurs internes), ou vérifiez que rien n'intercepte le TLS
+
+problem-certificate-expired =
+    .what = le certificat du serveur a expiré (ou l'horloge de cette machine est fausse)
+    .fix = vérifiez la date et l'heure ici ; sinon l'exploitant du serveur doit renouveler le certificat
+
+problem-tls-failed =
+    .what = la négociation TLS avec { $hp } a échoué
+    .fix = comparez conn et port aux réglages du fournisseur ; un vieux serveur peut nécessiter une version TLS plus récente
+
+problem-starttls-required =
+    .what = le serveur exige le chiffrement (STARTTLS) avant toute chose
+    .fix = mettez conn = "starttls" (ou "auto")
+
+problem-starttls-not-offered =
+    .what = conn = "starttls" mais { $hp } ne propose pas STARTTLS
+    .fix = utilisez le port de soumission du fournisseur (587, ou 465 avec conn = "ssl_tls")
+
+problem-credentials-in-clear =
+    .what = la connexion n'est pas chiffrée : le mot de passe n'a pas été envoyé
+    .fix = utilisez conn = "starttls" ou "ssl_tls" ; conn = "plaintext" seulement pour un serveur de votre réseau
+
+problem-mechanism-not-offered =
+    .what = le serveur ne propose pas la méthode AUTH configurée
+    .fix = mettez auth = "auto", ou une des méthodes de la réponse EHLO ci-dessus
+
+problem-smtp-auth-disabled =
+    .what = Office 365 a désactivé SMTP AUTH pour cette boîte ou ce tenant
+    .fix = dans le centre d'administration Microsoft 365 : Utilisateurs > la boîte > Courrier > Gérer les applications de messagerie > cochez « SMTP authentifié » (et autorisez-le pour le tenant), ou utilisez auth = "xoauth2"
+
+problem-basic-auth-disabled =
+    .what = le fournisseur n'accepte plus de mot de passe ici (authentification de base désactivée)
+    .fix = utilisez auth = "xoauth2" avec un jeton OAuth2
+
+problem-app-password-required =
+    .what = Google refuse le mot de passe du compte : un mot de passe d'application est requis
+    .fix = activez la validation en deux étapes, créez un mot de passe d'application (myaccount.google.com > Sécurité > Mots de passe des applications) et utilisez-le
+
+problem-bad-credentials =
+    .what = le serveur a refusé le nom d'utilisateur ou le mot de passe
+    .fix = vérifiez l'utilisateur (souvent l'adresse complète) et le mot de passe ; ressaisissez-le, il a pu changer
+
+problem-auth-required =
+    .what = le serveur n'accepte le courrier qu'après authentification
+    .fix = indiquez username et un mot de passe (auth = "auto")
+
+problem-send-as-denied =
+    .what = cette boîte n'a pas le droit d'envoyer avec l'adresse d'expéditeur utilisée
+    .fix = envoyez avec l'adresse de la boîte ([rewrite] from = "...") ou donnez-lui le droit « Envoyer comme » pour cette adresse
+
+problem-quota-exceeded =
+    .what = la boîte a atteint son quota d'envoi
+    .fix = attendez la fin de la fenêtre du fournisseur (jusqu'à 24 h) ; smarthost garde le courrier en file. Réglez per_day/count dans [upstream.limits] (ou un preset) pour rester en dessous
+
+problem-throttled =
+    .what = le fournisseur ralentit cet expéditeur
+    .fix = réessayez plus tard ; baissez rate ou max_connections dans [upstream.limits]
+
+problem-relay-denied =
+    .what = le serveur ne relaie pas pour cet expéditeur sans authentification
+    .fix = configurez username et mot de passe, ou demandez à l'administrateur d'autoriser l'adresse de cette machine
+
+problem-recipient-refused =
+    .what = le serveur a refusé le destinataire
+    .fix = vérifiez l'adresse ; la réponse ci-dessus dit pourquoi
+
+problem-dns-failed =
+    .what = le nom d'hôte de { $hp } est introuvable
+    .fix = vérifiez l'orthographe de host et les réglages DNS de cette machine
+
+problem-connection-refused =
+    .what = rien n'accepte de connexion sur { $hp }
+    .fix = comparez host et port aux réglages du fournisseur (587 ou 465 pour l'envoi) ; un pare-feu peut la rejeter
+
+problem-connect-timeout =
+    .what = pas de réponse de { $hp } : un pare-feu bloque la connexion, ou le fournisseur d'accès bloque le port (souvent 25)
+    .fix = utilisez le port de soumission 587 (STARTTLS) ou 465 (SSL) et ouvrez-le dans le pare-feu
+
+problem-token-refused =
+    .what = le serveur a refusé le jeton d'accès OAuth2, même un jeton neuf
+    .fix = vérifiez que l'application peut envoyer au nom de cette boîte (Microsoft 365 : SMTP.SendAsApp avec consentement administrateur, le principal de service Exchange et son droit sur la boîte, SMTP AUTH activé pour la boîte ; Gmail : la portée https://mail.google.com/) et que username est cette boîte
+
+problem-grant-missing =
+    .what = il n'y a pas d'autorisation OAuth2 valable : le jeton de rafraîchissement manque, a expiré ou a été révoqué
+    .fix = reconnectez-vous : `smarthost oauth2 login` (flux appareil), ou placez un nouveau jeton dans refresh_token_file ; le courrier en attente partira ensuite
+
+problem-app-refused =
+    .what = le point de jeton a refusé l'application (identifiant, secret client ou permission)
+    .fix = vérifiez client_id et le secret client (les secrets expirent : créez-en un nouveau dans l'inscription de l'application) et le tenant
+
+problem-token-endpoint-down =
+    .what = le point de jeton OAuth2 est injoignable ou a répondu par une erreur
+    .fix = vérifiez que cette machine atteint token_url en HTTPS (proxy, pare-feu) ; le courrier attend et sera réessayé
+
+problem-other =
+    .what = le serveur a refusé ; sa réponse est ci-dessus
+    .fix = cherchez le code de réponse dans la documentation du fournisseur
