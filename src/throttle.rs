@@ -83,6 +83,21 @@ impl Throttle {
         }
     }
 
+    /// No limits at all (the file target): every call grants at once.
+    pub fn unlimited() -> Throttle {
+        Throttle {
+            rate: None,
+            batch: None,
+            connections: Semaphore::new(Semaphore::MAX_PERMITS),
+            configured_connections: Semaphore::MAX_PERMITS,
+            current_connections: AtomicUsize::new(Semaphore::MAX_PERMITS),
+            lowered_at: Mutex::new(None),
+            quota: None,
+            pause: Mutex::new(None),
+            noticed: Mutex::new(0),
+        }
+    }
+
     /// A connection slot; held for as long as the connection is in use.
     pub async fn connection(&self) -> SemaphorePermit<'_> {
         self.connections

@@ -1,0 +1,198 @@
+//! The dispatch loop: takes messages from the spool as they become durable (and, every second,
+//! those whose retry time has come), starts one attempt per message on its own task, and keeps
+//! the set in flight so a message is never attempted twice at once. Also the relay's handle on
+//! delivery: status, drain and close at shutdown. Never sends, never decides an outcome.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::attempt::Attempts;
+use super::limits::LimitBook;
+use super::notices::Notices;
+use super::target::{Targets, UpstreamLimits};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::spool::{Spool, StoredMessage, now_ms};
+use crate::upstream::connect::Detected;
+use crate::upstream::error::UpstreamError;
+
+const SCAN_EVERY: Duration = Duration::from_secs(1);
+const SCAN_BATCH: usize = 1000;
+
+pub struct Delivery {
+    attempts: Arc<Attempts>,
+    inflight: Mutex<HashSet<String>>,
+    /// When each recent attempt ended: a scan that read the spool before that moment holds a
+    /// stale copy of the message and must not dispatch it again.
+    finished: Mutex<HashMap<String, Instant>>,
+}
+
+impl Delivery {
+    pub fn new(
+        config: Arc<Config>,
+        spool: Spool,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Delivery>, UpstreamError> {
+        let targets = Arc::new(Targets::new(&config)?);
+        let notices = Notices::new(
+            spool.clone(),
+            config.server.hostname.clone(),
+            config.retry.delay_warning,
+        );
+        let attempts = Attempts {
+            book: LimitBook::new(spool.clone()),
+            notices,
+            config,
+            spool,
+            metrics,
+            targets,
+        };
+        Ok(Arc::new(Delivery {
+            attempts: Arc::new(attempts),
+            inflight: Mutex::new(HashSet::new()),
+            finished: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Runs until `shutdown` flips; messages in flight finish on their own tasks.
+    pub async fn run(
+        self: Arc<Self>,
+        mut fresh: mpsc::UnboundedReceiver<StoredMessage>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(SCAN_EVERY);
+        let mut first_scan = true;
+        let book = &self.attempts.book;
+        book.prune().await;
+        let mut reset_mark = book.reset_mark().await.unwrap_or(0);
+        self.load_limits().await;
+        loop {
+            tokio::select! {
+                Some(msg) = fresh.recv() => self.dispatch(msg, None),
+                _ = tick.tick() => {
+                    // The first scan after start also picks up messages that were accepted but
+                    // never attempted (the previous process died in between).
+                    let unattempted = std::mem::replace(&mut first_scan, false);
+                    self.scan(unattempted, &mut reset_mark).await;
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
+    /// Dispatches what is due, follows a manual limits reset, sweeps idle sessions.
+    async fn scan(self: &Arc<Self>, unattempted: bool, reset_mark: &mut i64) {
+        let read_at = Instant::now();
+        let due = self
+            .attempts
+            .spool
+            .due(now_ms(), SCAN_BATCH, unattempted)
+            .await;
+        // After reading what is due: mail a reset released is then dispatched only once the
+        // counters are reloaded, so it is not held again by stale ones.
+        self.follow_resets(reset_mark).await;
+        match due {
+            Ok(msgs) => msgs
+                .into_iter()
+                .for_each(|m| self.dispatch(m, Some(read_at))),
+            Err(e) => tracing::error!("cannot read the spool: {e}"),
+        }
+        // Every end recorded so far is older than the next scan's read: forget them.
+        lock(&self.finished).clear();
+        for t in self.attempts.targets.all() {
+            t.pool.close_idle().await;
+            // Connections lowered after a `432` come back one at a time.
+            t.throttle.restore_connections();
+        }
+    }
+
+    /// Starts an attempt unless one is running; `read_at`: when a scan read this copy.
+    fn dispatch(self: &Arc<Self>, msg: StoredMessage, read_at: Option<Instant>) {
+        if msg.is_finished() {
+            return;
+        }
+        {
+            let mut inflight = lock(&self.inflight);
+            let finished = lock(&self.finished);
+            // An attempt that ended after the scan read the row: the copy is stale (the row
+            // may be gone already), and sending it again would deliver twice.
+            let stale = read_at.is_some_and(|r| finished.get(&msg.id).is_some_and(|f| *f >= r));
+            if stale || !inflight.insert(msg.id.clone()) {
+                return;
+            }
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let id = msg.id.clone();
+            this.attempts.run(msg).await;
+            let mut inflight = lock(&this.inflight);
+            lock(&this.finished).insert(id.clone(), Instant::now());
+            inflight.remove(&id);
+        });
+    }
+
+    /// Loads every upstream's usage and pauses from the spool (at start and after a manual
+    /// reset).
+    async fn load_limits(&self) {
+        for t in self.attempts.targets.limited() {
+            self.attempts.book.load(&t.name, &t.throttle).await;
+        }
+    }
+
+    /// Reloads the limits when `smarthost limits reset` left a new mark.
+    async fn follow_resets(&self, seen: &mut i64) {
+        match self.attempts.book.reset_mark().await {
+            Some(mark) if mark != *seen => {
+                *seen = mark;
+                tracing::info!("limits reset by the administrator; held mail goes out now");
+                self.load_limits().await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Every limited upstream's connections, pause and quota windows now (for `/status`).
+    pub fn limits_now(&self) -> Vec<UpstreamLimits> {
+        self.attempts.targets.limits_now()
+    }
+
+    /// Connections allowed to `upstream` now (for status and tests).
+    pub fn connection_limit(&self, upstream: &str) -> Option<usize> {
+        let t = self.attempts.targets.get(upstream)?;
+        t.transport
+            .is_limited()
+            .then(|| t.throttle.connection_limit())
+    }
+
+    /// What AUTO detection found for an upstream (for logs, tests and `send-test`).
+    pub fn detected(&self, upstream: &str) -> Option<Detected> {
+        self.attempts.targets.get(upstream)?.transport.detected()
+    }
+
+    /// Waits until no delivery is in flight, at most `grace`; returns how many still were. Those
+    /// stay in the spool and are tried again at the next start.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = Instant::now() + grace;
+        loop {
+            let n = lock(&self.inflight).len();
+            if n == 0 || Instant::now() >= deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Closes every pooled connection politely (QUIT).
+    pub async fn close_all(&self) {
+        for t in self.attempts.targets.all() {
+            t.pool.close_all().await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,80 @@
+//! One upstream as delivery runs it: its transport, its throttle (the provider's limits) and
+//! its pool of idle sessions, built once from the configuration. Also the view of their
+//! limits for `/status`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::pool::Pool;
+use super::transport::Transport;
+use crate::config::{Config, Transport as Kind};
+use crate::spool::now_ms;
+use crate::throttle::{self, Throttle};
+use crate::upstream::error::UpstreamError;
+
+pub struct Target {
+    pub name: String,
+    pub transport: Transport,
+    pub throttle: Throttle,
+    pub pool: Pool,
+}
+
+/// Every configured upstream by name.
+pub struct Targets(HashMap<String, Arc<Target>>);
+
+/// One upstream's limits as they stand.
+pub struct UpstreamLimits {
+    pub name: String,
+    pub connections: usize,
+    pub paused_until: Option<i64>,
+    pub windows: Vec<throttle::quota::WindowState>,
+}
+
+impl Targets {
+    pub fn new(config: &Config) -> Result<Targets, UpstreamError> {
+        let mut targets = HashMap::new();
+        for up in &config.upstreams {
+            let throttle = match &up.transport {
+                Kind::Smtp(s) => Throttle::new(s),
+                Kind::File { .. } => Throttle::unlimited(),
+            };
+            let target = Target {
+                name: up.name.clone(),
+                transport: Transport::new(up, config)?,
+                throttle,
+                pool: Pool::default(),
+            };
+            targets.insert(up.name.clone(), Arc::new(target));
+        }
+        Ok(Targets(targets))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Target>> {
+        self.0.get(name)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Target>> {
+        self.0.values()
+    }
+
+    /// Those with provider limits (not the file target).
+    pub fn limited(&self) -> impl Iterator<Item = &Arc<Target>> {
+        self.all().filter(|t| t.transport.is_limited())
+    }
+
+    /// Every limited upstream's connections, pause and quota windows now, by name.
+    pub fn limits_now(&self) -> Vec<UpstreamLimits> {
+        let now = now_ms();
+        let mut out: Vec<UpstreamLimits> = self
+            .limited()
+            .map(|t| UpstreamLimits {
+                name: t.name.clone(),
+                connections: t.throttle.connection_limit(),
+                paused_until: t.throttle.paused_until(now),
+                windows: t.throttle.windows(now),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
