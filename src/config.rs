@@ -7,6 +7,7 @@ mod checks;
 mod clients;
 pub mod dkim_key;
 mod error;
+mod limits;
 mod oauth2;
 pub mod policy;
 pub mod presets;

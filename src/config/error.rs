@@ -107,3 +107,16 @@ impl<'a> Locator<'a> {
         first
     }
 }
+
+/// A problem with one key of one upstream; the loader turns it into a located `ConfigError`.
+pub(crate) struct KeyProblem {
+    pub key: &'static str,
+    pub message: String,
+}
+
+pub(crate) fn problem(key: &'static str, message: impl Into<String>) -> KeyProblem {
+    KeyProblem {
+        key,
+        message: message.into(),
+    }
+}

@@ -9,33 +9,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::auth::DkimConfig;
+use super::error::{KeyProblem, problem};
+use super::limits::{self, RawLimits};
+pub use super::limits::{Quota, QuotaWindow};
 use super::oauth2::{OAuth2Config, RawOAuth2};
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
 use super::presets::{self, Preset};
 pub use super::secret::{Secret, SecretError};
-use super::values::{AuthMode, Batch, ConnMode, Count, DurationValue, Network, PortSpec, Rate};
+use super::values::{AuthMode, Batch, ConnMode, DurationValue, Network, PortSpec, Rate};
 use crate::envelope::Notify;
-
-/// `[upstream.limits]`: what the provider allows on one connection and at once.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawLimits {
-    /// Concurrent connections to this upstream (Office 365 allows 3 per mailbox).
-    pub max_connections: Option<usize>,
-    /// Recipients per upstream transaction; more are sent as several transactions.
-    pub max_recipients_per_message: Option<usize>,
-    /// Token bucket pacing, e.g. "30/min".
-    pub rate: Option<Rate>,
-    /// Messages per batch, then `batch_wait` (Cresus' LIMITE/WAIT).
-    pub batch: Option<u32>,
-    pub batch_wait: Option<DurationValue>,
-    /// Quotas over rolling windows (PC CADDIE's "Pro Stunde / Pro Tag / Pro Woche").
-    pub per_hour: Option<u32>,
-    pub per_day: Option<u32>,
-    pub per_week: Option<u32>,
-    /// What the quotas count: messages (the default) or recipients.
-    pub count: Option<Count>,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,24 +130,6 @@ pub enum Egress {
     Host,
 }
 
-/// Quotas over rolling windows, all counting the same thing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Quota {
-    pub count: Count,
-    pub windows: Vec<QuotaWindow>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QuotaWindow {
-    /// The config key: `per_hour`, `per_day` or `per_week`.
-    pub name: &'static str,
-    pub span: Duration,
-    pub limit: u32,
-}
-
-/// Connections per upstream when `[upstream.limits] max_connections` is not set.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10;
-
 /// A username and where its secret lives.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -183,19 +147,6 @@ impl fmt::Debug for Credentials {
 }
 
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A problem with one key of one upstream; the loader turns it into a located `ConfigError`.
-pub(crate) struct KeyProblem {
-    pub key: &'static str,
-    pub message: String,
-}
-
-fn problem(key: &'static str, message: impl Into<String>) -> KeyProblem {
-    KeyProblem {
-        key,
-        message: message.into(),
-    }
-}
 
 impl RawUpstream {
     pub fn validate(self) -> Result<Upstream, KeyProblem> {
@@ -270,25 +221,9 @@ impl RawUpstream {
             .or(preset.map(|p| p.conn))
             .unwrap_or_default();
         let explicit_auth = merge("auth", self.auth, spec.auth)?;
-        // With an OAuth2 grant the preset's password mechanism no longer applies: auto picks
-        // XOAUTH2 (or OAUTHBEARER) from what the server offers.
-        let auth = match (&self.oauth2, explicit_auth) {
-            (Some(_), None) => AuthMode::Auto,
-            (Some(_), Some(m))
-                if !matches!(
-                    m,
-                    AuthMode::Auto | AuthMode::Xoauth2 | AuthMode::OAuthBearer
-                ) =>
-            {
-                return Err(problem(
-                    "auth",
-                    format!(
-                        "auth = \"{m}\" sends a password, but [upstream.oauth2] gives tokens: use auto, xoauth2 or oauthbearer"
-                    ),
-                ));
-            }
-            (_, m) => m.or(preset.map(|p| p.auth)).unwrap_or_default(),
-        };
+        let auth = self.auth_mode(explicit_auth, preset)?;
+        let limits = limits::resolve(self.limits.clone(), preset, &spec)?;
+        let egress = self.egress(preset)?;
         let port = spec.port.or(preset.map(|p| p.port)).unwrap_or(match conn {
             ConnMode::SslTls => 465,
             ConnMode::StartTls => 587,
@@ -305,32 +240,6 @@ impl RawUpstream {
             ),
             None => None,
         };
-        let lim = with_preset(self.limits.clone().unwrap_or_default(), preset);
-        // Batches come from the port string (LIMITE:/WAIT:) or from [upstream.limits]; not both.
-        let (size, wait) = match (spec.batch_size, lim.batch) {
-            (Some(_), Some(_)) => {
-                return Err(problem(
-                    "batch",
-                    "batch is set both in [upstream.limits] and as LIMITE: in the port string",
-                ));
-            }
-            (Some(n), None) => (Some(n), spec.batch_wait),
-            (None, n) => (n, lim.batch_wait.map(|d| d.0).or(spec.batch_wait)),
-        };
-        let batch = match (size, wait) {
-            (Some(0), _) => return Err(problem("batch", "a batch holds at least 1 message")),
-            (Some(size), wait) => Some(Batch {
-                size,
-                wait: wait.unwrap_or(Duration::ZERO),
-            }),
-            (None, Some(_)) => {
-                return Err(problem(
-                    "batch_wait",
-                    "a batch pause (WAIT: or batch_wait) needs a batch size (LIMITE: or batch)",
-                ));
-            }
-            (None, None) => None,
-        };
         let default_notify = match &self.notify {
             Some(n) => Some(parse_notify(n).ok_or_else(|| {
                 problem(
@@ -340,21 +249,62 @@ impl RawUpstream {
             })?),
             None => None,
         };
-        let limits = lim;
-        if limits.max_connections == Some(0) {
-            return Err(problem(
-                "max_connections",
-                "max_connections must be at least 1",
-            ));
+        if let Some(Err((key, message))) = self.dkim.as_ref().map(DkimConfig::check) {
+            return Err(KeyProblem {
+                key,
+                message: format!("[upstream.dkim] {message}"),
+            });
         }
-        if limits.max_recipients_per_message == Some(0) {
-            return Err(problem(
-                "max_recipients_per_message",
-                "max_recipients_per_message must be at least 1",
-            ));
-        }
-        let quota = quota(&limits)?;
-        let egress = match (&self.spf_ips, &self.spf_include) {
+        Ok(SmtpUpstream {
+            oauth2,
+            egress,
+            quota: limits.quota,
+            preset: preset.map(|p| p.name),
+            max_connections: limits.max_connections,
+            max_recipients_per_message: limits.max_recipients_per_message,
+            rate: limits.rate,
+            default_notify,
+            host,
+            port,
+            conn,
+            auth,
+            credentials,
+            ca_file: self.ca_file.clone(),
+            helo_name: self.helo_name.clone(),
+            timeout: self.timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT),
+            batch: limits.batch,
+        })
+    }
+
+    /// With an OAuth2 grant the preset's password mechanism no longer applies: auto picks
+    /// XOAUTH2 (or OAUTHBEARER) from what the server offers.
+    fn auth_mode(
+        &self,
+        explicit: Option<AuthMode>,
+        preset: Option<&Preset>,
+    ) -> Result<AuthMode, KeyProblem> {
+        Ok(match (&self.oauth2, explicit) {
+            (Some(_), None) => AuthMode::Auto,
+            (Some(_), Some(m))
+                if !matches!(
+                    m,
+                    AuthMode::Auto | AuthMode::Xoauth2 | AuthMode::OAuthBearer
+                ) =>
+            {
+                return Err(problem(
+                    "auth",
+                    format!(
+                        "auth = \"{m}\" sends a password, but [upstream.oauth2] gives tokens: use auto, xoauth2 or oauthbearer"
+                    ),
+                ));
+            }
+            (_, m) => m.or(preset.map(|p| p.auth)).unwrap_or_default(),
+        })
+    }
+
+    /// Where this upstream sends from, for the SPF pre-flight.
+    fn egress(&self, preset: Option<&Preset>) -> Result<Egress, KeyProblem> {
+        Ok(match (&self.spf_ips, &self.spf_include) {
             (ips, Some(_)) if !ips.is_empty() => {
                 return Err(problem(
                     "spf_include",
@@ -379,31 +329,6 @@ impl RawUpstream {
                 Some(inc) => Egress::Include(inc.to_string()),
                 None => Egress::Host,
             },
-        };
-        if let Some(Err((key, message))) = self.dkim.as_ref().map(DkimConfig::check) {
-            return Err(KeyProblem {
-                key,
-                message: format!("[upstream.dkim] {message}"),
-            });
-        }
-        Ok(SmtpUpstream {
-            oauth2,
-            egress,
-            quota,
-            preset: preset.map(|p| p.name),
-            max_connections: limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
-            max_recipients_per_message: limits.max_recipients_per_message,
-            rate: limits.rate,
-            default_notify,
-            host,
-            port,
-            conn,
-            auth,
-            credentials,
-            ca_file: self.ca_file.clone(),
-            helo_name: self.helo_name.clone(),
-            timeout: self.timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT),
-            batch,
         })
     }
 
@@ -459,61 +384,6 @@ impl RawUpstream {
             )),
         }
     }
-}
-
-/// Limits the upstream leaves unset come from its preset.
-fn with_preset(mut l: RawLimits, preset: Option<&Preset>) -> RawLimits {
-    let Some(p) = preset.map(|p| p.limits) else {
-        return l;
-    };
-    l.rate = l.rate.or(p.rate);
-    l.max_connections = l.max_connections.or(p.max_connections);
-    l.max_recipients_per_message = l
-        .max_recipients_per_message
-        .or(p.max_recipients_per_message);
-    // A quota set by hand replaces the preset's windows, so per_hour = 100 alone does not
-    // silently keep the preset's per_day on top of it.
-    if l.per_hour.is_none() && l.per_day.is_none() && l.per_week.is_none() {
-        l.per_hour = p.per_hour;
-        l.per_day = p.per_day;
-        l.per_week = p.per_week;
-    }
-    l.count = l.count.or(p.count);
-    l
-}
-
-fn quota(l: &RawLimits) -> Result<Option<Quota>, KeyProblem> {
-    let hour = Duration::from_secs(3600);
-    let mut windows = Vec::new();
-    for (name, limit, span) in [
-        ("per_hour", l.per_hour, hour),
-        ("per_day", l.per_day, hour * 24),
-        ("per_week", l.per_week, hour * 24 * 7),
-    ] {
-        match limit {
-            Some(0) => {
-                return Err(problem(
-                    name,
-                    format!("{name} must be at least 1 (leave it out for no limit)"),
-                ));
-            }
-            Some(limit) => windows.push(QuotaWindow { name, span, limit }),
-            None => {}
-        }
-    }
-    if windows.is_empty() {
-        if l.count.is_some() {
-            return Err(problem(
-                "count",
-                "count needs a quota to apply to (per_hour, per_day or per_week)",
-            ));
-        }
-        return Ok(None);
-    }
-    Ok(Some(Quota {
-        count: l.count.unwrap_or_default(),
-        windows,
-    }))
 }
 
 fn parse_notify(s: &str) -> Option<Notify> {
