@@ -211,69 +211,10 @@ impl Config {
                 "give at least one interval".into(),
             ));
         }
-        let mut clients = Vec::new();
-        for c in raw.client {
-            match c.validate() {
-                Ok(c) => clients.push(c),
-                Err((key, message)) => errors.push(at(
-                    find_key_line(text, key),
-                    format!("client.{key}"),
-                    message,
-                )),
-            }
-        }
-        let mut profiles = Vec::new();
-        for (i, p) in raw.profile.into_iter().enumerate() {
-            match p.validate(i) {
-                Ok(p) => {
-                    let unknown_upstream = p
-                        .upstream
-                        .as_ref()
-                        .filter(|n| !upstreams.iter().any(|u: &Upstream| &u.name == *n));
-                    let unknown_client = p
-                        .matches
-                        .client
-                        .as_ref()
-                        .filter(|n| !clients.iter().any(|c: &ClientAccount| &c.name == *n));
-                    if let Some(n) = unknown_upstream {
-                        errors.push(at(
-                            find_key_line(text, "upstream"),
-                            "profile.upstream".into(),
-                            format!("{}: no upstream named {n}", p.name),
-                        ));
-                    } else if let Some(n) = unknown_client {
-                        errors.push(at(
-                            find_key_line(text, "match"),
-                            "profile.match".into(),
-                            format!("{}: no [[client]] named {n}", p.name),
-                        ));
-                    } else {
-                        profiles.push(p);
-                    }
-                }
-                Err((key, message)) => errors.push(at(
-                    find_key_line(text, key),
-                    format!("profile.{key}"),
-                    message,
-                )),
-            }
-        }
-        let mut policy_problems = raw.policy.check();
-        for p in &profiles {
-            policy_problems.extend(raw.policy.overridden_by(&p.policy).check());
-        }
-        for u in &upstreams {
-            policy_problems.extend(raw.policy.overridden_by(&u.policy).check());
-        }
-        policy_problems.dedup();
-        for (key, message) in policy_problems {
-            let (section, last) = key.split_once('.').unwrap_or(("", key));
-            let line = match find_key_line(text, last) {
-                0 => find_key_line(text, &format!("[{section}]")),
-                n => n,
-            };
-            errors.push(at(line, key.to_string(), message));
-        }
+        let mut err = |line, key, msg| errors.push(at(line, key, msg));
+        let clients = checks::clients(raw.client, text, &mut err);
+        let profiles = checks::profiles(raw.profile, &upstreams, &clients, text, &mut err);
+        checks::policies(&raw.policy, &profiles, &upstreams, text, &mut err);
         let spf = match raw.spf.validate() {
             Ok(spf) => spf,
             Err((key, message)) => {

@@ -4,6 +4,7 @@
 //! get its `250`. Never talks to the network and never decides routing or retry policy.
 
 mod limits;
+mod reads;
 mod record;
 mod store;
 
@@ -185,7 +186,7 @@ impl Spool {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
             let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            store::due(&conn, &dir, now_ms, limit, include_unattempted)
+            reads::due(&conn, &dir, now_ms, limit, include_unattempted)
         })
         .await
         .map_err(|e| SpoolError::Commit(e.to_string()))?
@@ -197,7 +198,7 @@ impl Spool {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
             let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            store::list(&conn, &dir)
+            reads::list(&conn, &dir)
         })
         .await
         .map_err(|e| SpoolError::Commit(e.to_string()))?
@@ -245,11 +246,11 @@ impl Admin {
     }
 
     pub fn list(&self) -> Result<Vec<QueueEntry>, SpoolError> {
-        store::list(&self.conn, &self.dir)
+        reads::list(&self.conn, &self.dir)
     }
 
     pub fn load(&self, id: &str) -> Result<Option<StoredMessage>, SpoolError> {
-        store::load(&self.conn, &self.dir, id)
+        reads::load(&self.conn, &self.dir, id)
     }
 
     pub fn set_held(&self, id: &str, held: bool) -> Result<bool, SpoolError> {

@@ -1,14 +1,15 @@
 //! Rules that span sections or upstreams, and locating a key's line in the file for errors.
 
+use super::clients::{ClientAccount, RawClient};
+use super::policy::PolicyConfig;
+use super::profiles::{Profile, RawProfile};
 use super::upstream::Upstream;
 
+/// Where each problem goes: `(line, key, message)`.
+type Report<'a> = &'a mut dyn FnMut(usize, String, String);
+
 /// Rules across upstreams: unique names, at least one, exactly one default when there are several.
-pub(super) fn check_upstream_set(
-    ups: &[Upstream],
-    declared: usize,
-    text: &str,
-    err: &mut dyn FnMut(usize, String, String),
-) {
+pub(super) fn check_upstream_set(ups: &[Upstream], declared: usize, text: &str, err: Report) {
     let line = || find_key_line(text, "[[upstream]]");
     if declared == 0 {
         err(
@@ -74,4 +75,87 @@ pub(super) fn find_key_line(text: &str, key: &str) -> usize {
         })
         .map(|i| i + 1)
         .unwrap_or(0)
+}
+
+/// The `[[client]]` accounts that are valid.
+pub(super) fn clients(raw: Vec<RawClient>, text: &str, err: Report) -> Vec<ClientAccount> {
+    let mut clients = Vec::new();
+    for c in raw {
+        match c.validate() {
+            Ok(c) => clients.push(c),
+            Err((key, message)) => err(find_key_line(text, key), format!("client.{key}"), message),
+        }
+    }
+    clients
+}
+
+/// The `[[profile]]`s that are valid and name only known upstreams and clients.
+pub(super) fn profiles(
+    raw: Vec<RawProfile>,
+    upstreams: &[Upstream],
+    clients: &[ClientAccount],
+    text: &str,
+    err: Report,
+) -> Vec<Profile> {
+    let mut profiles = Vec::new();
+    for (i, p) in raw.into_iter().enumerate() {
+        let p = match p.validate(i) {
+            Ok(p) => p,
+            Err((key, message)) => {
+                err(find_key_line(text, key), format!("profile.{key}"), message);
+                continue;
+            }
+        };
+        let unknown_upstream = p
+            .upstream
+            .as_ref()
+            .filter(|n| !upstreams.iter().any(|u| &u.name == *n));
+        let unknown_client = p
+            .matches
+            .client
+            .as_ref()
+            .filter(|n| !clients.iter().any(|c| &c.name == *n));
+        if let Some(n) = unknown_upstream {
+            err(
+                find_key_line(text, "upstream"),
+                "profile.upstream".into(),
+                format!("{}: no upstream named {n}", p.name),
+            );
+        } else if let Some(n) = unknown_client {
+            err(
+                find_key_line(text, "match"),
+                "profile.match".into(),
+                format!("{}: no [[client]] named {n}", p.name),
+            );
+        } else {
+            profiles.push(p);
+        }
+    }
+    profiles
+}
+
+/// The global policy, and each profile's and upstream's override of it.
+pub(super) fn policies(
+    policy: &PolicyConfig,
+    profiles: &[Profile],
+    upstreams: &[Upstream],
+    text: &str,
+    err: Report,
+) {
+    let mut problems = policy.check();
+    for p in profiles {
+        problems.extend(policy.overridden_by(&p.policy).check());
+    }
+    for u in upstreams {
+        problems.extend(policy.overridden_by(&u.policy).check());
+    }
+    problems.dedup();
+    for (key, message) in problems {
+        let (section, last) = key.split_once('.').unwrap_or(("", key));
+        let line = match find_key_line(text, last) {
+            0 => find_key_line(text, &format!("[{section}]")),
+            n => n,
+        };
+        err(line, key.to_string(), message);
+    }
 }

@@ -5,14 +5,14 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
 
 use super::limits;
-use super::record::{EnvelopeRecord, FORMAT_VERSION, QueueEntry, RcptState, StoredMessage};
+use super::record::{EnvelopeRecord, FORMAT_VERSION, RcptState, StoredMessage};
 use super::{NewMessage, SpoolError, WriteOp, now_ms};
 
-const DB_FILE: &str = "spool.db";
+pub(super) const DB_FILE: &str = "spool.db";
 /// Upper bound on operations folded into one commit.
 const MAX_GROUP: usize = 512;
 const FRESH_LEASE_MS: i64 = 60_000;
@@ -26,7 +26,7 @@ pub(super) struct Opened {
     pub path: PathBuf,
 }
 
-fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> SpoolError + '_ {
+pub(super) fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> SpoolError + '_ {
     move |source| SpoolError::Db {
         path: path.to_path_buf(),
         source,
@@ -205,7 +205,10 @@ fn quarantine_bad_rows(c: &Connection, path: &Path) -> Result<(), SpoolError> {
     Ok(())
 }
 
-fn decode(envelope: &str, rcpts: &str) -> Result<(EnvelopeRecord, Vec<RcptState>), String> {
+pub(super) fn decode(
+    envelope: &str,
+    rcpts: &str,
+) -> Result<(EnvelopeRecord, Vec<RcptState>), String> {
     let env: EnvelopeRecord =
         serde_json::from_str(envelope).map_err(|e| format!("envelope: {e}"))?;
     if env.v > FORMAT_VERSION {
@@ -332,131 +335,6 @@ pub(super) fn insert(c: &Connection, msg: &NewMessage, next_attempt: i64) -> Res
 }
 
 /// The columns [`MessageRow::read`] expects, in order.
-const MESSAGE_COLUMNS: &str = "id, created, envelope, rcpts, body, attempts, warned";
-
-/// One `message` row as stored, before its JSON is decoded.
-struct MessageRow {
-    id: String,
-    created: i64,
-    envelope: String,
-    rcpts: String,
-    body: Vec<u8>,
-    attempts: u32,
-    warned: bool,
-}
-
-impl MessageRow {
-    fn read(r: &rusqlite::Row) -> rusqlite::Result<MessageRow> {
-        Ok(MessageRow {
-            id: r.get(0)?,
-            created: r.get(1)?,
-            envelope: r.get(2)?,
-            rcpts: r.get(3)?,
-            body: r.get(4)?,
-            attempts: r.get(5)?,
-            warned: r.get(6)?,
-        })
-    }
-
-    fn into_message(self) -> Result<StoredMessage, String> {
-        let (env, rcpts) = decode(&self.envelope, &self.rcpts)?;
-        Ok(StoredMessage {
-            id: self.id,
-            created: self.created,
-            envelope: env.envelope,
-            rcpts,
-            body: Arc::new(self.body),
-            attempts: self.attempts,
-            warned: self.warned,
-        })
-    }
-}
-
-pub(super) fn due(
-    c: &Connection,
-    dir: &Path,
-    now: i64,
-    limit: usize,
-    include_unattempted: bool,
-) -> Result<Vec<StoredMessage>, SpoolError> {
-    let path = dir.join(DB_FILE);
-    let e = db_err(&path);
-    let mut stmt = c
-        .prepare(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM message
-             WHERE held = 0 AND (next_attempt <= ?1 OR (?3 AND attempts = 0))
-             ORDER BY next_attempt LIMIT ?2"
-        ))
-        .map_err(&e)?;
-    let rows = stmt
-        .query_map(
-            params![now, limit as i64, include_unattempted],
-            MessageRow::read,
-        )
-        .map_err(&e)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let row = row.map_err(&e)?;
-        let id = row.id.clone();
-        match row.into_message() {
-            Ok(m) => out.push(m),
-            Err(reason) => {
-                tracing::error!(queue_id = %id, "unreadable spool entry skipped: {reason}")
-            }
-        }
-    }
-    Ok(out)
-}
-
-pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolError> {
-    let path = dir.join(DB_FILE);
-    let e = db_err(&path);
-    let mut stmt = c
-        .prepare("SELECT id, envelope, rcpts, attempts, next_attempt, held, created, limited_by FROM message ORDER BY id")
-        .map_err(&e)?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, bool>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, Option<String>>(7)?,
-            ))
-        })
-        .map_err(&e)?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, env, rcpts, attempts, next_attempt, held, created, limited_by) =
-            row.map_err(&e)?;
-        if let Ok((env, states)) = decode(&env, &rcpts) {
-            let rcpts = env
-                .envelope
-                .recipients
-                .iter()
-                .map(|r| r.address.clone())
-                .zip(states)
-                .collect();
-            out.push(QueueEntry {
-                id,
-                mail_from: env.envelope.mail_from,
-                rcpts,
-                attempts,
-                next_attempt,
-                held,
-                created,
-                limited_by,
-            });
-        }
-    }
-    Ok(out)
-}
-
-// === Operator actions (`smarthost queue ...`), on their own connection ===
-
 /// Opens the spool database of a relay that may be running (WAL allows it), without the lock.
 pub(super) fn open_admin(dir: &Path) -> Result<Connection, SpoolError> {
     let path = dir.join(DB_FILE);
@@ -481,25 +359,6 @@ pub(super) fn relay_running(dir: &Path) -> bool {
         return false;
     };
     matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-}
-
-pub(super) fn load(
-    c: &Connection,
-    dir: &Path,
-    id: &str,
-) -> Result<Option<StoredMessage>, SpoolError> {
-    let path = dir.join(DB_FILE);
-    let e = db_err(&path);
-    let row = c
-        .query_row(
-            &format!("SELECT {MESSAGE_COLUMNS} FROM message WHERE id = ?1"),
-            params![id],
-            MessageRow::read,
-        )
-        .optional()
-        .map_err(&e)?;
-    row.map(|r| r.into_message().map_err(SpoolError::Commit))
-        .transpose()
 }
 
 /// Sets `held`; returns how many messages matched.
