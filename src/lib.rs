@@ -3,22 +3,28 @@
 //! # The flow of one message
 //!
 //! ```text
-//! listener -> session (SMTP protocol) -> policy -> spool (durable queue)
-//!          -> router (which upstream) -> throttle -> upstream client (CONN/AUTH)
+//! listener -> session (SMTP protocol) -> policy -> spf/dkim -> spool (durable queue)
+//!          -> delivery: router (which upstream) -> throttle -> transport (SMTP, file)
 //!          -> outcome (delivered / retry / bounce)
 //! ```
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`config`] | ground floor: the TOML as typed values, validated at load; imports no stage |
+//! | [`envelope`] | ground floor: the envelope and the ESMTP parameters that travel with a message |
+//! | [`catalog`] | every text a person reads, in English, French and German (`locales/*.ftl`) |
 //! | [`listener`] | sockets that accept clients, the allowed networks, the session cap |
 //! | [`session`] | one client connection; [`session::machine`] is the sans-IO SMTP state machine |
-//! | [`envelope`] | the envelope and the ESMTP parameters that travel with a message |
+//! | [`policy`], [`spf`], [`dkim`] | what is changed, checked and signed before the mail is queued |
 //! | [`spool`] | the durable queue: a `250` is sent only after [`spool::Spool::put`] returns |
-//! | [`delivery`] | takes queued mail, routes it, drives the upstream client, records the outcome |
+//! | [`delivery`] | dispatch, one attempt, transactions, notices, limits, pool, the transport seam |
 //! | [`router`] | which upstream carries a message |
+//! | [`throttle`] | the provider's limits: connections, rate, batches, quotas, pauses |
 //! | [`upstream`] | the SMTP client: CONN modes, AUTH mechanisms, MAIL/RCPT/DATA |
 //! | [`outcome`] | per-recipient results into spool state and retry times |
-//! | [`config`], [`tls`] | configuration and TLS material, loaded once |
+//! | [`dsn`] | the texts of bounces, delay warnings and "relayed" notices (RFC 3464) |
+//! | [`tls`] | TLS material, loaded once |
+//! | [`admin`], [`diagnose`], [`metrics`] | beside the flow: commands, send-test's verdicts, Prometheus |
 
 pub mod admin;
 pub mod catalog;
