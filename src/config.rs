@@ -182,25 +182,13 @@ impl Config {
         let raw = RawConfig::parse(text, &mut |span, msg| errors.push(located(span, msg)))
             .map_err(|e| ConfigErrors(vec![located(e.span(), e.message())]))?;
 
-        let mut upstreams = Vec::new();
-        let declared = raw.upstreams_declared;
-        for spanned in raw.upstream {
-            let start = spanned.span().start;
-            let raw_up = spanned.into_inner();
-            let name = raw_up.name.clone();
-            match raw_up.validate() {
-                Ok(u) => upstreams.push(u),
-                Err(p) => errors.push(at(
-                    loc.key_line_in(start, p.key),
-                    format!("upstream.{}", p.key),
-                    format!("upstream \"{name}\": {}", p.message),
-                )),
-            }
-        }
-        check_upstream_set(&upstreams, declared, text, &mut |line, key, msg| {
-            errors.push(at(line, key, msg))
-        });
-
+        let upstreams = upstreams(
+            raw.upstream,
+            raw.upstreams_declared,
+            text,
+            &loc,
+            &mut |l, k, m| errors.push(at(l, k, m)),
+        );
         let server = raw
             .server
             .validate(text, &mut |line, key, msg| errors.push(at(line, key, msg)));
@@ -250,6 +238,32 @@ impl Config {
     pub fn upstream(&self, name: &str) -> Option<&Upstream> {
         self.upstreams.iter().find(|u| u.name == name)
     }
+}
+
+/// The `[[upstream]]` sections that are valid, and the rules across them.
+fn upstreams(
+    raw: Vec<toml::Spanned<upstream::RawUpstream>>,
+    declared: usize,
+    text: &str,
+    loc: &Locator,
+    err: &mut dyn FnMut(usize, String, String),
+) -> Vec<Upstream> {
+    let mut upstreams = Vec::new();
+    for spanned in raw {
+        let start = spanned.span().start;
+        let raw_up = spanned.into_inner();
+        let name = raw_up.name.clone();
+        match raw_up.validate() {
+            Ok(u) => upstreams.push(u),
+            Err(p) => err(
+                loc.key_line_in(start, p.key),
+                format!("upstream.{}", p.key),
+                format!("upstream \"{name}\": {}", p.message),
+            ),
+        }
+    }
+    check_upstream_set(&upstreams, declared, text, err);
+    upstreams
 }
 
 impl Upstream {
