@@ -14,7 +14,9 @@ use smarthost::spool::QueueEntry;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+pub mod graph_server;
 pub mod scripted;
+pub mod token_server;
 
 pub const WAIT: Duration = Duration::from_secs(60);
 

@@ -118,6 +118,19 @@ impl TokenServer {
         f(st.clients.get_mut(id).expect("registered client"));
     }
 
+    /// The client_id of the access token `token` while it is active (issued here and not
+    /// expired); `None` for an unknown or expired token. For the Graph stand-in's bearer check
+    /// (unused where this file is included on its own, as tests/oauth2.rs does).
+    #[allow(dead_code)]
+    pub fn token_client(&self, token: &str) -> Option<String> {
+        let st = self.state.lock().unwrap();
+        let now = Instant::now();
+        st.tokens
+            .get(token)
+            .filter(|t| t.expires > now)
+            .map(|t| t.client.clone())
+    }
+
     /// Makes every access token of `id` unknown, as a provider that revoked them early.
     pub fn forget_tokens(&self, id: &str) {
         let mut st = self.state.lock().unwrap();
