@@ -115,3 +115,19 @@ problem-token-endpoint-down =
 problem-other =
     .what = der Server hat abgelehnt; seine Antwort steht oben
     .fix = suchen Sie den Antwortcode in der Dokumentation des Anbieters
+
+problem-graph-permission-missing =
+    .what = Microsoft Graph hat die App abgelehnt: ihr fehlt die Anwendungsberechtigung Mail.Send, die Administratorzustimmung, oder eine Anwendungszugriffsrichtlinie schliesst dieses Postfach aus
+    .fix = geben Sie der App in Entra ID die Anwendungsberechtigung Mail.Send und erteilen Sie die Administratorzustimmung; schränkt eine Anwendungszugriffsrichtlinie (oder RBAC für Anwendungen) die App ein, nehmen Sie dieses Postfach auf; Mail wartet so lange
+
+problem-graph-mailbox-unknown =
+    .what = Microsoft Graph kennt dieses Postfach nicht, oder es ist kein Exchange-Online-Postfach, aus dem gesendet werden kann
+    .fix = prüfen Sie mailbox = "..." (oder die Absenderadresse): es muss ein lizenziertes Exchange-Online-Postfach des Tenants sein, kein Alias eines lokalen Postfachs
+
+problem-graph-send-as-denied =
+    .what = Microsoft Graph hat das Senden im Namen dieses Absenders abgelehnt (ErrorSendAsDenied)
+    .fix = setzen Sie mailbox = "..." auf das Postfach, aus dem die App senden darf, oder geben Sie diesem Postfach "Senden als" für die Absenderadresse; mit [rewrite] from geht jede Nachricht von diesem Postfach aus
+
+problem-graph-throttled =
+    .what = Microsoft Graph bittet um Verlangsamung (429/503 mit Retry-After)
+    .fix = nichts zu ändern: Mail wartet so lange wie von Graph verlangt und geht dann hinaus; kommt es oft vor, senken Sie rate = "..." in [upstream.limits]

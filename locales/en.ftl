@@ -115,3 +115,19 @@ problem-token-endpoint-down =
 problem-other =
     .what = the server refused; its reply is above
     .fix = look up the reply code in the provider's documentation
+
+problem-graph-permission-missing =
+    .what = Microsoft Graph refused the app: it lacks the Mail.Send application permission, admin consent, or an application access policy leaves this mailbox out
+    .fix = in Entra ID, give the app the Mail.Send application permission and grant admin consent; if an application access policy (or RBAC for Applications) restricts the app, add this mailbox to it; mail waits meanwhile
+
+problem-graph-mailbox-unknown =
+    .what = Microsoft Graph does not know this mailbox, or it is not an Exchange Online mailbox it can send from
+    .fix = check mailbox = "..." (or the sender address): it must be a licensed Exchange Online mailbox of the tenant, not an alias of an on-premises mailbox
+
+problem-graph-send-as-denied =
+    .what = Microsoft Graph refused to send as this sender (ErrorSendAsDenied)
+    .fix = set mailbox = "..." to the mailbox the app may send from, or give that mailbox Send As permission for the sender address; [rewrite] from can make every message come from that mailbox
+
+problem-graph-throttled =
+    .what = Microsoft Graph asked to slow down (429/503 with Retry-After)
+    .fix = nothing to change: mail waits as long as Graph asked and then goes out; if it happens often, lower rate = "..." in [upstream.limits]

@@ -115,3 +115,19 @@ problem-token-endpoint-down =
 problem-other =
     .what = le serveur a refusé ; sa réponse est ci-dessus
     .fix = cherchez le code de réponse dans la documentation du fournisseur
+
+problem-graph-permission-missing =
+    .what = Microsoft Graph a refusé l'application : il lui manque l'autorisation d'application Mail.Send, le consentement administrateur, ou une stratégie d'accès exclut cette boîte
+    .fix = dans Entra ID, donnez à l'application l'autorisation d'application Mail.Send et accordez le consentement administrateur ; si une stratégie d'accès aux applications (ou RBAC pour les applications) la restreint, ajoutez-y cette boîte ; le courrier attend en attendant
+
+problem-graph-mailbox-unknown =
+    .what = Microsoft Graph ne connaît pas cette boîte aux lettres, ou ce n'est pas une boîte Exchange Online depuis laquelle il peut envoyer
+    .fix = vérifiez mailbox = "..." (ou l'adresse d'expéditeur) : ce doit être une boîte Exchange Online du tenant avec licence, pas un alias d'une boîte locale
+
+problem-graph-send-as-denied =
+    .what = Microsoft Graph a refusé d'envoyer au nom de cet expéditeur (ErrorSendAsDenied)
+    .fix = indiquez mailbox = "..." avec la boîte depuis laquelle l'application peut envoyer, ou donnez à cette boîte le droit « Envoyer en tant que » pour l'adresse d'expéditeur ; [rewrite] from peut faire partir chaque message de cette boîte
+
+problem-graph-throttled =
+    .what = Microsoft Graph demande de ralentir (429/503 avec Retry-After)
+    .fix = rien à changer : le courrier attend le délai demandé par Graph puis part ; si cela arrive souvent, baissez rate = "..." dans [upstream.limits]

@@ -4,8 +4,10 @@
 
 mod limits;
 pub mod send_test;
+mod send_test_graph;
 pub mod sender_auth;
 mod upstreams;
+mod verdict;
 
 use std::fmt::Write;
 

@@ -7,6 +7,7 @@ mod checks;
 mod clients;
 pub mod dkim_key;
 mod error;
+mod graph;
 mod limits;
 mod oauth2;
 pub mod policy;
@@ -27,13 +28,15 @@ use serde::Deserialize;
 pub use auth::{DkimConfig, SpfConfig, SpfMode, SpfResult};
 pub use clients::{ClientAccount, hash_password};
 pub use error::{ConfigError, ConfigErrors};
+pub use oauth2::Api;
 pub use oauth2::{Flow, OAuth2Config};
 pub use profiles::{Origin, Profile, ProfileMatch};
 pub use upstream::{
-    Credentials, Egress, Quota, QuotaWindow, Secret, SecretError, SmtpUpstream, Transport, Upstream,
+    Credentials, GraphUpstream, ProviderLimits, Quota, QuotaWindow, Secret, SecretError,
+    SmtpUpstream, Transport, Upstream,
 };
 pub use values::{
-    AuthMode, Batch, ByteSize, ConnMode, Count, DurationValue, Network, PortSpec, Rate,
+    AuthMode, Batch, ByteSize, ConnMode, Count, DurationValue, Egress, Network, PortSpec, Rate,
 };
 
 pub use policy::{
@@ -107,9 +110,28 @@ impl Config {
             .iter()
             .filter_map(|u| match &u.transport {
                 Transport::Smtp(s) => Some((u.name.as_str(), s)),
-                Transport::File { .. } => None,
+                Transport::Graph(_) | Transport::File { .. } => None,
             })
             .filter(|(n, _)| name.is_none_or(|want| want == *n))
+            .collect();
+        if found.is_empty() {
+            let known: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
+            return Err(known.join(", "));
+        }
+        Ok(found)
+    }
+
+    /// The upstreams with provider limits (SMTP and Graph), all or only the one named; the names
+    /// of every upstream when none matches.
+    pub fn limited_upstreams(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<(&str, ProviderLimits, Option<&'static str>)>, String> {
+        let found: Vec<_> = self
+            .upstreams
+            .iter()
+            .filter(|u| name.is_none_or(|want| want == u.name))
+            .filter_map(|u| Some((u.name.as_str(), u.transport.limits()?, u.transport.preset())))
             .collect();
         if found.is_empty() {
             let known: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
@@ -127,7 +149,7 @@ impl Config {
                     .credentials
                     .as_ref()
                     .is_some_and(|c| matches!(c.secret, Secret::Inline(_))),
-                Transport::File { .. } => false,
+                Transport::Graph(_) | Transport::File { .. } => false,
             })
             .map(|u| u.name.as_str())
             .collect()

@@ -5,6 +5,8 @@
 use crate::catalog;
 pub use crate::catalog::Lang;
 use crate::config::ConnMode;
+use crate::graph::GraphError;
+use crate::graph::error::{Fix, Meaning};
 use crate::throttle::signal::{self, Signal};
 use crate::upstream::client::UpReply;
 use crate::upstream::error::UpstreamError;
@@ -45,12 +47,20 @@ pub enum Problem {
     AppRefused,
     /// The token endpoint could not be reached.
     TokenEndpointDown,
+    /// Graph `403 ErrorAccessDenied`: no Mail.Send permission, consent or access policy.
+    GraphPermissionMissing,
+    /// Graph `404`: no such mailbox, or not one Graph can send from.
+    GraphMailboxUnknown,
+    /// Graph `403 ErrorSendAsDenied`.
+    GraphSendAsDenied,
+    /// Graph `429`/`503` with `Retry-After`.
+    GraphThrottled,
     Other,
 }
 
 impl Problem {
     /// Every problem, for tests and the console.
-    pub const ALL: [Problem; 28] = [
+    pub const ALL: [Problem; 32] = [
         Problem::ImplicitTlsOnPlainPort,
         Problem::PlainOnImplicitTlsPort,
         Problem::CertificateName,
@@ -78,6 +88,10 @@ impl Problem {
         Problem::GrantMissing,
         Problem::AppRefused,
         Problem::TokenEndpointDown,
+        Problem::GraphPermissionMissing,
+        Problem::GraphMailboxUnknown,
+        Problem::GraphSendAsDenied,
+        Problem::GraphThrottled,
         Problem::Other,
     ];
 
@@ -111,6 +125,10 @@ impl Problem {
             Problem::GrantMissing => "grant_missing",
             Problem::AppRefused => "app_refused",
             Problem::TokenEndpointDown => "token_endpoint_down",
+            Problem::GraphPermissionMissing => "graph_permission_missing",
+            Problem::GraphMailboxUnknown => "graph_mailbox_unknown",
+            Problem::GraphSendAsDenied => "graph_send_as_denied",
+            Problem::GraphThrottled => "graph_throttled",
             Problem::Other => "other",
         }
     }
@@ -131,9 +149,24 @@ pub struct Target {
     pub oauth: bool,
 }
 
+/// What Microsoft Graph answered, as an admin would name it.
+pub fn from_graph(e: &GraphError) -> Problem {
+    match (e, e.meaning()) {
+        (GraphError::Token(o), _) => oauth_problem(o),
+        (_, Meaning::Configuration(Fix::PermissionMissing)) => Problem::GraphPermissionMissing,
+        (_, Meaning::Configuration(Fix::SendAsDenied)) => Problem::GraphSendAsDenied,
+        (_, Meaning::Configuration(Fix::MailboxUnknown)) => Problem::GraphMailboxUnknown,
+        (_, Meaning::Configuration(Fix::TokenRefused)) => Problem::TokenRefused,
+        (_, Meaning::RestFor(_) | Meaning::Throttled) => Problem::GraphThrottled,
+        (GraphError::Unreachable(_), _) => Problem::ConnectionRefused,
+        _ => Problem::Other,
+    }
+}
+
 /// A failed step of connecting, securing or logging in.
 pub fn from_error(e: &UpstreamError, t: &Target) -> Problem {
     match e {
+        UpstreamError::Graph(g) => from_graph(g),
         UpstreamError::Resolve { .. } | UpstreamError::Timeout { stage: "DNS" } => {
             Problem::DnsFailed
         }
@@ -162,16 +195,18 @@ pub fn from_error(e: &UpstreamError, t: &Target) -> Problem {
             Problem::BadCredentials | Problem::Other if t.oauth => Problem::TokenRefused,
             p => p,
         },
-        UpstreamError::OAuth2(o) => {
-            use crate::oauth2::OAuthError as O;
-            match o {
-                O::GrantRefused { .. } | O::NotLoggedIn { .. } => Problem::GrantMissing,
-                O::ClientRefused { .. } => Problem::AppRefused,
-                O::Unavailable { .. } | O::Store { .. } => Problem::TokenEndpointDown,
-            }
-        }
+        UpstreamError::OAuth2(o) => oauth_problem(o),
         UpstreamError::Rejected { stage, reply } => from_reply(stage, reply),
         _ => Problem::Other,
+    }
+}
+
+fn oauth_problem(o: &crate::oauth2::OAuthError) -> Problem {
+    use crate::oauth2::OAuthError as O;
+    match o {
+        O::GrantRefused { .. } | O::NotLoggedIn { .. } => Problem::GrantMissing,
+        O::ClientRefused { .. } => Problem::AppRefused,
+        O::Unavailable { .. } | O::Store { .. } => Problem::TokenEndpointDown,
     }
 }
 
@@ -215,7 +250,9 @@ pub fn from_reply(stage: &str, r: &UpReply) -> Problem {
     }
     match signal::classify(&r.text) {
         Some(Signal::QuotaExceeded) => return Problem::QuotaExceeded,
-        Some(Signal::Throttled | Signal::Concurrency) => return Problem::Throttled,
+        Some(Signal::Throttled | Signal::Concurrency | Signal::RestFor(_)) => {
+            return Problem::Throttled;
+        }
         None => {}
     }
     if stage == "AUTH" && (r.code == 535 || r.code == 534 || text.contains("5.7.8")) {

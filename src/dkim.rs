@@ -219,6 +219,14 @@ impl Signers {
     }
 
     /// The signer for mail carried by `upstream`: its own, else the global one.
+    /// The signer of `upstream`, shared.
+    pub fn shared(&self, upstream: &str) -> Option<Arc<Signer>> {
+        self.per_upstream
+            .get(upstream)
+            .or(self.global.as_ref())
+            .cloned()
+    }
+
     pub fn for_upstream(&self, upstream: Option<&str>) -> Option<&Signer> {
         upstream
             .and_then(|u| self.per_upstream.get(u))

@@ -34,6 +34,7 @@ pub mod diagnose;
 pub mod dkim;
 pub mod dsn;
 pub mod envelope;
+pub mod graph;
 pub mod listener;
 pub mod maillog;
 pub mod metrics;

@@ -120,6 +120,15 @@ impl SpfCheck {
                             .unwrap_or_else(|| config.server.hostname.clone()),
                     },
                 )),
+                Transport::Graph(g) => Some((
+                    u.name.clone(),
+                    Target {
+                        egress: g.egress.clone(),
+                        host: g.graph_url.clone(),
+                        title: "Microsoft 365 (Graph)".into(),
+                        helo: config.server.hostname.clone(),
+                    },
+                )),
                 Transport::File { .. } => None,
             })
             .collect::<HashMap<_, _>>();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota as GcraQuota, RateLimiter};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::config::SmtpUpstream;
+use crate::config::ProviderLimits;
 use quota::Usage;
 use signal::Signal;
 
@@ -64,7 +64,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    pub fn new(cfg: &SmtpUpstream) -> Throttle {
+    pub fn new(cfg: &ProviderLimits) -> Throttle {
         let rate = cfg.rate.and_then(|r| {
             // Smooth pacing (burst 1): providers count bursts against you.
             GcraQuota::with_period(r.per / r.count)
@@ -183,9 +183,10 @@ impl Throttle {
                 };
                 (hold, None)
             }
-            Signal::QuotaExceeded | Signal::Throttled => {
+            Signal::QuotaExceeded | Signal::Throttled | Signal::RestFor(_) => {
                 let until = match signal {
                     Signal::Throttled => now + THROTTLED_PAUSE.as_millis() as i64,
+                    Signal::RestFor(d) => now + d.as_millis() as i64,
                     _ => self.window_frees(now),
                 };
                 let pause = Pause {

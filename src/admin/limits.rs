@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::config::{Config, SmtpUpstream};
+use crate::config::{Config, ProviderLimits};
 use crate::spool::{Admin, LIMITS_KEPT_MS, now_ms};
 use crate::throttle::local;
 use crate::throttle::quota::Usage;
@@ -20,15 +20,15 @@ pub enum LimitsCommand {
 
 pub fn limits(config: &Config, cmd: &LimitsCommand) -> Result<String, AdminError> {
     let (LimitsCommand::Show(name) | LimitsCommand::Reset(name)) = cmd;
-    let smtp = config.smtp_upstreams(name.as_deref()).map_err(|known| {
+    let limited = config.limited_upstreams(name.as_deref()).map_err(|known| {
         AdminError::NoUpstream(name.clone().unwrap_or_else(|| "(any)".into()), known)
     })?;
     let mut admin = Admin::open(&config.spool.dir)?;
     let mut out = String::new();
     match cmd {
         LimitsCommand::Show(_) => {
-            for (name, s) in smtp {
-                show(&admin, name, s, &mut out)?;
+            for (name, s, preset) in limited {
+                show(&admin, name, &s, preset, &mut out)?;
             }
         }
         LimitsCommand::Reset(name) => {
@@ -46,13 +46,16 @@ pub fn limits(config: &Config, cmd: &LimitsCommand) -> Result<String, AdminError
     Ok(out)
 }
 
-fn show(admin: &Admin, name: &str, s: &SmtpUpstream, out: &mut String) -> Result<(), AdminError> {
+fn show(
+    admin: &Admin,
+    name: &str,
+    s: &ProviderLimits,
+    preset: Option<&str>,
+    out: &mut String,
+) -> Result<(), AdminError> {
     let now = now_ms();
     let state = admin.limit_state(name, now - LIMITS_KEPT_MS, now)?;
-    let preset = s
-        .preset
-        .map(|p| format!(" (preset {p})"))
-        .unwrap_or_default();
+    let preset = preset.map(|p| format!(" (preset {p})")).unwrap_or_default();
     let _ = writeln!(out, "{name}{preset}");
     let mut pacing = vec![format!("at most {} connection(s)", s.max_connections)];
     if let Some(r) = s.rate {

@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, SmtpUpstream};
-use crate::diagnose::{self, Lang, Problem, Target};
+use super::verdict::{test_message, verdict};
+use crate::config::{Config, SmtpUpstream, Transport, Upstream};
+use crate::diagnose::{self, Lang, Target};
 use crate::upstream::client::{Conn, UpReply};
 use crate::upstream::connect::Endpoint;
 use crate::upstream::error::UpstreamError;
@@ -17,7 +18,7 @@ const MAX_STEP_WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone)]
 pub struct SendTest {
-    /// `None`: every SMTP upstream.
+    /// `None`: every SMTP and Graph upstream.
     pub upstream: Option<String>,
     pub to: Option<String>,
     pub from: Option<String>,
@@ -27,7 +28,7 @@ pub struct SendTest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendTestError {
-    #[error("no SMTP upstream named {0} (configured: {1})")]
+    #[error("no upstream named {0} to test (configured: {1})")]
     NoUpstream(String, String),
     #[error("--to ADDRESS is needed to send a test message (or --no-send)")]
     NoRecipient,
@@ -39,30 +40,45 @@ pub async fn run(config: &Config, t: &SendTest) -> Result<bool, SendTestError> {
     if t.to.is_none() && !t.no_send {
         return Err(SendTestError::NoRecipient);
     }
-    let smtp = config
-        .smtp_upstreams(t.upstream.as_deref())
-        .map_err(|known| {
-            SendTestError::NoUpstream(t.upstream.clone().unwrap_or_else(|| "(any)".into()), known)
-        })?;
+    let chosen: Vec<&Upstream> = config
+        .upstreams
+        .iter()
+        .filter(|u| !matches!(u.transport, Transport::File { .. }))
+        .filter(|u| t.upstream.as_deref().is_none_or(|want| want == u.name))
+        .collect();
+    if chosen.is_empty() {
+        let known: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+        let asked = t.upstream.clone().unwrap_or_else(|| "(any)".into());
+        return Err(SendTestError::NoUpstream(asked, known.join(", ")));
+    }
     let mut all_ok = true;
-    for (name, cfg) in smtp {
-        let from = t
-            .from
-            .clone()
-            .or_else(|| {
-                let u = config.upstreams.iter().find(|u| u.name == name)?;
-                config.policy.overridden_by(&u.policy).rewrite.from
-            })
-            .or_else(|| {
-                cfg.credentials
-                    .as_ref()
-                    .map(|c| c.username.clone())
-                    .filter(|u| u.contains('@'))
-            })
-            .unwrap_or_else(|| format!("postmaster@{}", config.server.hostname));
-        all_ok &= one(config, name, cfg, &from, t).await;
+    for u in chosen {
+        let from = sender(config, u, t);
+        all_ok &= match &u.transport {
+            Transport::Smtp(cfg) => one(config, &u.name, cfg, &from, t).await,
+            Transport::Graph(cfg) => {
+                let to = t.to.as_deref().filter(|_| !t.no_send);
+                super::send_test_graph::one(config, &u.name, cfg, &from, to, t.lang).await
+            }
+            Transport::File { .. } => true,
+        };
     }
     Ok(all_ok)
+}
+
+/// The test's sender: `--from`, the rewrite address, the login name or Graph mailbox, else
+/// postmaster at our name.
+fn sender(config: &Config, u: &Upstream, t: &SendTest) -> String {
+    let login = match &u.transport {
+        Transport::Smtp(cfg) => cfg.credentials.as_ref().map(|c| c.username.clone()),
+        Transport::Graph(cfg) => cfg.mailbox.clone(),
+        Transport::File { .. } => None,
+    };
+    t.from
+        .clone()
+        .or_else(|| config.policy.overridden_by(&u.policy).rewrite.from)
+        .or_else(|| login.filter(|u| u.contains('@')))
+        .unwrap_or_else(|| format!("postmaster@{}", config.server.hostname))
 }
 
 async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &SendTest) -> bool {
@@ -164,18 +180,6 @@ async fn transaction(conn: &mut Conn, from: &str, t: &SendTest) -> Result<Option
     Ok(Some(end.to_string()))
 }
 
-fn test_message(from: &str, to: &str) -> String {
-    let now = chrono::Local::now();
-    format!(
-        "From: <{from}>\r\nTo: <{to}>\r\nSubject: smarthost send-test\r\nDate: {}\r\n\
-         Message-ID: <{}.send-test@smarthost>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\n\
-         This is a test message from smarthost send-test: this upstream works.\r\n",
-        now.to_rfc2822(),
-        crate::spool::new_queue_id()
-    )
-}
-
 fn print_step(at: Duration, step: &Step) {
     let ms = at.as_millis();
     let line = |label: &str, text: &str| {
@@ -211,12 +215,4 @@ fn print_step(at: Duration, step: &Step) {
 fn verdict_err(e: &UpstreamError, target: &Target, lang: Lang) -> bool {
     let p = diagnose::from_error(e, target);
     verdict(p, target, lang, &e.to_string())
-}
-
-fn verdict(p: Problem, target: &Target, lang: Lang, detail: &str) -> bool {
-    let (what, fix) = diagnose::explain(p, target, lang);
-    println!("FAILED ({}): {what}", p.code());
-    println!("  error: {detail}");
-    println!("  fix:   {fix}\n");
-    false
 }

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::config::presets::{PRESETS, Preset};
-use crate::config::{Config, SmtpUpstream, Transport};
+use crate::config::{Config, ProviderLimits, Transport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -54,7 +54,19 @@ pub fn rows(config: &Config) -> Vec<Row> {
                         .unwrap_or_default(),
                     routing,
                     default: u.default,
-                    limits: limits(s),
+                    limits: limits(&s.limits()),
+                },
+                Transport::Graph(g) => Row {
+                    name: u.name.clone(),
+                    host: g.graph_url.clone(),
+                    port: String::new(),
+                    auth: "oauth2".into(),
+                    security: "https".into(),
+                    sender,
+                    user: g.mailbox.clone().unwrap_or_default(),
+                    routing,
+                    default: u.default,
+                    limits: limits(&g.limits),
                 },
                 Transport::File { dir } => Row {
                     name: u.name.clone(),
@@ -73,7 +85,7 @@ pub fn rows(config: &Config) -> Vec<Row> {
         .collect()
 }
 
-fn limits(s: &SmtpUpstream) -> String {
+fn limits(s: &ProviderLimits) -> String {
     let mut parts = Vec::new();
     if let Some(r) = s.rate {
         parts.push(format!("{}/{}s", r.count, r.per.as_secs()));

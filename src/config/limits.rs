@@ -49,8 +49,9 @@ pub struct QuotaWindow {
 /// Connections per upstream when `[upstream.limits] max_connections` is not set.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10;
 
-/// The limits of one upstream, resolved and checked.
-pub(crate) struct Limits {
+/// The limits of one upstream, resolved and checked: what the throttle paces by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderLimits {
     pub max_connections: usize,
     pub max_recipients_per_message: Option<usize>,
     pub rate: Option<Rate>,
@@ -63,7 +64,7 @@ pub(crate) fn resolve(
     raw: Option<RawLimits>,
     preset: Option<&Preset>,
     spec: &PortSpec,
-) -> Result<Limits, KeyProblem> {
+) -> Result<ProviderLimits, KeyProblem> {
     let lim = with_preset(raw.unwrap_or_default(), preset);
     let batch = batch(spec, &lim)?;
     if lim.max_connections == Some(0) {
@@ -79,7 +80,7 @@ pub(crate) fn resolve(
         ));
     }
     let quota = quota(&lim)?;
-    Ok(Limits {
+    Ok(ProviderLimits {
         max_connections: lim.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
         max_recipients_per_message: lim.max_recipients_per_message,
         rate: lim.rate,

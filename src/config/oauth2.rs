@@ -9,6 +9,15 @@ use serde::Deserialize;
 
 use super::secret::Secret;
 
+/// The API the tokens are for: it decides the default scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// XOAUTH2/OAUTHBEARER on an SMTP server.
+    Smtp,
+    /// Microsoft Graph (`Mail.Send`).
+    Graph,
+}
+
 /// How the grant is obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,8 +82,9 @@ impl RawOAuth2 {
     pub(crate) fn validate(
         &self,
         preset: Option<&str>,
+        api: Api,
     ) -> Result<OAuth2Config, (&'static str, String)> {
-        let microsoft = self.tenant.is_some() || preset == Some("office365");
+        let microsoft = self.tenant.is_some() || preset.is_some_and(|p| p.starts_with("office365"));
         let google = preset == Some("gmail");
         let (token_url, device_code_url) = match (&self.token_url, &self.tenant) {
             (Some(t), _) => (t.clone(), self.device_code_url.clone()),
@@ -119,6 +129,12 @@ impl RawOAuth2 {
         }
         let scope = match (&self.scope, self.flow) {
             (Some(s), _) => s.clone(),
+            (None, Flow::ClientCredentials) if api == Api::Graph => {
+                "https://graph.microsoft.com/.default".to_string()
+            }
+            (None, _) if api == Api::Graph => {
+                "https://graph.microsoft.com/Mail.Send offline_access".to_string()
+            }
             (None, Flow::ClientCredentials) if microsoft => {
                 "https://outlook.office365.com/.default".to_string()
             }

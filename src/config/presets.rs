@@ -10,6 +10,8 @@ use super::values::{AuthMode, ConnMode, Count, Rate};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Preset {
     pub name: &'static str,
+    /// The upstream kind it fills in: `smtp` or `graph`.
+    pub kind: &'static str,
     pub title: &'static str,
     pub host: &'static str,
     pub port: u16,
@@ -38,6 +40,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 
 pub const PRESETS: &[Preset] = &[
     Preset {
+        kind: "smtp",
         name: "office365",
         spf_include: Some("spf.protection.outlook.com"),
         title: "Microsoft 365 / Exchange Online (SMTP AUTH client submission)",
@@ -63,6 +66,7 @@ pub const PRESETS: &[Preset] = &[
                  December 2026); otherwise auth = \"xoauth2\" with an OAuth2 token",
     },
     Preset {
+        kind: "smtp",
         name: "gmail",
         spf_include: Some("_spf.google.com"),
         title: "Gmail / Google Workspace (smtp.gmail.com)",
@@ -83,6 +87,7 @@ pub const PRESETS: &[Preset] = &[
                  or auth = \"xoauth2\" with an OAuth2 token",
     },
     Preset {
+        kind: "smtp",
         name: "infomaniak",
         spf_include: Some("spf.infomaniak.ch"),
         title: "Infomaniak (kSuite, Mail Service)",
@@ -103,6 +108,7 @@ pub const PRESETS: &[Preset] = &[
         advice: "the full e-mail address as username and the mailbox password",
     },
     Preset {
+        kind: "smtp",
         name: "bluewin",
         spf_include: None,
         title: "Bluewin / Swisscom (smtpauths.bluewin.ch)",
@@ -121,6 +127,32 @@ pub const PRESETS: &[Preset] = &[
             max_recipients_per_message: None,
         },
         advice: "the Bluewin e-mail address as username and its password",
+    },
+    Preset {
+        kind: "graph",
+        name: "office365-graph",
+        spf_include: Some("spf.protection.outlook.com"),
+        title: "Microsoft 365 through Microsoft Graph sendMail (no SMTP AUTH)",
+        host: "graph.microsoft.com",
+        port: 443,
+        conn: ConnMode::SslTls,
+        auth: AuthMode::Xoauth2,
+        // The same Exchange Online limits as SMTP submission: they are the mailbox's.
+        limits: PresetLimits {
+            rate: Some(Rate {
+                count: 30,
+                per: MINUTE,
+            }),
+            per_hour: None,
+            per_day: Some(10_000),
+            per_week: None,
+            count: Some(Count::Recipients),
+            // Graph allows 4 concurrent requests per app and mailbox; Exchange 3 for sending.
+            max_connections: Some(3),
+            max_recipients_per_message: Some(500),
+        },
+        advice: "no password: an Entra app with the Mail.Send application permission \
+                 (admin consent), its client secret in [upstream.oauth2]",
     },
 ];
 

@@ -10,13 +10,15 @@ use serde::Deserialize;
 
 use super::auth::DkimConfig;
 use super::error::{KeyProblem, problem};
+use super::graph::GraphKeys;
+pub use super::graph::GraphUpstream;
 use super::limits::{self, RawLimits};
-pub use super::limits::{Quota, QuotaWindow};
-use super::oauth2::{OAuth2Config, RawOAuth2};
+pub use super::limits::{ProviderLimits, Quota, QuotaWindow};
+use super::oauth2::{Api, OAuth2Config, RawOAuth2};
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
 use super::presets::{self, Preset};
 pub use super::secret::{Secret, SecretError};
-use super::values::{AuthMode, Batch, ConnMode, DurationValue, Network, PortSpec, Rate};
+use super::values::{AuthMode, Batch, ConnMode, DurationValue, Egress, Network, PortSpec, Rate};
 use crate::envelope::Notify;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +41,10 @@ pub(crate) struct RawUpstream {
     #[serde(default)]
     pub default: bool,
     pub dir: Option<PathBuf>,
+    /// Graph: send as this mailbox (default: the envelope sender).
+    pub mailbox: Option<String>,
+    /// Graph: the service root (national clouds; a local stand-in in tests).
+    pub graph_url: Option<String>,
     pub helo_name: Option<String>,
     pub timeout: Option<DurationValue>,
     /// Envelope senders routed here: full addresses or domains.
@@ -81,6 +87,8 @@ pub struct Upstream {
 #[derive(Debug, Clone)]
 pub enum Transport {
     Smtp(SmtpUpstream),
+    /// Microsoft Graph `sendMail` (Office 365 without SMTP AUTH).
+    Graph(GraphUpstream),
     /// Writes each message as a `.eml` file into `dir`; sends nothing (the "try it" default).
     File {
         dir: PathBuf,
@@ -118,16 +126,37 @@ pub struct SmtpUpstream {
     pub oauth2: Option<OAuth2Config>,
 }
 
-/// What a sender domain's SPF record must allow for mail carried by an upstream.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Egress {
-    /// `spf_ips`: the addresses (or networks) the upstream sends from.
-    Addresses(Vec<Network>),
-    /// A provider's SPF include (`spf_include`, or the preset's): its senders are the
-    /// addresses that record lists.
-    Include(String),
-    /// Nothing configured: the addresses `host` resolves to.
-    Host,
+impl Transport {
+    /// The provider limits this upstream is paced by; `None` for the file target.
+    pub fn limits(&self) -> Option<ProviderLimits> {
+        match self {
+            Transport::Smtp(s) => Some(s.limits()),
+            Transport::Graph(g) => Some(g.limits.clone()),
+            Transport::File { .. } => None,
+        }
+    }
+
+    /// The preset the upstream was built from, if any.
+    pub fn preset(&self) -> Option<&'static str> {
+        match self {
+            Transport::Smtp(s) => s.preset,
+            Transport::Graph(g) => g.preset,
+            Transport::File { .. } => None,
+        }
+    }
+}
+
+impl SmtpUpstream {
+    /// What the throttle paces this upstream by.
+    pub fn limits(&self) -> ProviderLimits {
+        ProviderLimits {
+            max_connections: self.max_connections,
+            max_recipients_per_message: self.max_recipients_per_message,
+            rate: self.rate,
+            batch: self.batch,
+            quota: self.quota.clone(),
+        }
+    }
 }
 
 /// A username and where its secret lives.
@@ -153,8 +182,9 @@ impl RawUpstream {
         if self.name.trim().is_empty() {
             return Err(problem("name", "an upstream needs a non-empty name"));
         }
-        let transport = match self.kind.as_deref().unwrap_or("smtp") {
+        let transport = match self.kind()? {
             "smtp" => Transport::Smtp(self.smtp()?),
+            "graph" => Transport::Graph(self.graph()?),
             "file" => {
                 let dir = self
                     .dir
@@ -165,7 +195,7 @@ impl RawUpstream {
             other => {
                 return Err(problem(
                     "kind",
-                    format!("unknown kind `{other}` (expected smtp or file)"),
+                    format!("unknown kind `{other}` (expected smtp, graph or file)"),
                 ));
             }
         };
@@ -196,7 +226,48 @@ impl RawUpstream {
         })
     }
 
-    fn preset(&self) -> Result<Option<&'static Preset>, KeyProblem> {
+    fn graph(&self) -> Result<GraphUpstream, KeyProblem> {
+        let set = [
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("conn", self.conn.is_some()),
+            ("auth", self.auth.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("password_env", self.password_env.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("helo_name", self.helo_name.is_some()),
+        ];
+        super::graph::validate(GraphKeys {
+            graph_url: self.graph_url.as_deref(),
+            mailbox: self.mailbox.as_deref(),
+            oauth2: self.oauth2.as_ref(),
+            ca_file: self.ca_file.clone(),
+            timeout: self.timeout.map(|d| d.0),
+            limits: self.limits.clone(),
+            preset: self.preset()?,
+            egress: self.egress(self.preset()?)?,
+            smtp_only: set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect(),
+        })
+    }
+
+    /// `kind`, or what the preset implies (`office365-graph` is a Graph upstream).
+    fn kind(&self) -> Result<&str, KeyProblem> {
+        let implied = self.preset()?.map(|p| p.kind).unwrap_or("smtp");
+        match self.kind.as_deref() {
+            None => Ok(implied),
+            Some(k) if self.preset.is_some() && k != implied => Err(problem(
+                "kind",
+                format!(
+                    "preset `{}` is for kind = \"{implied}\", not \"{k}\"",
+                    self.preset.as_deref().unwrap_or_default()
+                ),
+            )),
+            Some(k) => Ok(k),
+        }
+    }
+
+    pub(super) fn preset(&self) -> Result<Option<&'static Preset>, KeyProblem> {
         match &self.preset {
             None => Ok(None),
             Some(name) => presets::find(name).map(Some).ok_or_else(|| {
@@ -231,13 +302,12 @@ impl RawUpstream {
         });
         let credentials = self.credentials(auth)?;
         let oauth2 = match &self.oauth2 {
-            Some(raw) => Some(
-                raw.validate(preset.map(|p| p.name))
-                    .map_err(|(key, message)| KeyProblem {
-                        key,
-                        message: format!("[upstream.oauth2] {message}"),
-                    })?,
-            ),
+            Some(raw) => Some(raw.validate(preset.map(|p| p.name), Api::Smtp).map_err(
+                |(key, message)| KeyProblem {
+                    key,
+                    message: format!("[upstream.oauth2] {message}"),
+                },
+            )?),
             None => None,
         };
         let default_notify = match &self.notify {
@@ -303,7 +373,7 @@ impl RawUpstream {
     }
 
     /// Where this upstream sends from, for the SPF pre-flight.
-    fn egress(&self, preset: Option<&Preset>) -> Result<Egress, KeyProblem> {
+    pub(super) fn egress(&self, preset: Option<&Preset>) -> Result<Egress, KeyProblem> {
         Ok(match (&self.spf_ips, &self.spf_include) {
             (ips, Some(_)) if !ips.is_empty() => {
                 return Err(problem(

@@ -417,6 +417,18 @@ impl FromStr for Network {
 }
 deserialize_from_str!(Network, "network");
 
+/// What a sender domain's SPF record must allow for mail carried by an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Egress {
+    /// `spf_ips`: the addresses (or networks) the upstream sends from.
+    Addresses(Vec<Network>),
+    /// A provider's SPF include (`spf_include`, or the preset's): its senders are the
+    /// addresses that record lists.
+    Include(String),
+    /// Nothing configured: the addresses `host` resolves to.
+    Host,
+}
+
 #[cfg(test)]
 #[path = "values_tests.rs"]
 mod tests;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::pool::Pool;
 use super::transport::Transport;
-use crate::config::{Config, Transport as Kind};
+use crate::config::Config;
+use crate::dkim::Signers;
 use crate::spool::now_ms;
 use crate::throttle::{self, Throttle};
 use crate::upstream::error::UpstreamError;
@@ -32,15 +33,17 @@ pub struct UpstreamLimits {
 
 impl Targets {
     pub fn new(config: &Config) -> Result<Targets, UpstreamError> {
+        // A transport that changes a signed message (Graph) signs it again.
+        let signers = Signers::load(config).map_err(|e| UpstreamError::Local(e.to_string()))?;
         let mut targets = HashMap::new();
         for up in &config.upstreams {
-            let throttle = match &up.transport {
-                Kind::Smtp(s) => Throttle::new(s),
-                Kind::File { .. } => Throttle::unlimited(),
+            let throttle = match up.transport.limits() {
+                Some(limits) => Throttle::new(&limits),
+                None => Throttle::unlimited(),
             };
             let target = Target {
                 name: up.name.clone(),
-                transport: Transport::new(up, config)?,
+                transport: Transport::new(up, config, signers.shared(&up.name))?,
                 throttle,
                 pool: Pool::default(),
             };

@@ -166,18 +166,26 @@ async fn signalled(
     results: Vec<(usize, RcptResult)>,
     permit: SemaphorePermit<'_>,
 ) -> Result<Attempt, UpstreamError> {
-    let reply = e.reply().map(|r| r.to_string());
-    match reply
-        .as_deref()
-        .and_then(|r| signal::classify(r).map(|s| (s, r)))
-    {
+    match provider_signal(&e) {
         Some((signal, reply)) => {
-            let (hold, pause) = target.throttle.back_off(signal, reply, now_ms(), permit);
+            let (hold, pause) = target.throttle.back_off(signal, &reply, now_ms(), permit);
             book.paused(&target.name, pause).await;
             Ok(Attempt::held(results, hold))
         }
         None => Err(e),
     }
+}
+
+/// A "slow down" in an error: an HTTP `Retry-After` or `429`, or an SMTP reply that says so.
+fn provider_signal(e: &UpstreamError) -> Option<(signal::Signal, String)> {
+    if let Some(rest) = e.rest_for() {
+        return Some((signal::Signal::RestFor(rest), e.to_string()));
+    }
+    if e.is_throttled() {
+        return Some((signal::Signal::Throttled, e.to_string()));
+    }
+    let reply = e.reply()?.to_string();
+    signal::classify(&reply).map(|s| (s, reply))
 }
 
 /// A provider's "slow down" reply never fails a recipient, even as a 5xx: those results become

@@ -7,9 +7,13 @@
 //! (`delivery::transactions`) owns that loop. Names no other part of delivery.
 
 mod file;
+mod graph;
 mod smtp;
 
+use std::sync::Arc;
+
 use crate::config::{Config, Transport as Kind, Upstream};
+use crate::dkim::Signer;
 use crate::spool::StoredMessage;
 use crate::upstream::RcptResult;
 use crate::upstream::connect::Detected;
@@ -18,19 +22,26 @@ use crate::upstream::error::UpstreamError;
 /// How one upstream takes mail.
 pub enum Transport {
     Smtp(smtp::Smtp),
+    Graph(graph::Graph),
     File(file::Directory),
 }
 
 /// An open session of a transport, kept in the pool between messages.
 pub enum Session {
     Smtp(crate::upstream::client::Conn),
-    File,
+    /// A transport whose requests stand alone (file, Graph over pooled HTTPS).
+    Stateless,
 }
 
 impl Transport {
-    pub fn new(up: &Upstream, config: &Config) -> Result<Transport, UpstreamError> {
+    pub fn new(
+        up: &Upstream,
+        config: &Config,
+        signer: Option<Arc<Signer>>,
+    ) -> Result<Transport, UpstreamError> {
         Ok(match &up.transport {
             Kind::Smtp(s) => Transport::Smtp(smtp::Smtp::new(&up.name, s, config)?),
+            Kind::Graph(g) => Transport::Graph(graph::Graph::new(&up.name, g, config, signer)?),
             Kind::File { dir } => Transport::File(file::Directory::new(dir.clone())),
         })
     }
@@ -38,7 +49,7 @@ impl Transport {
     pub async fn open(&self) -> Result<Session, UpstreamError> {
         match self {
             Transport::Smtp(t) => t.open().await.map(Session::Smtp),
-            Transport::File(_) => Ok(Session::File),
+            Transport::Graph(_) | Transport::File(_) => Ok(Session::Stateless),
         }
     }
 
@@ -52,9 +63,10 @@ impl Transport {
     ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
         match (self, session) {
             (Transport::Smtp(t), Session::Smtp(conn)) => t.send(conn, msg, rcpts).await,
+            (Transport::Graph(t), _) => t.send(msg, rcpts).await,
             (Transport::File(t), _) => t.send(msg, rcpts).await,
-            (Transport::Smtp(_), Session::File) => Err(UpstreamError::Local(
-                "an SMTP upstream got a file session".into(),
+            (Transport::Smtp(_), Session::Stateless) => Err(UpstreamError::Local(
+                "an SMTP upstream got no connection".into(),
             )),
         }
     }
@@ -63,6 +75,7 @@ impl Transport {
     pub fn per_transaction(&self) -> Option<usize> {
         match self {
             Transport::Smtp(t) => t.per_transaction(),
+            Transport::Graph(t) => t.per_transaction(),
             Transport::File(_) => None,
         }
     }
@@ -72,11 +85,19 @@ impl Transport {
         !matches!(self, Transport::File(_))
     }
 
+    /// The Graph client of a Graph upstream (send-test).
+    pub fn graph(&self) -> Option<&crate::graph::GraphClient> {
+        match self {
+            Transport::Graph(t) => Some(t.client()),
+            _ => None,
+        }
+    }
+
     /// What AUTO detection found (SMTP only).
     pub fn detected(&self) -> Option<Detected> {
         match self {
             Transport::Smtp(t) => t.detected(),
-            Transport::File(_) => None,
+            Transport::Graph(_) | Transport::File(_) => None,
         }
     }
 }
@@ -86,7 +107,8 @@ impl Session {
     pub fn passes_dsn_on(&self) -> bool {
         match self {
             Session::Smtp(conn) => conn.caps.dsn,
-            Session::File => false,
+            // Graph has no DSN: NOTIFY=SUCCESS gets the relay's own "relayed" notice.
+            Session::Stateless => false,
         }
     }
 

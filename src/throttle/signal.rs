@@ -13,6 +13,8 @@ pub enum Signal {
     /// Throttling or a temporary block (`421 4.7.0 Try again later`, Exchange's
     /// `5.2.251`-`5.2.255 Sender throttled`): pause a while.
     Throttled,
+    /// The provider said how long to rest (an HTTP `Retry-After`): pause exactly that long.
+    RestFor(std::time::Duration),
 }
 
 /// Reads a reply such as `554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceeded...`.

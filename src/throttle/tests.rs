@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::config::{AuthMode, Batch, ConnMode, Count, Quota, QuotaWindow};
+use crate::config::{AuthMode, Batch, ConnMode, Count, Quota, QuotaWindow, SmtpUpstream};
 
 const HOUR: i64 = 3_600_000;
 
@@ -67,13 +67,14 @@ async fn limite_12_wait_15_5_sends_the_13th_message_after_the_pause() {
 }
 
 fn batch_of(size: u32, wait_ms: u64) -> Throttle {
-    Throttle::new(&SmtpUpstream {
+    let up = SmtpUpstream {
         batch: Some(Batch {
             size,
             wait: Duration::from_millis(wait_ms),
         }),
         ..upstream()
-    })
+    };
+    Throttle::new(&up.limits())
 }
 
 #[tokio::test(start_paused = true)]
@@ -110,7 +111,7 @@ async fn a_full_batch_that_rested_long_ago_does_not_rest_again() {
 
 #[test]
 fn a_full_quota_holds_mail_until_its_window_frees_and_says_why() {
-    let t = Throttle::new(&per_hour(5, Count::Messages));
+    let t = Throttle::new(&per_hour(5, Count::Messages).limits());
     for i in 0..5 {
         assert_eq!(t.take(i * 60_000, 1), Ok((1, 1)));
     }
@@ -131,7 +132,7 @@ fn a_full_quota_holds_mail_until_its_window_frees_and_says_why() {
 
 #[test]
 fn a_recipient_quota_lets_part_of_a_transaction_through() {
-    let t = Throttle::new(&per_hour(10, Count::Recipients));
+    let t = Throttle::new(&per_hour(10, Count::Recipients).limits());
     assert_eq!(t.take(0, 7), Ok((7, 7)));
     assert_eq!(t.take(1, 7), Ok((3, 3)));
     assert!(t.take(2, 1).is_err());
@@ -139,14 +140,14 @@ fn a_recipient_quota_lets_part_of_a_transaction_through() {
 
 #[test]
 fn an_upstream_without_quota_never_holds() {
-    let t = Throttle::new(&upstream());
+    let t = Throttle::new(&upstream().limits());
     assert_eq!(t.take(0, 1000), Ok((1000, 0)));
     assert_eq!(t.hold(0), None);
 }
 
 #[tokio::test]
 async fn quota_exceeded_at_the_provider_pauses_until_the_oldest_counted_unit_leaves() {
-    let t = Throttle::new(&per_hour(100, Count::Messages));
+    let t = Throttle::new(&per_hour(100, Count::Messages).limits());
     t.take(1000, 1).unwrap();
     t.take(2000, 1).unwrap();
     let permit = t.connection().await;
@@ -165,7 +166,7 @@ async fn quota_exceeded_at_the_provider_pauses_until_the_oldest_counted_unit_lea
 
 #[tokio::test]
 async fn quota_exceeded_without_a_quota_here_pauses_an_hour() {
-    let t = Throttle::new(&upstream());
+    let t = Throttle::new(&upstream().limits());
     let permit = t.connection().await;
     let (hold, _) = t.back_off(
         Signal::QuotaExceeded,
@@ -178,7 +179,7 @@ async fn quota_exceeded_without_a_quota_here_pauses_an_hour() {
 
 #[tokio::test]
 async fn throttling_reply_pauses_the_upstream_for_a_while() {
-    let t = Throttle::new(&upstream());
+    let t = Throttle::new(&upstream().limits());
     let permit = t.connection().await;
     let (hold, pause) = t.back_off(Signal::Throttled, "421 4.7.0 Try again later", 0, permit);
     assert_eq!(hold.until, THROTTLED_PAUSE.as_millis() as i64);
@@ -187,7 +188,7 @@ async fn throttling_reply_pauses_the_upstream_for_a_while() {
 
 #[tokio::test]
 async fn a_concurrency_reply_gives_up_one_connection_but_never_the_last() {
-    let t = Throttle::new(&upstream());
+    let t = Throttle::new(&upstream().limits());
     assert_eq!(t.connection_limit(), 3);
     for want in [2, 1, 1] {
         let permit = t.connection().await;
@@ -209,7 +210,7 @@ async fn a_concurrency_reply_gives_up_one_connection_but_never_the_last() {
 
 #[tokio::test]
 async fn loading_after_a_manual_reset_clears_use_pause_and_lost_connections() {
-    let t = Throttle::new(&per_hour(1, Count::Messages));
+    let t = Throttle::new(&per_hour(1, Count::Messages).limits());
     t.take(0, 1).unwrap();
     let permit = t.connection().await;
     t.back_off(Signal::Concurrency, "432 4.3.2 limit", 0, permit);
@@ -224,7 +225,7 @@ async fn loading_after_a_manual_reset_clears_use_pause_and_lost_connections() {
 
 #[test]
 fn usage_kept_by_the_spool_counts_after_a_restart() {
-    let t = Throttle::new(&per_hour(5, Count::Messages));
+    let t = Throttle::new(&per_hour(5, Count::Messages).limits());
     t.load(vec![(0, 1), (10, 1), (20, 1), (30, 1), (40, 1)], None);
     assert_eq!(t.take(50, 1).unwrap_err().until, HOUR);
 }

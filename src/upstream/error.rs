@@ -50,6 +50,8 @@ pub enum UpstreamError {
     Local(String),
     #[error("{stage} refused: {reply}")]
     Rejected { stage: &'static str, reply: UpReply },
+    #[error("{0}")]
+    Graph(#[from] crate::graph::GraphError),
 }
 
 /// How far a failure reaches.
@@ -105,6 +107,7 @@ impl UpstreamError {
             UpstreamError::Rejected {
                 stage: "greeting", ..
             } => true,
+            UpstreamError::Graph(crate::graph::GraphError::Unreachable(_)) => true,
             _ => false,
         }
     }
@@ -117,8 +120,27 @@ impl UpstreamError {
         }
     }
 
+    /// How long the provider asked this upstream to rest (Graph's `Retry-After`).
+    pub fn rest_for(&self) -> Option<std::time::Duration> {
+        match self {
+            UpstreamError::Graph(e) => match e.meaning() {
+                crate::graph::error::Meaning::RestFor(d) => Some(d),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A provider's "slow down" that came without a duration (Graph's `429` alone).
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, UpstreamError::Graph(e) if e.meaning() == crate::graph::error::Meaning::Throttled)
+    }
+
     /// Problems an admin must fix in the configuration or at the provider.
     pub fn is_configuration_problem(&self) -> bool {
+        if let UpstreamError::Graph(e) = self {
+            return matches!(e.meaning(), crate::graph::error::Meaning::Configuration(_));
+        }
         matches!(
             self,
             UpstreamError::AuthFailed(_)

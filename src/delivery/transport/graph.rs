@@ -1,0 +1,110 @@
+//! The Graph transport: one transaction becomes one Graph send of the final MIME, with its
+//! To/Cc/Bcc made to say exactly this transaction's recipients (`crate::graph::recipients`) and
+//! the DKIM signature made again when that changed signed headers. Graph takes a message for
+//! all its recipients or for none, so every recipient of the transaction gets the same result.
+
+use std::sync::Arc;
+
+use crate::config::{Config, GraphUpstream};
+use crate::dkim::Signer;
+use crate::graph::error::Meaning;
+use crate::graph::{GraphClient, recipients};
+use crate::policy::headers;
+use crate::spool::StoredMessage;
+use crate::upstream::RcptResult;
+use crate::upstream::error::UpstreamError;
+
+pub struct Graph {
+    client: GraphClient,
+    signer: Option<Arc<Signer>>,
+    per_transaction: Option<usize>,
+}
+
+impl Graph {
+    pub fn new(
+        name: &str,
+        cfg: &GraphUpstream,
+        config: &Config,
+        signer: Option<Arc<Signer>>,
+    ) -> Result<Graph, UpstreamError> {
+        let client = GraphClient::new(name, cfg, &config.spool.dir)?;
+        Ok(Graph {
+            client,
+            signer,
+            per_transaction: cfg.limits.max_recipients_per_message,
+        })
+    }
+
+    pub async fn send(
+        &self,
+        msg: &StoredMessage,
+        rcpts: &[usize],
+    ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+        let to: Vec<&str> = rcpts
+            .iter()
+            .map(|&i| msg.envelope.recipients[i].address.as_str())
+            .collect();
+        let mime = self.final_mime(&msg.body, &to);
+        let mailbox = self.client.mailbox(&msg.envelope.mail_from);
+        let key = format!("{}-{}", msg.id, rcpts.first().copied().unwrap_or(0));
+        let each = |r: RcptResult| rcpts.iter().map(|&i| (i, r.clone())).collect();
+        match self.client.send(mailbox, &mime, &key).await {
+            Ok(()) => Ok(each(RcptResult::Delivered(
+                "202 Accepted by Microsoft Graph".into(),
+            ))),
+            Err(e) if e.meaning() == Meaning::Malformed => Ok(each(RcptResult::Failed(e.reply()))),
+            Err(e) => Err(UpstreamError::Graph(e)),
+        }
+    }
+
+    /// The message as Graph must get it; signed again when aligning changed it.
+    fn final_mime(&self, body: &[u8], to: &[&str]) -> Vec<u8> {
+        let aligned = recipients::align(body, to);
+        let changed = matches!(aligned, std::borrow::Cow::Owned(_));
+        match (&self.signer, changed) {
+            (Some(signer), true) => {
+                let unsigned = strip_own_signature(&aligned, signer);
+                signer.sign(&unsigned).unwrap_or_else(|e| {
+                    tracing::warn!("DKIM signing after aligning the recipients failed: {e}");
+                    unsigned.to_vec()
+                })
+            }
+            _ => aligned.into_owned(),
+        }
+    }
+
+    pub fn per_transaction(&self) -> Option<usize> {
+        self.per_transaction
+    }
+
+    pub fn client(&self) -> &GraphClient {
+        &self.client
+    }
+}
+
+/// The message without the `DKIM-Signature:` this relay put on top for `signer` (its domain
+/// and selector); any other signature is left as it is.
+fn strip_own_signature<'a>(message: &'a [u8], signer: &Signer) -> std::borrow::Cow<'a, [u8]> {
+    let fields = headers::fields(message);
+    let Some(first) = fields.first() else {
+        return message.into();
+    };
+    let tags: Vec<(String, String)> = first
+        .value
+        .split(';')
+        .filter_map(|t| {
+            let (k, v) = t.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    let tag = |k: &str| tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let ours = first.name.eq_ignore_ascii_case("DKIM-Signature")
+        && tag("d").is_some_and(|d| d.eq_ignore_ascii_case(&signer.domain))
+        && tag("s") == Some(signer.selector.as_str());
+    if !ours {
+        return message.into();
+    }
+    let mut out = message[..first.span.start].to_vec();
+    out.extend_from_slice(&message[first.span.end..]);
+    out.into()
+}
