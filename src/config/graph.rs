@@ -122,3 +122,81 @@ fn is_mailbox(m: &str) -> bool {
         && !m[local.len() + 1..].contains('@')
         && !m.contains(|c: char| c.is_whitespace() || c.is_control() || "/\\?#%".contains(c))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError, Transport};
+    use std::path::Path;
+
+    const OAUTH: &str = "[upstream.oauth2]\nflow = \"client_credentials\"\ntenant = \"contoso.onmicrosoft.com\"\nclient_id = \"app\"\nclient_secret_env = \"S\"\n";
+
+    fn load(upstream: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::load(
+            &format!("[[upstream]]\nname = \"m365\"\n{upstream}"),
+            Path::new("t.toml"),
+        )
+        .map_err(|e| e.0)
+    }
+
+    #[test]
+    fn the_graph_preset_makes_a_graph_upstream_with_the_graph_scope_and_exchange_limits() {
+        let c = load(&format!(
+            "preset = \"office365-graph\"\nmailbox = \"pay@contoso.test\"\n{OAUTH}"
+        ))
+        .unwrap();
+        let Transport::Graph(g) = &c.upstreams[0].transport else {
+            panic!("not a Graph upstream");
+        };
+        assert_eq!(g.graph_url, "https://graph.microsoft.com");
+        assert_eq!(g.oauth2.scope, "https://graph.microsoft.com/.default");
+        assert_eq!(g.limits.max_connections, 3);
+        assert_eq!(g.limits.max_recipients_per_message, Some(500));
+        assert_eq!(g.mailbox.as_deref(), Some("pay@contoso.test"));
+    }
+
+    #[test]
+    fn a_graph_upstream_without_oauth2_is_an_error_naming_the_key() {
+        let e = load("kind = \"graph\"\n").unwrap_err();
+        assert_eq!(e[0].key, "upstream.oauth2", "{}", e[0]);
+        assert!(e[0].message.contains("Mail.Send"), "{}", e[0]);
+    }
+
+    #[test]
+    fn smtp_keys_on_a_graph_upstream_are_an_error() {
+        let e = load(&format!("kind = \"graph\"\npassword = \"x\"\n{OAUTH}")).unwrap_err();
+        assert_eq!(e[0].key, "upstream.password", "{}", e[0]);
+    }
+
+    #[test]
+    fn a_graph_url_in_clear_text_beyond_this_machine_is_refused() {
+        let e = load(&format!(
+            "kind = \"graph\"\ngraph_url = \"http://graph.example\"\n{OAUTH}"
+        ))
+        .unwrap_err();
+        assert_eq!(e[0].key, "upstream.graph_url", "{}", e[0]);
+        assert!(
+            load(&format!(
+                "kind = \"graph\"\ngraph_url = \"http://127.0.0.1:9/\"\n{OAUTH}"
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_mailbox_that_could_change_the_request_path_is_refused() {
+        let e = load(&format!(
+            "kind = \"graph\"\nmailbox = \"a@b.test/../x\"\n{OAUTH}"
+        ))
+        .unwrap_err();
+        assert_eq!(e[0].key, "upstream.mailbox", "{}", e[0]);
+    }
+
+    #[test]
+    fn the_graph_preset_on_an_smtp_upstream_is_an_error() {
+        let e = load(&format!(
+            "preset = \"office365-graph\"\nkind = \"smtp\"\n{OAUTH}"
+        ))
+        .unwrap_err();
+        assert_eq!(e[0].key, "upstream.kind", "{}", e[0]);
+    }
+}
