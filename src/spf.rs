@@ -266,28 +266,8 @@ impl SpfCheck {
             }
         };
         v.ips = ips.clone();
-        // Then the domain's own record: mail-auth takes the first SPF record it finds, but two
-        // of them are a permerror (RFC 7208 4.5), and the record text belongs in the report.
-        let (record, expires) = match egress::spf_record(&auth.0, domain).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                v.result = SpfResult::None;
-                return short;
-            }
-            Err(egress::RecordError::Two(records)) => {
-                v.result = SpfResult::PermError;
-                v.detail = Some(format!(
-                    "{domain} publishes {} SPF records; there must be exactly one",
-                    records.len()
-                ));
-                v.record = Some(records.join(" | "));
-                return short;
-            }
-            Err(egress::RecordError::Dns(e)) => {
-                v.result = SpfResult::TempError;
-                v.detail = Some(format!("DNS lookup of {domain} failed: {e}"));
-                return short;
-            }
+        let Some((record, expires)) = own_record(auth, domain, v).await else {
+            return short;
         };
         v.record = Some(record.clone());
         let recorder = egress::Recorder::default();
@@ -390,6 +370,37 @@ fn severity(r: SpfResult) -> u8 {
         SpfResult::Fail => 4,
         SpfResult::PermError => 5,
         SpfResult::TempError => 6,
+    }
+}
+
+/// The domain's own record: mail-auth takes the first SPF record it finds, but two of them are
+/// a permerror (RFC 7208 4.5), and the record text belongs in the report. `None` when the
+/// verdict is already decided (written into `v`).
+async fn own_record(
+    auth: &MessageAuthenticator,
+    domain: &str,
+    v: &mut Verdict,
+) -> Option<(String, Instant)> {
+    match egress::spf_record(&auth.0, domain).await {
+        Ok(Some(r)) => Some(r),
+        Ok(None) => {
+            v.result = SpfResult::None;
+            None
+        }
+        Err(egress::RecordError::Two(records)) => {
+            v.result = SpfResult::PermError;
+            v.detail = Some(format!(
+                "{domain} publishes {} SPF records; there must be exactly one",
+                records.len()
+            ));
+            v.record = Some(records.join(" | "));
+            None
+        }
+        Err(egress::RecordError::Dns(e)) => {
+            v.result = SpfResult::TempError;
+            v.detail = Some(format!("DNS lookup of {domain} failed: {e}"));
+            None
+        }
     }
 }
 
