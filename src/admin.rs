@@ -2,6 +2,7 @@
 //! release`. Works on the spool beside a running relay and says so when none runs. Formats text
 //! for the terminal; never delivers anything itself.
 
+pub mod cluster;
 mod limits;
 pub mod send_test;
 mod send_test_graph;

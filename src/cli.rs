@@ -112,6 +112,19 @@ pub enum Command {
         #[command(subcommand)]
         action: LimitsAction,
     },
+    /// Two or more relays sharing provider limits through Redis (`[cluster]`).
+    Cluster {
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// The nodes alive, their queues and the shared limits.
+    Status,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

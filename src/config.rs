@@ -5,6 +5,7 @@
 mod auth;
 mod checks;
 mod clients;
+mod cluster;
 pub mod dkim_key;
 mod error;
 mod graph;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 pub use auth::{DkimConfig, SpfConfig, SpfMode, SpfResult};
 pub use clients::{ClientAccount, hash_password};
+pub use cluster::ClusterConfig;
 pub use error::{ConfigError, ConfigErrors};
 pub use oauth2::Api;
 pub use oauth2::{Flow, OAuth2Config};
@@ -59,6 +61,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub spool: SpoolConfig,
     pub admin: AdminConfig,
+    /// `[cluster]`: provider limits shared with other relays through Redis; `None`: alone.
+    pub cluster: Option<ClusterConfig>,
     /// `[[client]]` accounts that may log in to the relay.
     pub clients: Vec<ClientAccount>,
     /// `[[profile]]`s, in file order: the first that matches a message applies.
@@ -239,6 +243,18 @@ impl Config {
             };
             errors.push(at(line, format!("dkim.{key}"), message));
         }
+        let cluster = match raw.cluster.map(|c| c.validate(&server.hostname)) {
+            Some(Ok(c)) => Some(c),
+            Some(Err((key, message))) => {
+                errors.push(at(
+                    find_key_line(text, key),
+                    format!("cluster.{key}"),
+                    message,
+                ));
+                None
+            }
+            None => None,
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -250,6 +266,7 @@ impl Config {
             clients,
             profiles,
             admin: raw.admin,
+            cluster,
             upstreams,
             policy: raw.policy,
             retry: raw.retry.policy(),

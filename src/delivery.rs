@@ -10,6 +10,7 @@
 //! | `transactions` | one message through one upstream: pool, throttle, split, back-off |
 //! | `notices` | bounce, delay warning, "relayed" (RFC 3464), queued before the outcome |
 //! | `limits` | quota use and pauses kept in the spool across restarts |
+//! | `pacer` | one upstream's pace: its throttle, or the account's limits shared in a cluster |
 //! | `target` | one upstream at run time: transport, throttle, pool |
 //! | `pool` | idle sessions per upstream, closed after a few seconds |
 //! | [`transport`] | the seam every way out implements: SMTP, file (Graph next) |
@@ -18,6 +19,7 @@ mod attempt;
 pub mod dispatch;
 mod limits;
 mod notices;
+mod pacer;
 mod pool;
 mod target;
 mod transactions;

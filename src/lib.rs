@@ -28,6 +28,7 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod diagnose;

@@ -29,6 +29,9 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => return check_config(config.as_deref()),
         Command::Queue { config, action } => queue(config.as_deref(), action),
         Command::Limits { config, action } => limits(config.as_deref(), action),
+        Command::Cluster { config, action } => match action {
+            cli::ClusterAction::Status => cluster_status(config.as_deref()),
+        },
         Command::SendTest {
             config,
             upstream,
@@ -261,6 +264,25 @@ fn limits(path: Option<&Path>, action: LimitsAction) -> anyhow::Result<()> {
         LimitsAction::Reset { upstream } => LimitsCommand::Reset(upstream),
     };
     print!("{}", smarthost::admin::limits(&config, &cmd)?);
+    if config.cluster.is_some() {
+        use smarthost::admin::cluster;
+        let shared = runtime()?.block_on(async {
+            match &cmd {
+                LimitsCommand::Show(name) => cluster::shared_limits(&config, name.as_deref()).await,
+                LimitsCommand::Reset(name) => cluster::reset(&config, name.as_deref()).await,
+            }
+        });
+        print!("{}", shared.unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn cluster_status(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    print!(
+        "{}",
+        runtime()?.block_on(smarthost::admin::cluster::status(&config))
+    );
     Ok(())
 }
 

@@ -53,7 +53,7 @@ pub struct Pause {
 pub struct Throttle {
     rate: Option<DefaultDirectRateLimiter>,
     batch: Option<batch::Batches>,
-    connections: Semaphore,
+    connections: std::sync::Arc<Semaphore>,
     configured_connections: usize,
     current_connections: AtomicUsize,
     lowered_at: Mutex<Option<Instant>>,
@@ -73,7 +73,7 @@ impl Throttle {
         Throttle {
             rate,
             batch: cfg.batch.map(batch::Batches::new),
-            connections: Semaphore::new(cfg.max_connections),
+            connections: std::sync::Arc::new(Semaphore::new(cfg.max_connections)),
             configured_connections: cfg.max_connections,
             current_connections: AtomicUsize::new(cfg.max_connections),
             lowered_at: Mutex::new(None),
@@ -88,7 +88,7 @@ impl Throttle {
         Throttle {
             rate: None,
             batch: None,
-            connections: Semaphore::new(Semaphore::MAX_PERMITS),
+            connections: std::sync::Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             configured_connections: Semaphore::MAX_PERMITS,
             current_connections: AtomicUsize::new(Semaphore::MAX_PERMITS),
             lowered_at: Mutex::new(None),
@@ -102,6 +102,15 @@ impl Throttle {
     pub async fn connection(&self) -> SemaphorePermit<'_> {
         self.connections
             .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// A connection slot that may outlive this borrow (a cluster node's share while alone).
+    pub async fn connection_owned(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.connections
+            .clone()
+            .acquire_owned()
             .await
             .expect("the semaphore is never closed")
     }
@@ -268,7 +277,8 @@ impl Throttle {
     }
 }
 
-fn full(usage: &Usage, now: i64) -> Hold {
+/// The hold for a full quota: until one more unit fits, with the window that stops it.
+pub fn full(usage: &Usage, now: i64) -> Hold {
     let until = usage.free_at(now).unwrap_or(now);
     let reason = match usage.blocking(now) {
         Some(w) => format!(

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use common::graph_server::{GraphServer, Sent, Step};
 use common::token_server::{SECRET, TokenServer};
 use common::{BinaryRelay, Client, TestRelay, unique};
-use smarthost::spool::RcptState;
 
 const MAILBOX: &str = "payroll@contoso.test";
 

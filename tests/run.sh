@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: installs what the tests need, starts the real
-# Postfix + Dovecot upstream (tests/harness/) and the test DNS server for SPF/DKIM (tests/dns/),
+# Postfix + Dovecot upstream (tests/harness/), the test DNS server for SPF/DKIM (tests/dns/) and a
+# redis-server for the shared limits of several relays (tests/redis/),
 # runs cargo test, and stops each of them again if this script started it. Run as root (apt-get,
 # the private Postfix instance and the DNS query log need it).
 set -euo pipefail
@@ -9,9 +10,11 @@ cd "$root"
 
 started_here=0
 dns_started_here=0
+redis_started_here=0
 stop() {
   [ "$started_here" = 1 ] && tests/harness/upstream-postfix.sh stop >/dev/null 2>&1 || true
   [ "$dns_started_here" = 1 ] && tests/dns/test-dns.sh stop >/dev/null 2>&1 || true
+  [ "$redis_started_here" = 1 ] && tests/redis/test-redis.sh stop >/dev/null 2>&1 || true
 }
 trap stop EXIT
 
@@ -27,6 +30,13 @@ if ! tests/dns/test-dns.sh ready; then
   # with apt-get when missing.
   tests/dns/test-dns.sh start
   dns_started_here=1
+fi
+
+if ! tests/redis/test-redis.sh ready; then
+  # redis-server on 127.0.0.1:6390 for the shared-limits tests (tests/cluster.rs); installs the
+  # redis-server package when missing, without starting the system's own service.
+  tests/redis/test-redis.sh start
+  redis_started_here=1
 fi
 
 cargo test --all-targets "$@"

@@ -206,7 +206,11 @@ pub fn presets() -> String {
 fn preset(p: &Preset, out: &mut String) {
     let _ = writeln!(out, "{}  {}", p.name, p.title);
     if p.kind == "graph" {
-        let _ = writeln!(out, "  kind graph  https://{}  OAuth2 token (Mail.Send)", p.host);
+        let _ = writeln!(
+            out,
+            "  kind graph  https://{}  OAuth2 token (Mail.Send)",
+            p.host
+        );
     } else {
         let _ = writeln!(
             out,
@@ -290,10 +294,19 @@ mod tests {
     #[test]
     fn presets_list_every_provider_with_its_settings_and_advice() {
         let text = presets();
-        for name in ["office365", "gmail", "infomaniak", "bluewin", "office365-graph"] {
+        for name in [
+            "office365",
+            "gmail",
+            "infomaniak",
+            "bluewin",
+            "office365-graph",
+        ] {
             assert!(text.contains(&format!("{name}  ")), "{text}");
         }
-        assert!(text.contains("kind graph  https://graph.microsoft.com"), "{text}");
+        assert!(
+            text.contains("kind graph  https://graph.microsoft.com"),
+            "{text}"
+        );
         assert!(
             text.contains("host smtp.office365.com  port 587  conn starttls  auth login"),
             "{text}"

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::AdminConfig;
 use super::auth::{self, DkimConfig};
 use super::clients;
+use super::cluster::RawCluster;
 use super::policy::{BlacklistConfig, PolicyConfig, RewriteConfig, TestModeConfig};
 use super::profiles;
 use super::retry::RawRetry;
@@ -20,6 +21,7 @@ pub(super) struct RawConfig {
     pub spool: RawSpool,
     pub retry: RawRetry,
     pub admin: AdminConfig,
+    pub cluster: Option<RawCluster>,
     pub spf: auth::RawSpf,
     pub dkim: Option<DkimConfig>,
     pub client: Vec<clients::RawClient>,
@@ -45,6 +47,7 @@ impl RawConfig {
             spool: RawSpool::default(),
             retry: RawRetry::default(),
             admin: AdminConfig::default(),
+            cluster: None,
             spf: auth::RawSpf::default(),
             dkim: None,
             client: Vec::new(),
@@ -79,6 +82,10 @@ impl RawConfig {
                         Err(e) => error(e.span(), e.message()),
                     }
                 }
+                "cluster" => match RawCluster::deserialize(ValueDeserializer::from(value)) {
+                    Ok(c) => raw.cluster = Some(c),
+                    Err(e) => error(e.span(), e.message()),
+                },
                 "admin" => match AdminConfig::deserialize(ValueDeserializer::from(value)) {
                     Ok(s) => raw.admin = s,
                     Err(e) => error(e.span(), e.message()),
@@ -121,7 +128,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `spf`, `dkim`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `cluster`, `spf`, `dkim`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }

@@ -54,6 +54,9 @@ pub(crate) struct RawUpstream {
     pub notify: Option<String>,
     /// Upstream to use while this one is unreachable.
     pub fallback: Option<String>,
+    /// The provider account whose limits this upstream spends (`[cluster]`): upstreams with the
+    /// same account share them; default: the upstream's name.
+    pub account: Option<String>,
     pub limits: Option<RawLimits>,
     /// Addresses (or networks) this upstream sends from, for the SPF pre-flight.
     #[serde(default)]
@@ -77,6 +80,9 @@ pub struct Upstream {
     pub policy: UpstreamPolicy,
     /// Used while this upstream cannot be reached (never when it refuses a recipient).
     pub fallback: Option<String>,
+    /// Whose provider limits it spends: shared by every upstream (and every relay of a
+    /// `[cluster]`) with the same account.
+    pub account: String,
     /// `[upstream.dkim]`: this upstream's own signing identity.
     pub dkim: Option<DkimConfig>,
     pub transport: Transport,
@@ -207,6 +213,7 @@ impl RawUpstream {
                 ));
             }
         }
+        let account = self.account.clone().unwrap_or_else(|| self.name.clone());
         Ok(Upstream {
             name: self.name,
             default: self.default,
@@ -216,6 +223,7 @@ impl RawUpstream {
                 .map(|s| s.trim_start_matches('@').to_lowercase())
                 .collect(),
             fallback: self.fallback.clone(),
+            account,
             dkim: self.dkim.clone(),
             policy: UpstreamPolicy {
                 blacklist: self.blacklist,

@@ -140,7 +140,7 @@ impl Attempts {
     fn announce_hold(&self, upstream: &str, msg: &StoredMessage, hold: &Hold) {
         if let Some(t) = self.targets.get(upstream)
             && t.transport.is_limited()
-            && t.throttle.first_notice(hold.until)
+            && t.pacer.local().first_notice(hold.until)
         {
             tracing::warn!(%upstream, "{}; mail waits in the queue", hold.reason);
         }

@@ -13,6 +13,7 @@ use super::attempt::Attempts;
 use super::limits::LimitBook;
 use super::notices::Notices;
 use super::target::{Targets, UpstreamLimits};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::spool::{Spool, StoredMessage, now_ms};
@@ -23,6 +24,8 @@ const SCAN_EVERY: Duration = Duration::from_secs(1);
 const SCAN_BATCH: usize = 1000;
 
 pub struct Delivery {
+    /// `[cluster]`: the provider limits shared with other relays.
+    cluster: Option<Arc<Cluster>>,
     attempts: Arc<Attempts>,
     inflight: Mutex<HashSet<String>>,
     /// When each recent attempt ended: a scan that read the spool before that moment holds a
@@ -36,7 +39,8 @@ impl Delivery {
         spool: Spool,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Delivery>, UpstreamError> {
-        let targets = Arc::new(Targets::new(&config)?);
+        let cluster = config.cluster.as_ref().map(|c| Arc::new(Cluster::new(c)));
+        let targets = Arc::new(Targets::new(&config, cluster.as_ref())?);
         let notices = Notices::new(
             spool.clone(),
             config.server.hostname.clone(),
@@ -51,6 +55,7 @@ impl Delivery {
             targets,
         };
         Ok(Arc::new(Delivery {
+            cluster,
             attempts: Arc::new(attempts),
             inflight: Mutex::new(HashSet::new()),
             finished: Mutex::new(HashMap::new()),
@@ -69,6 +74,8 @@ impl Delivery {
         book.prune().await;
         let mut reset_mark = book.reset_mark().await.unwrap_or(0);
         self.load_limits().await;
+        let mut cluster_reset = None;
+        let mut heartbeat = tokio::time::interval(crate::cluster::members::HEARTBEAT_EVERY);
         loop {
             tokio::select! {
                 Some(msg) = fresh.recv() => self.dispatch(msg, None),
@@ -78,8 +85,62 @@ impl Delivery {
                     let unattempted = std::mem::replace(&mut first_scan, false);
                     self.scan(unattempted, &mut reset_mark).await;
                 }
+                _ = heartbeat.tick(), if self.cluster.is_some() => {
+                    self.beat().await;
+                    self.follow_cluster_resets(&mut cluster_reset).await;
+                }
                 _ = shutdown.changed() => break,
             }
+        }
+    }
+
+    /// This node's heartbeat, with its queue.
+    async fn beat(&self) {
+        let Some(cluster) = &self.cluster else { return };
+        let queued = self
+            .attempts
+            .spool
+            .queue_stats()
+            .await
+            .map(|(n, _)| n)
+            .unwrap_or(0);
+        cluster.heartbeat(queued, 0).await;
+        for t in self.attempts.targets.limited() {
+            t.pacer.sync().await;
+        }
+    }
+
+    /// A `limits reset` on any node: release this node's mail held for those accounts (as a
+    /// local `limits reset` does; the reset mark then reloads the counters).
+    async fn follow_cluster_resets(&self, seen: &mut Option<i64>) {
+        let Some(cluster) = &self.cluster else { return };
+        let Some((seq, which)) = crate::cluster::members::last_reset(&cluster.store).await else {
+            return;
+        };
+        if seen.replace(seq).is_none_or(|s| s == seq) {
+            return;
+        }
+        let names: Vec<String> = self
+            .attempts
+            .targets
+            .limited()
+            .filter(|t| which.as_ref().is_none_or(|w| w.contains(&t.account)))
+            .map(|t| t.name.clone())
+            .collect();
+        tracing::info!(
+            "limits reset on another node; held mail of {} goes out now",
+            names.join(", ")
+        );
+        let dir = self.attempts.spool.dir().to_path_buf();
+        let released = tokio::task::spawn_blocking(move || {
+            let mut admin = crate::spool::Admin::open(&dir)?;
+            names.iter().try_fold(0, |n, name| {
+                Ok::<_, crate::spool::SpoolError>(n + admin.reset_limits(Some(name))?)
+            })
+        })
+        .await;
+        if let Ok(Err(e)) = released {
+            tracing::error!("cannot release held mail after a cluster reset: {e}");
         }
     }
 
@@ -105,7 +166,7 @@ impl Delivery {
         for t in self.attempts.targets.all() {
             t.pool.close_idle().await;
             // Connections lowered after a `432` come back one at a time.
-            t.throttle.restore_connections();
+            t.pacer.local().restore_connections();
         }
     }
 
@@ -138,7 +199,7 @@ impl Delivery {
     /// reset).
     async fn load_limits(&self) {
         for t in self.attempts.targets.limited() {
-            self.attempts.book.load(&t.name, &t.throttle).await;
+            self.attempts.book.load(&t.name, &t.pacer).await;
         }
     }
 
@@ -155,8 +216,8 @@ impl Delivery {
     }
 
     /// Every limited upstream's connections, pause and quota windows now (for `/status`).
-    pub fn limits_now(&self) -> Vec<UpstreamLimits> {
-        self.attempts.targets.limits_now()
+    pub async fn limits_now(&self) -> Vec<UpstreamLimits> {
+        self.attempts.targets.limits_now().await
     }
 
     /// Connections allowed to `upstream` now (for status and tests).
@@ -164,7 +225,7 @@ impl Delivery {
         let t = self.attempts.targets.get(upstream)?;
         t.transport
             .is_limited()
-            .then(|| t.throttle.connection_limit())
+            .then(|| t.pacer.local().connection_limit())
     }
 
     /// What AUTO detection found for an upstream (for logs, tests and `send-test`).

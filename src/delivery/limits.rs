@@ -1,10 +1,11 @@
 //! The provider limits' memory across restarts: quota usage and pauses are written to the
 //! spool as they happen and loaded into each upstream's throttle at start and after
 //! `smarthost limits reset`. A spool that cannot take them never stops mail: counting is a
-//! courtesy to the provider, the queue is not at risk. Names no other part of delivery.
+//! courtesy to the provider, the queue is not at risk. Names no other part of delivery but the pacer it fills.
 
+use super::pacer::Pacer;
 use crate::spool::{LIMITS_KEPT_MS, LimitOp, Spool, now_ms};
-use crate::throttle::{self, Throttle};
+use crate::throttle;
 
 #[derive(Clone)]
 pub struct LimitBook {
@@ -45,15 +46,15 @@ impl LimitBook {
         }
     }
 
-    /// Loads `upstream`'s usage and pause from the spool into its throttle.
-    pub async fn load(&self, upstream: &str, throttle: &Throttle) {
+    /// Loads `upstream`'s usage and pause from the spool into its pacer.
+    pub async fn load(&self, upstream: &str, pacer: &Pacer) {
         let now = now_ms();
         match self
             .spool
             .limit_state(upstream, now - LIMITS_KEPT_MS, now)
             .await
         {
-            Ok(state) => throttle.load(
+            Ok(state) => pacer.load(
                 state.usage,
                 state
                     .pause

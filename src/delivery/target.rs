@@ -5,18 +5,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::pacer::Pacer;
 use super::pool::Pool;
 use super::transport::Transport;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::dkim::Signers;
 use crate::spool::now_ms;
-use crate::throttle::{self, Throttle};
+use crate::throttle;
 use crate::upstream::error::UpstreamError;
 
 pub struct Target {
     pub name: String,
+    /// Whose provider limits it spends (shared with other upstreams and relays).
+    pub account: String,
     pub transport: Transport,
-    pub throttle: Throttle,
+    pub pacer: Pacer,
     pub pool: Pool,
 }
 
@@ -32,19 +36,20 @@ pub struct UpstreamLimits {
 }
 
 impl Targets {
-    pub fn new(config: &Config) -> Result<Targets, UpstreamError> {
+    pub fn new(config: &Config, cluster: Option<&Arc<Cluster>>) -> Result<Targets, UpstreamError> {
         // A transport that changes a signed message (Graph) signs it again.
         let signers = Signers::load(config).map_err(|e| UpstreamError::Local(e.to_string()))?;
         let mut targets = HashMap::new();
         for up in &config.upstreams {
-            let throttle = match up.transport.limits() {
-                Some(limits) => Throttle::new(&limits),
-                None => Throttle::unlimited(),
+            let pacer = match up.transport.limits() {
+                Some(limits) => Pacer::new(&limits, &up.account, cluster),
+                None => Pacer::unlimited(),
             };
             let target = Target {
                 name: up.name.clone(),
+                account: up.account.clone(),
                 transport: Transport::new(up, config, signers.shared(&up.name))?,
-                throttle,
+                pacer,
                 pool: Pool::default(),
             };
             targets.insert(up.name.clone(), Arc::new(target));
@@ -65,18 +70,20 @@ impl Targets {
         self.all().filter(|t| t.transport.is_limited())
     }
 
-    /// Every limited upstream's connections, pause and quota windows now, by name.
-    pub fn limits_now(&self) -> Vec<UpstreamLimits> {
+    /// Every limited upstream's connections, pause and quota windows now (the shared ones in
+    /// a cluster), by name.
+    pub async fn limits_now(&self) -> Vec<UpstreamLimits> {
         let now = now_ms();
-        let mut out: Vec<UpstreamLimits> = self
-            .limited()
-            .map(|t| UpstreamLimits {
+        let mut out = Vec::new();
+        for t in self.limited() {
+            let (windows, paused_until) = t.pacer.windows(now).await;
+            out.push(UpstreamLimits {
                 name: t.name.clone(),
-                connections: t.throttle.connection_limit(),
-                paused_until: t.throttle.paused_until(now),
-                windows: t.throttle.windows(now),
-            })
-            .collect();
+                connections: t.pacer.local().connection_limit(),
+                paused_until,
+                windows,
+            });
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }

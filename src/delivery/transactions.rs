@@ -4,9 +4,8 @@
 //! down". Persists quota use and pauses through the [`LimitBook`]. Returns what the upstream
 //! said; never decides retries or bounces (the attempt does).
 
-use tokio::sync::SemaphorePermit;
-
 use super::limits::LimitBook;
+use super::pacer::Permit;
 use super::target::Target;
 use super::transport::Session;
 use crate::spool::{StoredMessage, now_ms};
@@ -46,11 +45,11 @@ pub async fn send(
     msg: &StoredMessage,
     pending: &[usize],
 ) -> Result<Attempt, UpstreamError> {
-    let throttle = &target.throttle;
-    if let Some(hold) = throttle.hold(now_ms()) {
+    let pacer = &target.pacer;
+    if let Some(hold) = pacer.hold(now_ms()).await {
         return Ok(Attempt::held(Vec::new(), hold));
     }
-    let permit = throttle.connection().await;
+    let permit = pacer.connection().await;
     let mut open = match target.pool.checkout() {
         Some(session) => Open {
             session,
@@ -73,16 +72,16 @@ pub async fn send(
     let mut results = Vec::with_capacity(pending.len());
     let mut rest = pending;
     while !rest.is_empty() {
-        let (n, units) = match throttle.take(now_ms(), per.min(rest.len())) {
+        let (n, units) = match pacer.take(now_ms(), per.min(rest.len())).await {
             Ok(granted) => granted,
             Err(hold) => {
-                return Ok(finish(target, open.session, results, Some(hold)));
+                return Ok(finish(target, open.session, results, Some(hold)).await);
             }
         };
         if units > 0 {
             book.spent(&target.name, units).await;
         }
-        let _admitted = throttle.admit().await;
+        let _admitted = pacer.admit().await;
         let (part, tail) = rest.split_at(n);
         let sent = match transaction(target, &mut open, msg, part).await {
             Ok(sent) => sent,
@@ -107,7 +106,7 @@ pub async fn send(
         let mut part_results = sent;
         if let Some((signal, reply)) = soften_signals(&mut part_results) {
             results.extend(part_results);
-            let (hold, pause) = throttle.back_off(signal, &reply, now_ms(), permit);
+            let (hold, pause) = pacer.back_off(signal, &reply, now_ms(), permit).await;
             book.paused(&target.name, pause).await;
             // The provider may have closed it or count it against us; not reused.
             drop(open);
@@ -116,7 +115,7 @@ pub async fn send(
         results.extend(part_results);
         rest = tail;
     }
-    Ok(finish(target, open.session, results, None))
+    Ok(finish(target, open.session, results, None).await)
 }
 
 /// One transaction; a pooled session the server dropped meanwhile is replaced once.
@@ -140,15 +139,21 @@ async fn transaction(
     target.transport.send(&mut open.session, msg, part).await
 }
 
-/// The session goes back to the pool for the next message.
-fn finish(
+/// The session goes back to the pool for the next message, unless connections are counted
+/// across relays: then it is closed while this attempt still holds its slot, so an idle
+/// connection never counts against the account without a slot.
+async fn finish(
     target: &Target,
     session: Session,
     results: Vec<(usize, RcptResult)>,
     held: Option<Hold>,
 ) -> Attempt {
     let dsn_passed_on = session.passes_dsn_on();
-    target.pool.checkin(session);
+    if target.pacer.pools_connections() {
+        target.pool.checkin(session);
+    } else {
+        session.close().await;
+    }
     Attempt {
         results,
         held,
@@ -164,11 +169,14 @@ async fn signalled(
     book: &LimitBook,
     e: UpstreamError,
     results: Vec<(usize, RcptResult)>,
-    permit: SemaphorePermit<'_>,
+    permit: Permit<'_>,
 ) -> Result<Attempt, UpstreamError> {
     match provider_signal(&e) {
         Some((signal, reply)) => {
-            let (hold, pause) = target.throttle.back_off(signal, &reply, now_ms(), permit);
+            let (hold, pause) = target
+                .pacer
+                .back_off(signal, &reply, now_ms(), permit)
+                .await;
             book.paused(&target.name, pause).await;
             Ok(Attempt::held(results, hold))
         }

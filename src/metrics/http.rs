@@ -96,7 +96,7 @@ async fn refresh(state: &AdminState) {
             .unwrap_or(0.0);
         state.metrics.set_queue(n, age);
     }
-    for u in state.delivery.limits_now() {
+    for u in state.delivery.limits_now().await {
         state.metrics.set_connections(&u.name, u.connections);
         for w in &u.windows {
             state.metrics.set_limit(&u.name, w.window, w.used, w.limit);
@@ -142,6 +142,7 @@ async fn status(state: &AdminState) -> Status {
     let upstreams = state
         .delivery
         .limits_now()
+        .await
         .into_iter()
         .map(|u| UpstreamStatus {
             health: state.metrics.health(&u.name),
