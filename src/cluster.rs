@@ -8,6 +8,7 @@
 pub mod members;
 mod scripts;
 pub mod shared;
+pub mod tokens;
 mod store;
 
 use std::sync::Arc;

@@ -57,6 +57,11 @@ impl GraphClient {
         })
     }
 
+    /// The app's tokens.
+    pub fn tokens(&self) -> &TokenSource {
+        &self.tokens
+    }
+
     /// The mailbox mail from `sender` is sent as: the configured one, else the sender.
     pub fn mailbox<'a>(&'a self, sender: &'a str) -> &'a str {
         self.cfg.mailbox.as_deref().unwrap_or(sender)

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use crate::cluster::tokens::{Shared, SharedTokens};
 use crate::config::{Flow, OAuth2Config};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -55,6 +56,8 @@ struct Access {
     /// When to stop handing it out: before it expires, by a quarter of its life (at most 5 min),
     /// so a connection authenticating now never presents an expired token.
     renew_at: Instant,
+    /// The same moment in unix ms, as other relays of a cluster read it.
+    renew_at_ms: i64,
 }
 
 /// The tokens of one upstream.
@@ -65,6 +68,8 @@ pub struct TokenSource {
     http: reqwest::Client,
     /// Held across a refresh: whoever comes while it runs waits and gets the fresh token.
     access: Mutex<Option<Access>>,
+    /// In a `[cluster]`: the grant as every relay shares it.
+    shared: std::sync::OnceLock<SharedTokens>,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -102,7 +107,19 @@ impl TokenSource {
                 reason,
             })?,
             access: Mutex::new(None),
+            shared: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The app's client id (it names the grant across relays).
+    pub fn client_id(&self) -> &str {
+        &self.cfg.client_id
+    }
+
+    /// Shares this grant with the other relays of a cluster: one refresh at a time, the newest
+    /// rotation kept.
+    pub fn share(&self, tokens: SharedTokens) {
+        let _ = self.shared.set(tokens);
     }
 
     /// A usable access token: the one in memory while it is fresh, else a new one.
@@ -129,7 +146,62 @@ impl TokenSource {
     }
 
     async fn refresh(&self) -> Result<Access, OAuthError> {
+        if let Some(shared) = self.shared.get()
+            && let Some(done) = self.refresh_shared(shared).await
+        {
+            return done;
+        }
+        let state = self.load().await?;
+        self.exchange(state).await.map(|(a, _)| a)
+    }
+
+    /// The cluster's token while it is fresh; else this node refreshes under the shared lock
+    /// (from the newest rotated refresh token) and stores the result for the others. `None`
+    /// when Redis cannot answer, or the lock stays taken: then this node refreshes alone.
+    async fn refresh_shared(&self, shared: &SharedTokens) -> Option<Result<Access, OAuthError>> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let current = shared.get().await?;
+            if let Some(a) = usable(&current) {
+                return Some(Ok(a));
+            }
+            if shared.lock().await? {
+                let result = self.refresh_locked(shared).await;
+                shared.unlock().await;
+                return Some(result);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn refresh_locked(&self, shared: &SharedTokens) -> Result<Access, OAuthError> {
+        let current = shared.get().await.unwrap_or_default();
+        if let Some(a) = usable(&current) {
+            return Ok(a);
+        }
         let mut state = self.load().await?;
+        if self.cfg.flow.uses_refresh_token() && current.refresh.is_some() {
+            state.refresh_token = current.refresh.clone();
+        }
+        let (access, rotated) = self.exchange(state).await?;
+        let put = shared
+            .put(current.version, &access.token, access.renew_at_ms, rotated.as_deref())
+            .await;
+        if put == Some(false) {
+            tracing::warn!(upstream = %self.upstream, "another relay stored a newer OAuth2 token meanwhile; it is kept");
+        }
+        Ok(access)
+    }
+
+    /// One conversation with the token endpoint from `state`; the new access token and the
+    /// rotated refresh token, if any.
+    async fn exchange(
+        &self,
+        mut state: store::TokenState,
+    ) -> Result<(Access, Option<String>), OAuthError> {
         let grant = match self.cfg.flow {
             Flow::ClientCredentials => http::Grant::ClientCredentials,
             Flow::RefreshToken | Flow::DeviceCode => match &state.refresh_token {
@@ -149,11 +221,11 @@ impl TokenSource {
         match result {
             Ok(t) => {
                 let lifetime = Duration::from_secs(t.expires_in.max(1));
-                if let Some(rotated) = t
+                let rotated = t
                     .refresh_token
-                    .filter(|_| self.cfg.flow.uses_refresh_token())
-                {
-                    state.refresh_token = Some(rotated);
+                    .filter(|_| self.cfg.flow.uses_refresh_token());
+                if let Some(r) = &rotated {
+                    state.refresh_token = Some(r.clone());
                 }
                 state.last_refresh = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
                 state.access_expires_at = Some(
@@ -166,10 +238,15 @@ impl TokenSource {
                 self.save(state).await?;
                 tracing::info!(upstream = %self.upstream, expires_in = t.expires_in,
                     "OAuth2 access token refreshed");
-                Ok(Access {
-                    token: t.access_token,
-                    renew_at: started + lifetime - margin(lifetime),
-                })
+                let renew_in = lifetime - margin(lifetime);
+                Ok((
+                    Access {
+                        token: t.access_token,
+                        renew_at: started + renew_in,
+                        renew_at_ms: crate::spool::now_ms() + renew_in.as_millis() as i64,
+                    },
+                    rotated,
+                ))
             }
             Err(e) => {
                 let err = self.classify(e);
@@ -239,6 +316,17 @@ impl TokenSource {
             reason: format!("{}: {e}", self.path.display()),
         }
     }
+}
+
+/// The cluster's access token, while it may still be handed out.
+fn usable(shared: &Shared) -> Option<Access> {
+    let left = shared.expires - crate::spool::now_ms();
+    let token = shared.access.clone().filter(|_| left > 0)?;
+    Some(Access {
+        token,
+        renew_at: Instant::now() + Duration::from_millis(left as u64),
+        renew_at_ms: shared.expires,
+    })
 }
 
 /// What the admin does to give an upstream a new grant.

@@ -431,3 +431,55 @@ async fn cluster_status_lists_both_nodes_with_their_queues() {
     assert!(s.contains("account"), "{s}");
     drop(b);
 }
+
+#[tokio::test]
+async fn two_nodes_refresh_one_rotating_oauth2_grant_once_per_expiry() {
+    use common::token_server::{SECRET, TokenServer, USER};
+    redis_ready();
+    let harness = Harness::get();
+    let id = unique("cluster-grant");
+    let lifetime = Duration::from_secs(3);
+    TokenServer::get().register(&id, lifetime, Some("rt-0"));
+    let account = unique("acct-oauth");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
+    let upstream = |node: &str| {
+        // Each node has its own copy of the grant, as pasted on two machines.
+        let grant = dir.path().join(format!("grant-{node}.json"));
+        std::fs::write(&grant, "rt-0\n").unwrap();
+        format!(
+            "[[upstream]]\nname = \"oauth\"\naccount = \"{account}\"\nhost = \"127.0.0.1\"\nport = 2589\n\
+             conn = \"starttls\"\nca_file = \"{ca}\"\nusername = \"{USER}\"\ntimeout = \"20s\"\n\
+             [upstream.oauth2]\nflow = \"refresh_token\"\ntoken_url = \"{token}\"\nclient_id = \"{id}\"\n\
+             client_secret_file = \"{secret}\"\nscope = \"smtp\"\nrefresh_token_file = \"{grant}\"\n",
+            ca = harness.ca(),
+            token = TokenServer::url("/token"),
+            secret = dir.path().join("secret.txt").display(),
+            grant = grant.display(),
+        )
+    };
+    let a = node("grant-a", REDIS, &upstream("a"), "");
+    let b = node("grant-b", REDIS, &upstream("b"), "");
+    let tag = unique("g");
+    let mut rcpts = Vec::new();
+    let start = Instant::now();
+    for i in 0..10 {
+        let to = format!("{tag}-{i}@example.net");
+        let via = if i % 2 == 0 { a.addr } else { b.addr };
+        assert!(send(via, &to).await.starts_with("250"));
+        rcpts.push(to);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    wait_until("all ten delivered", 60, || at_sink(&rcpts) == 10).await;
+    let c = TokenServer::get().client(&id);
+    let expiries = start.elapsed().as_secs_f64() / lifetime.as_secs_f64();
+    assert_eq!(
+        c.token_requests, c.refreshes,
+        "no node ever presented a refresh token another had already rotated"
+    );
+    assert!(
+        (c.refreshes as f64) <= expiries + 2.0,
+        "{} refreshes for about {expiries:.1} expiries: one per expiry, not one per node",
+        c.refreshes
+    );
+}

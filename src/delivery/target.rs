@@ -9,6 +9,7 @@ use super::pacer::Pacer;
 use super::pool::Pool;
 use super::transport::Transport;
 use crate::cluster::Cluster;
+use crate::cluster::tokens::SharedTokens;
 use crate::config::Config;
 use crate::dkim::Signers;
 use crate::spool::now_ms;
@@ -45,10 +46,15 @@ impl Targets {
                 Some(limits) => Pacer::new(&limits, &up.account, cluster),
                 None => Pacer::unlimited(),
             };
+            let transport = Transport::new(up, config, signers.shared(&up.name))?;
+            if let (Some(c), Some(tokens)) = (cluster, transport.tokens()) {
+                let grant = format!("{}:{}", up.account, tokens.client_id());
+                tokens.share(SharedTokens::new(c.store.clone(), &grant, &c.node));
+            }
             let target = Target {
                 name: up.name.clone(),
                 account: up.account.clone(),
-                transport: Transport::new(up, config, signers.shared(&up.name))?,
+                transport,
                 pacer,
                 pool: Pool::default(),
             };

@@ -85,6 +85,15 @@ impl Transport {
         !matches!(self, Transport::File(_))
     }
 
+    /// The OAuth2 tokens the transport logs in with, if any.
+    pub fn tokens(&self) -> Option<&crate::oauth2::TokenSource> {
+        match self {
+            Transport::Smtp(t) => t.tokens(),
+            Transport::Graph(t) => Some(t.client().tokens()),
+            Transport::File(_) => None,
+        }
+    }
+
     /// The Graph client of a Graph upstream (send-test).
     pub fn graph(&self) -> Option<&crate::graph::GraphClient> {
         match self {

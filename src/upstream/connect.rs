@@ -68,6 +68,11 @@ impl Endpoint {
         })
     }
 
+    /// The grant's tokens, when the upstream logs in with OAuth2.
+    pub fn tokens(&self) -> Option<&crate::oauth2::TokenSource> {
+        self.tokens.as_deref()
+    }
+
     /// Reports every step of each connection to `tracer` (for `send-test`).
     pub fn traced(mut self, tracer: Tracer) -> Endpoint {
         self.trace = Some(tracer);

@@ -41,6 +41,10 @@ impl Smtp {
         self.endpoint.cfg.max_recipients_per_message
     }
 
+    pub fn tokens(&self) -> Option<&crate::oauth2::TokenSource> {
+        self.endpoint.tokens()
+    }
+
     pub fn detected(&self) -> Option<Detected> {
         self.endpoint.detected()
     }
