@@ -8,8 +8,8 @@
 pub mod members;
 mod scripts;
 pub mod shared;
-pub mod tokens;
 mod store;
+pub mod tokens;
 
 use std::sync::Arc;
 

@@ -25,5 +25,5 @@ mod target;
 mod transactions;
 pub mod transport;
 
-pub use dispatch::Delivery;
+pub use dispatch::{ClusterState, Delivery};
 pub use target::UpstreamLimits;

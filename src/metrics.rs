@@ -65,6 +65,9 @@ pub struct Metrics {
     limit_used: Family<WindowLabels, Gauge>,
     limit_max: Family<WindowLabels, Gauge>,
     connections: Family<UpstreamLabels, Gauge>,
+    /// 1 while the provider limits are shared through Redis, 0 while this relay keeps to its
+    /// share alone; absent without `[cluster]`.
+    cluster_shared: Gauge,
     health: Mutex<BTreeMap<String, Health>>,
     pub started: Instant,
 }
@@ -126,7 +129,14 @@ impl Metrics {
             "Connections allowed now (lower after a 432 4.3.2)",
             connections.clone(),
         );
+        let cluster_shared = Gauge::default();
+        registry.register(
+            "smarthost_cluster_shared",
+            "1 while provider limits are shared through Redis, 0 while each relay keeps its share",
+            cluster_shared.clone(),
+        );
         Metrics {
+            cluster_shared,
             registry,
             messages,
             failures,
@@ -191,6 +201,10 @@ impl Metrics {
     }
 
     /// Sets the gauges read at scrape time.
+    pub fn set_cluster_shared(&self, shared: bool) {
+        self.cluster_shared.set(i64::from(shared));
+    }
+
     pub fn set_queue(&self, messages: usize, oldest_age_seconds: f64) {
         self.queue_messages.set(messages as i64);
         self.queue_oldest.set(oldest_age_seconds);

@@ -188,7 +188,12 @@ impl TokenSource {
         }
         let (access, rotated) = self.exchange(state).await?;
         let put = shared
-            .put(current.version, &access.token, access.renew_at_ms, rotated.as_deref())
+            .put(
+                current.version,
+                &access.token,
+                access.renew_at_ms,
+                rotated.as_deref(),
+            )
             .await;
         if put == Some(false) {
             tracing::warn!(upstream = %self.upstream, "another relay stored a newer OAuth2 token meanwhile; it is kept");

@@ -374,7 +374,13 @@ async fn without_redis_each_node_keeps_to_half_and_the_units_are_counted_when_it
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let up = counting_upstream(Duration::ZERO).await;
     let cfg = scripted(&unique("acct-outage"), up.port, "per_hour = 10");
-    let a = node("out-a", &url, &cfg, "expected_nodes = 2");
+    let admin = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let a = node(
+        "out-a",
+        &url,
+        &format!("{admin}{cfg}"),
+        "expected_nodes = 2",
+    );
     let b = node("out-b", &url, &cfg, "expected_nodes = 2");
     redis.down();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -401,13 +407,28 @@ async fn without_redis_each_node_keeps_to_half_and_the_units_are_counted_when_it
     );
     assert_eq!(held(&a) + held(&b), 6);
     a.wait_log("cannot be reached").await;
+    let status = http_get(&a, "/status").await;
+    assert!(
+        status.replace(' ', "").contains("\"shared\":false"),
+        "{status}"
+    );
+    let metrics = http_get(&a, "/metrics").await;
+    assert!(metrics.contains("smarthost_cluster_shared 0"), "{metrics}");
     redis.up();
-    // Back: each node writes back what it spent alone, so the account is seen as full.
-    send(a.addr, "after@example.net").await;
-    wait_until("the units spent alone are counted", 30, || {
-        cli(&a, &["limits", "show"]).contains("10 of 10 messages used")
-    })
-    .await;
+    // Back: each node writes back what it spent alone (at its next heartbeat), so the account
+    // is seen as full, and shared counting holds the next message.
+    let counted = || cli(&a, &["limits", "show"]).contains("10 of 10 messages used");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !counted() {
+        assert!(
+            Instant::now() < deadline,
+            "the units spent alone were not counted:\n{}",
+            cli(&a, &["limits", "show"])
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(send(b.addr, "after@example.net").await.starts_with("250"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(up.arrivals.lock().unwrap().len(), 10);
 }
 
@@ -482,4 +503,25 @@ async fn two_nodes_refresh_one_rotating_oauth2_grant_once_per_expiry() {
         "{} refreshes for about {expiries:.1} expiries: one per expiry, not one per node",
         c.refreshes
     );
+}
+
+/// A GET on the node's `[admin]` listener (its address is in the log).
+async fn http_get(node: &BinaryRelay, path: &str) -> String {
+    node.wait_log("metrics and status on http://").await;
+    let log = node.log();
+    let addr = log
+        .split("metrics and status on http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut s, &mut out)
+        .await
+        .unwrap();
+    out
 }

@@ -10,18 +10,21 @@ use redis::Script;
 const NOW: &str = "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
 /// KEYS[1] usage (zset `ms:node:seq:units`, score ms). ARGV: recipients wanted, count mode
-/// (`m` messages, `r` recipients), a unique tag, then span ms and limit for each window.
+/// (`m` messages, `r` recipients), a unique tag, the number of windows, span ms and limit for
+/// each window, then pairs of (ms, `tag:units`) this node spent while Redis was away: they are
+/// counted first, in the same step, so a unit spent alone is never granted twice.
 /// Returns {granted, units, now}; granted 0 when a window is full.
 pub static QUOTA_TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{NOW}{}",
         r#"
-local n = tonumber(ARGV[1]); local mode = ARGV[2]; local tag = ARGV[3]
+local n = tonumber(ARGV[1]); local mode = ARGV[2]; local tag = ARGV[3]; local k = tonumber(ARGV[4])
 local longest = 0
-for i = 4, #ARGV, 2 do local s = tonumber(ARGV[i]); if s > longest then longest = s end end
+for i = 5, 4 + 2 * k, 2 do local s = tonumber(ARGV[i]); if s > longest then longest = s end end
+for i = 5 + 2 * k, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i] .. ':' .. ARGV[i + 1]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)
 local room = nil
-for i = 4, #ARGV, 2 do
+for i = 5, 4 + 2 * k, 2 do
   local span = tonumber(ARGV[i]); local limit = tonumber(ARGV[i + 1]); local used = 0
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - span), '+inf')) do
     used = used + tonumber(string.match(m, ':(%d+)$'))
@@ -32,10 +35,10 @@ end
 if room == nil then room = n end
 local granted = 0
 if mode == 'm' then if room >= 1 then granted = n end else granted = math.min(n, room) end
+redis.call('PEXPIRE', KEYS[1], longest + 60000)
 if granted == 0 then return {0, 0, now} end
 local units = granted; if mode == 'm' then units = 1 end
 redis.call('ZADD', KEYS[1], now, now .. ':' .. tag .. ':' .. units)
-redis.call('PEXPIRE', KEYS[1], longest + 60000)
 return {granted, units, now}
 "#
     ))

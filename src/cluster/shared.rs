@@ -61,8 +61,9 @@ impl SharedLimits {
         format!("{}:{}", self.node, self.seq.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Takes quota room for a transaction to `recipients` recipients.
-    pub async fn take(&self, recipients: usize) -> Option<Take> {
+    /// Takes quota room for a transaction to `recipients` recipients, after counting `alone`
+    /// (what this node spent while Redis was away) in the same atomic step.
+    pub async fn take(&self, recipients: usize, alone: &[(i64, u32)]) -> Option<Take> {
         let Some(q) = &self.limits.quota else {
             return Some(Take::Granted(recipients, 0));
         };
@@ -71,9 +72,15 @@ impl SharedLimits {
             Count::Messages => "m",
             Count::Recipients => "r",
         };
-        inv.arg(recipients).arg(mode).arg(self.tag());
+        inv.arg(recipients)
+            .arg(mode)
+            .arg(self.tag())
+            .arg(q.windows.len());
         for w in &q.windows {
             inv.arg(w.span.as_millis() as u64).arg(w.limit);
+        }
+        for (at, units) in alone {
+            inv.arg(*at).arg(format!("{}:{units}", self.tag()));
         }
         let (granted, units, _now): (usize, u32, i64) = self
             .store

@@ -103,7 +103,10 @@ impl SharedTokens {
         inv.arg(&self.holder);
         let _: Option<i64> = self
             .store
-            .call("oauth2", |mut c| async move { inv.invoke_async(&mut c).await })
+            .call(
+                "oauth2",
+                |mut c| async move { inv.invoke_async(&mut c).await },
+            )
             .await;
     }
 
@@ -123,7 +126,10 @@ impl SharedTokens {
             .arg(STATE_TTL.as_millis() as u64);
         let written: i64 = self
             .store
-            .call("oauth2", |mut c| async move { inv.invoke_async(&mut c).await })
+            .call(
+                "oauth2",
+                |mut c| async move { inv.invoke_async(&mut c).await },
+            )
             .await?;
         Some(written == 1)
     }

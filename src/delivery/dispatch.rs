@@ -20,6 +20,16 @@ use crate::spool::{Spool, StoredMessage, now_ms};
 use crate::upstream::connect::Detected;
 use crate::upstream::error::UpstreamError;
 
+/// One node of a `[cluster]` as `/status` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterState {
+    pub node: String,
+    /// The provider limits are shared through Redis now (false: this node keeps to its share).
+    pub shared: bool,
+    /// Nodes the limits are divided by while Redis is away.
+    pub nodes: usize,
+}
+
 const SCAN_EVERY: Duration = Duration::from_secs(1);
 const SCAN_BATCH: usize = 1000;
 
@@ -218,6 +228,16 @@ impl Delivery {
     /// Every limited upstream's connections, pause and quota windows now (for `/status`).
     pub async fn limits_now(&self) -> Vec<UpstreamLimits> {
         self.attempts.targets.limits_now().await
+    }
+
+    /// This node in its cluster, for `/status` and the metrics.
+    pub fn cluster_state(&self) -> Option<ClusterState> {
+        let c = self.cluster.as_ref()?;
+        Some(ClusterState {
+            node: c.node.clone(),
+            shared: c.store.is_up(),
+            nodes: c.nodes(),
+        })
     }
 
     /// Connections allowed to `upstream` now (for status and tests).

@@ -232,8 +232,13 @@ impl Shared {
     }
 
     async fn take(&self, now: i64, recipients: usize) -> Result<(usize, u32), Hold> {
-        self.write_back().await;
-        match self.limits.take(recipients).await {
+        let alone = std::mem::take(&mut *lock(&self.pending));
+        let taken = self.limits.take(recipients, &alone).await;
+        if taken.is_none() {
+            // Not counted there: still owed.
+            lock(&self.pending).splice(0..0, alone);
+        }
+        match taken {
             Some(Take::Granted(n, units)) => {
                 self.remember(now, units);
                 Ok((n, units))

@@ -96,6 +96,9 @@ async fn refresh(state: &AdminState) {
             .unwrap_or(0.0);
         state.metrics.set_queue(n, age);
     }
+    if let Some(c) = state.delivery.cluster_state() {
+        state.metrics.set_cluster_shared(c.shared);
+    }
     for u in state.delivery.limits_now().await {
         state.metrics.set_connections(&u.name, u.connections);
         for w in &u.windows {
@@ -111,6 +114,9 @@ struct Status {
     test_mode: bool,
     queue: QueueStatus,
     upstreams: Vec<UpstreamStatus>,
+    /// `[cluster]`: this node, whether the limits are shared now, and the nodes counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<crate::delivery::ClusterState>,
 }
 
 #[derive(Serialize)]
@@ -176,5 +182,6 @@ async fn status(state: &AdminState) -> Status {
             oldest_age_seconds: oldest.map(|c| (now_ms() / 1000 - c).max(0)).unwrap_or(0),
         },
         upstreams,
+        cluster: state.delivery.cluster_state(),
     }
 }
