@@ -3,6 +3,7 @@
 //! file, line and key ([`ConfigError`]); secrets are never printed.
 
 mod auth;
+pub mod cert;
 mod checks;
 mod clients;
 pub mod dkim_key;
@@ -17,6 +18,7 @@ mod raw;
 mod retry;
 mod secret;
 mod server;
+pub mod tls_identity;
 mod upstream;
 pub mod values;
 
