@@ -329,6 +329,9 @@ pub fn explain(p: Problem, t: &Target, lang: Lang) -> (String, String) {
 }
 
 #[cfg(test)]
+mod identity_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

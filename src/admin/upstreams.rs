@@ -206,12 +206,21 @@ pub fn presets() -> String {
 fn preset(p: &Preset, out: &mut String) {
     let _ = writeln!(out, "{}  {}", p.name, p.title);
     if p.kind == "graph" {
-        let _ = writeln!(out, "  kind graph  https://{}  OAuth2 token (Mail.Send)", p.host);
-    } else {
         let _ = writeln!(
             out,
-            "  host {}  port {}  conn {}  auth {}",
-            p.host, p.port, p.conn, p.auth
+            "  kind graph  https://{}  OAuth2 token (Mail.Send)",
+            p.host
+        );
+    } else {
+        // The connector has no host of its own: each tenant has its MX host.
+        let host = match p.host {
+            "" => "<domain>.mail.protection.outlook.com (yours)",
+            h => h,
+        };
+        let _ = writeln!(
+            out,
+            "  host {host}  port {}  conn {}  auth {}",
+            p.port, p.conn, p.auth
         );
     }
     let l = &p.limits;
@@ -290,10 +299,19 @@ mod tests {
     #[test]
     fn presets_list_every_provider_with_its_settings_and_advice() {
         let text = presets();
-        for name in ["office365", "gmail", "infomaniak", "bluewin", "office365-graph"] {
+        for name in [
+            "office365",
+            "gmail",
+            "infomaniak",
+            "bluewin",
+            "office365-graph",
+        ] {
             assert!(text.contains(&format!("{name}  ")), "{text}");
         }
-        assert!(text.contains("kind graph  https://graph.microsoft.com"), "{text}");
+        assert!(
+            text.contains("kind graph  https://graph.microsoft.com"),
+            "{text}"
+        );
         assert!(
             text.contains("host smtp.office365.com  port 587  conn starttls  auth login"),
             "{text}"

@@ -125,9 +125,9 @@ impl ServerCertVerifier for Verifier {
         let self_signed = || cert::facts(end_entity).is_ok_and(|f| f.self_signed);
         match verdict {
             // A CA:TRUE certificate keeps webpki's CaUsedAsEndEntity: it says more.
-            Err(Error::InvalidCertificate(CertificateError::UnknownIssuer)) if self_signed() => {
-                Err(refuse(TrustError::SelfSigned(fp)))
-            }
+            Err(Error::InvalidCertificate(
+                CertificateError::UnknownIssuer | CertificateError::BadSignature,
+            )) if self_signed() => Err(refuse(TrustError::SelfSigned(fp))),
             other => other,
         }
     }
