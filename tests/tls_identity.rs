@@ -150,6 +150,19 @@ async fn an_untrusted_self_signed_server_certificate_is_named_self_signed() {
 }
 
 #[tokio::test]
+async fn a_certificate_from_an_unknown_ca_is_named_so_and_its_ca_in_ca_file_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = certs::issued_by_unknown_ca(dir.path());
+    let port = scripted_tls(&pem).await;
+    assert_eq!(
+        open(smtp(&implicit_tls(port, ""))).await,
+        Err(Problem::UnknownCa)
+    );
+    let ca = format!("ca_file = \"{}\"", dir.path().join("ca.pem").display());
+    assert_eq!(open(smtp(&implicit_tls(port, &ca))).await, Ok(()));
+}
+
+#[tokio::test]
 async fn a_pinned_fingerprint_is_accepted_whatever_its_name_chain_or_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let pem = certs::rcgen_cert(
@@ -273,6 +286,24 @@ async fn send_test_names_the_ca_certificate_and_prints_the_line_to_paste_in_fren
         .await
         .unwrap();
     assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn send_test_prints_the_line_to_paste_for_a_certificate_from_an_unknown_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = certs::issued_by_unknown_ca(dir.path());
+    let port = scripted_tls(&pem).await;
+    let up = format!("[[upstream]]\nname = \"nas\"\n{}", implicit_tls(port, ""));
+    let fp = certs::openssl_fingerprint(&pem.cert);
+    let (code, out) = tokio::task::spawn_blocking(move || send_test(&up, &[]))
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED (unknown_ca)"), "{out}");
+    assert!(
+        out.contains(&format!("tls_fingerprint = \"sha256:{fp}\"")),
+        "{out}"
+    );
 }
 
 fn ccert_upstream(with_cert: bool) -> String {

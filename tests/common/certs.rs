@@ -82,3 +82,26 @@ pub fn openssl_fingerprint(cert: &Path) -> String {
     let text = String::from_utf8_lossy(&out.stdout);
     text.trim().rsplit('=').next().unwrap().to_string()
 }
+
+/// A server certificate for 127.0.0.1 issued by a fresh CA nobody trusts; the CA is `ca.pem`.
+pub fn issued_by_unknown_ca(dir: &Path) -> Pem {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Office internal CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let pem = Pem {
+        cert: dir.join("leaf.pem"),
+        key: dir.join("leaf.key"),
+    };
+    std::fs::write(&pem.cert, cert.pem()).unwrap();
+    std::fs::write(&pem.key, key.serialize_pem()).unwrap();
+    pem
+}
