@@ -31,7 +31,7 @@ pub use auth::{DkimConfig, SpfConfig, SpfMode, SpfResult};
 pub use clients::{ClientAccount, hash_password};
 pub use error::{ConfigError, ConfigErrors};
 pub use oauth2::Api;
-pub use oauth2::{Flow, OAuth2Config};
+pub use oauth2::{CertCredential, Flow, OAuth2Config};
 pub use profiles::{Origin, Profile, ProfileMatch};
 pub use upstream::{
     Credentials, GraphUpstream, ProviderLimits, Quota, QuotaWindow, Secret, SecretError,
