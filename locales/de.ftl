@@ -78,7 +78,7 @@ problem-throttled =
 
 problem-relay-denied =
     .what = der Server leitet für diesen Absender ohne Anmeldung nicht weiter
-    .fix = konfigurieren Sie Benutzername und Passwort, oder lassen Sie die Adresse dieses Rechners freischalten
+    .fix = konfigurieren Sie Benutzername und Passwort, oder ein Client-Zertifikat, das der Server kennt (tls_client_cert; Office-365-Connector), oder lassen Sie die Adresse dieses Rechners freischalten
 
 problem-recipient-refused =
     .what = der Server hat den Empfänger abgelehnt

@@ -78,7 +78,7 @@ problem-throttled =
 
 problem-relay-denied =
     .what = the server does not relay for this sender without a login
-    .fix = configure username and password, or ask the server's admin to allow this machine's address
+    .fix = configure username and password, or a client certificate the server knows (tls_client_cert; an Office 365 connector), or ask the server's admin to allow this machine's address
 
 problem-recipient-refused =
     .what = the server refused the recipient

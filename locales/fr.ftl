@@ -78,7 +78,7 @@ problem-throttled =
 
 problem-relay-denied =
     .what = le serveur ne relaie pas pour cet expéditeur sans authentification
-    .fix = configurez username et mot de passe, ou demandez à l'administrateur d'autoriser l'adresse de cette machine
+    .fix = configurez username et mot de passe, ou un certificat client que le serveur connaît (tls_client_cert ; connecteur Office 365), ou demandez à l'administrateur d'autoriser l'adresse de cette machine
 
 problem-recipient-refused =
     .what = le serveur a refusé le destinataire

@@ -399,3 +399,30 @@ async fn send_test_says_when_the_server_did_not_ask_for_the_client_certificate()
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("the server did not ask for one"), "{out}");
 }
+
+#[tokio::test]
+async fn send_test_without_the_client_certificate_points_at_tls_client_cert() {
+    let up = ccert_upstream(false);
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("smarthost.toml");
+        std::fs::write(&path, &up).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_smarthost"))
+            .args([
+                "send-test",
+                "--all",
+                "--to",
+                "nobody@example.net",
+                "--config",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAILED (relay_denied)"), "{text}");
+    assert!(text.contains("tls_client_cert"), "{text}");
+}
