@@ -212,15 +212,10 @@ fn preset(p: &Preset, out: &mut String) {
             p.host
         );
     } else {
-        // The connector has no host of its own: each tenant has its MX host.
-        let host = match p.host {
-            "" => "<domain>.mail.protection.outlook.com (yours)",
-            h => h,
-        };
         let _ = writeln!(
             out,
-            "  host {host}  port {}  conn {}  auth {}",
-            p.port, p.conn, p.auth
+            "  host {}  port {}  conn {}  auth {}",
+            p.host, p.port, p.conn, p.auth
         );
     }
     let l = &p.limits;

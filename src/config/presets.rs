@@ -159,8 +159,8 @@ pub const PRESETS: &[Preset] = &[
         name: "office365-connector",
         spf_include: Some("spf.protection.outlook.com"),
         title: "Microsoft 365 inbound connector (tenant MX, port 25, client certificate or IP)",
-        // No shared host: each tenant's MX (`<domain>.mail.protection.outlook.com`) is given.
-        host: "",
+        // A placeholder: each tenant has its own MX host, which the upstream must give.
+        host: "<domain>.mail.protection.outlook.com",
         port: 25,
         conn: ConnMode::StartTls,
         auth: AuthMode::None,

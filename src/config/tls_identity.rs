@@ -130,10 +130,9 @@ pub(crate) fn resolve(
 
 /// The host: given, else the preset's; the connector has none of its own.
 pub(crate) fn host(given: Option<&str>, preset: Option<&Preset>) -> Result<String, KeyProblem> {
-    let host = given
-        .or(preset.map(|p| p.host))
-        .map(str::trim)
-        .unwrap_or("");
+    // A preset's placeholder (`<domain>...`) is no host.
+    let from_preset = preset.map(|p| p.host).filter(|h| !h.contains('<'));
+    let host = given.or(from_preset).map(str::trim).unwrap_or("");
     if !host.is_empty() {
         return Ok(host.to_string());
     }
