@@ -78,7 +78,7 @@ problem-throttled =
 
 problem-relay-denied =
     .what = der Server leitet für diesen Absender ohne Anmeldung nicht weiter
-    .fix = konfigurieren Sie Benutzername und Passwort, oder lassen Sie die Adresse dieses Rechners freischalten
+    .fix = konfigurieren Sie Benutzername und Passwort, oder ein Client-Zertifikat, das der Server kennt (tls_client_cert; Office-365-Connector), oder lassen Sie die Adresse dieses Rechners freischalten
 
 problem-recipient-refused =
     .what = der Server hat den Empfänger abgelehnt
@@ -131,3 +131,27 @@ problem-graph-send-as-denied =
 problem-graph-throttled =
     .what = Microsoft Graph bittet um Verlangsamung (429/503 mit Retry-After)
     .fix = nichts zu ändern: Mail wartet so lange wie von Graph verlangt und geht dann hinaus; kommt es oft vor, senken Sie rate = "..." in [upstream.limits]
+
+## TLS-Identität (Ticket 20): noch nicht vertraute Serverzertifikate, Googles SMTP-Relay.
+
+problem-self-signed-certificate =
+    .what = { $hp } zeigt ein selbstsigniertes Zertifikat: niemand bürgt dafür, darum wird ihm nicht vertraut
+    .fix = ist es Ihr eigener Server (internes Exchange, NAS, Appliance), vertrauen Sie genau diesem Zertifikat: tragen Sie es mit ca_file = "..." ein, oder fügen Sie die tls_fingerprint-Zeile unten ins Upstream ein
+
+problem-ca-as-end-entity =
+    .what = { $hp } zeigt ein CA-Zertifikat (CA:TRUE, wie openssl req -x509 es erzeugt) als eigenes Zertifikat, und es steht nicht in ca_file
+    .fix = tragen Sie genau dieses Zertifikat mit ca_file = "..." ein (smarthost vertraut ihm dann direkt), oder fügen Sie die tls_fingerprint-Zeile unten ins Upstream ein
+
+problem-fingerprint-mismatch =
+    .what = das Zertifikat von { $hp } entspricht keinem der festgelegten tls_fingerprint-Werte: der Server hat ein neues Zertifikat, oder TLS wird abgefangen
+    .fix = fragen Sie den Administrator des Servers, ob das Zertifikat erneuert wurde; wenn ja, ersetzen Sie tls_fingerprint durch die Zeile unten, sonst senden Sie keine Mail dorthin
+
+problem-relay-not-allowed =
+    .what = Googles SMTP-Relay-Dienst kennt diesen Rechner nicht: weder seine öffentliche IP-Adresse noch seine Anmeldung sind zugelassen („Invalid credentials for relay“)
+    .fix = fügen Sie in der Google Admin-Konsole (Apps, Google Workspace, Gmail, Routing, SMTP-Relay-Dienst) die öffentliche IP-Adresse des Büros hinzu, oder verlangen Sie SMTP-Authentifizierung und setzen Sie username und ein App-Passwort eines Workspace-Benutzers
+
+problem-relay-limit-exceeded =
+    .what = der Workspace-Benutzer hat das Tageslimit des SMTP-Relay-Dienstes erreicht (10.000 Nachrichten oder Empfänger)
+    .fix = jetzt nichts zu ändern: smarthost behält die Mail in der Warteschlange und sendet sie, sobald das 24-Stunden-Fenster frei wird; verteilen Sie große Versände auf mehrere Benutzer oder Tage
+
+tls-pin-advice = um genau diesem Zertifikat zu vertrauen, ergänzen Sie im [[upstream]]: { $line }

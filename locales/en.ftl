@@ -78,7 +78,7 @@ problem-throttled =
 
 problem-relay-denied =
     .what = the server does not relay for this sender without a login
-    .fix = configure username and password, or ask the server's admin to allow this machine's address
+    .fix = configure username and password, or a client certificate the server knows (tls_client_cert; an Office 365 connector), or ask the server's admin to allow this machine's address
 
 problem-recipient-refused =
     .what = the server refused the recipient
@@ -131,3 +131,27 @@ problem-graph-send-as-denied =
 problem-graph-throttled =
     .what = Microsoft Graph asked to slow down (429/503 with Retry-After)
     .fix = nothing to change: mail waits as long as Graph asked and then goes out; if it happens often, lower rate = "..." in [upstream.limits]
+
+## TLS identity (issue 20): server certificates smarthost does not trust yet, Google's SMTP relay.
+
+problem-self-signed-certificate =
+    .what = { $hp } presents a self-signed certificate: nobody vouches for it, so it is not trusted
+    .fix = if this is your own server (an internal Exchange, a NAS, an appliance), trust exactly this certificate: set ca_file = "..." to it, or paste the tls_fingerprint line below into the upstream
+
+problem-ca-as-end-entity =
+    .what = { $hp } presents a CA certificate (CA:TRUE, as openssl req -x509 makes them) as its own certificate, and it is not in ca_file
+    .fix = set ca_file = "..." to that very certificate (smarthost then trusts it directly), or paste the tls_fingerprint line below into the upstream
+
+problem-fingerprint-mismatch =
+    .what = the certificate of { $hp } is none of the pinned tls_fingerprint values: the server has a new certificate, or something intercepts TLS
+    .fix = ask the server's admin whether the certificate was renewed; if so, replace tls_fingerprint with the line below, otherwise send no mail there
+
+problem-relay-not-allowed =
+    .what = Google's SMTP relay service does not know this machine: neither its public IP address nor its login is allowed ("Invalid credentials for relay")
+    .fix = in the Google Admin console (Apps, Google Workspace, Gmail, Routing, SMTP relay service) add this office's public IP address, or require SMTP authentication and set username and an app password of a Workspace user
+
+problem-relay-limit-exceeded =
+    .what = the Workspace user has reached the SMTP relay service's daily limit (10,000 messages or recipients)
+    .fix = nothing to change now: smarthost keeps the mail queued and sends it when the 24 h window frees; spread large mailings over several users or days
+
+tls-pin-advice = to trust exactly this certificate, add to the [[upstream]]: { $line }

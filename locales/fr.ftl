@@ -78,7 +78,7 @@ problem-throttled =
 
 problem-relay-denied =
     .what = le serveur ne relaie pas pour cet expéditeur sans authentification
-    .fix = configurez username et mot de passe, ou demandez à l'administrateur d'autoriser l'adresse de cette machine
+    .fix = configurez username et mot de passe, ou un certificat client que le serveur connaît (tls_client_cert ; connecteur Office 365), ou demandez à l'administrateur d'autoriser l'adresse de cette machine
 
 problem-recipient-refused =
     .what = le serveur a refusé le destinataire
@@ -131,3 +131,27 @@ problem-graph-send-as-denied =
 problem-graph-throttled =
     .what = Microsoft Graph demande de ralentir (429/503 avec Retry-After)
     .fix = rien à changer : le courrier attend le délai demandé par Graph puis part ; si cela arrive souvent, baissez rate = "..." dans [upstream.limits]
+
+## Identité TLS (ticket 20) : certificats de serveur pas encore reconnus, relais SMTP de Google.
+
+problem-self-signed-certificate =
+    .what = { $hp } présente un certificat auto-signé : personne ne le garantit, il n'est donc pas reconnu
+    .fix = s'il s'agit de votre propre serveur (Exchange interne, NAS, appliance), faites confiance exactement à ce certificat : indiquez-le dans ca_file = "...", ou collez dans l'upstream la ligne tls_fingerprint ci-dessous
+
+problem-ca-as-end-entity =
+    .what = { $hp } présente un certificat d'autorité (CA:TRUE, comme en fait openssl req -x509) comme son propre certificat, et il n'est pas dans ca_file
+    .fix = indiquez ce certificat même dans ca_file = "..." (smarthost lui fait alors confiance directement), ou collez dans l'upstream la ligne tls_fingerprint ci-dessous
+
+problem-fingerprint-mismatch =
+    .what = le certificat de { $hp } ne correspond à aucune valeur tls_fingerprint épinglée : le serveur a un nouveau certificat, ou quelque chose intercepte le TLS
+    .fix = demandez à l'administrateur du serveur si le certificat a été renouvelé ; si oui, remplacez tls_fingerprint par la ligne ci-dessous, sinon n'y envoyez pas de courrier
+
+problem-relay-not-allowed =
+    .what = le service de relais SMTP de Google ne connaît pas cette machine : ni son adresse IP publique ni son identifiant ne sont autorisés (« Invalid credentials for relay »)
+    .fix = dans la console d'administration Google (Applications, Google Workspace, Gmail, Routage, Service de relais SMTP), ajoutez l'adresse IP publique du bureau, ou exigez l'authentification SMTP et indiquez username et un mot de passe d'application d'un utilisateur Workspace
+
+problem-relay-limit-exceeded =
+    .what = l'utilisateur Workspace a atteint la limite quotidienne du service de relais SMTP (10 000 messages ou destinataires)
+    .fix = rien à changer pour l'instant : smarthost garde le courrier en file et l'envoie quand la fenêtre de 24 h se libère ; répartissez les gros envois sur plusieurs utilisateurs ou jours
+
+tls-pin-advice = pour faire confiance exactement à ce certificat, ajoutez dans le [[upstream]] : { $line }

@@ -3,6 +3,7 @@
 //! file, line and key ([`ConfigError`]); secrets are never printed.
 
 mod auth;
+pub mod cert;
 mod checks;
 mod clients;
 mod cluster;
@@ -18,6 +19,7 @@ mod raw;
 mod retry;
 mod secret;
 mod server;
+pub mod tls_identity;
 mod upstream;
 pub mod values;
 
@@ -31,7 +33,7 @@ pub use clients::{ClientAccount, hash_password};
 pub use cluster::ClusterConfig;
 pub use error::{ConfigError, ConfigErrors};
 pub use oauth2::Api;
-pub use oauth2::{Flow, OAuth2Config};
+pub use oauth2::{CertCredential, Flow, OAuth2Config};
 pub use profiles::{Origin, Profile, ProfileMatch};
 pub use upstream::{
     Credentials, GraphUpstream, ProviderLimits, Quota, QuotaWindow, Secret, SecretError,

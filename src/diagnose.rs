@@ -55,12 +55,22 @@ pub enum Problem {
     GraphSendAsDenied,
     /// Graph `429`/`503` with `Retry-After`.
     GraphThrottled,
+    /// A self-signed server certificate that is neither in `ca_file` nor pinned.
+    SelfSignedCertificate,
+    /// A CA certificate presented as the server's own.
+    CaAsEndEntity,
+    /// The server's certificate is not one of the `tls_fingerprint` pins.
+    FingerprintMismatch,
+    /// Google's SMTP relay knows neither this office's IP nor its login.
+    RelayNotAllowed,
+    /// Google's SMTP relay daily limit for the user.
+    RelayLimitExceeded,
     Other,
 }
 
 impl Problem {
     /// Every problem, for tests and the console.
-    pub const ALL: [Problem; 32] = [
+    pub const ALL: [Problem; 37] = [
         Problem::ImplicitTlsOnPlainPort,
         Problem::PlainOnImplicitTlsPort,
         Problem::CertificateName,
@@ -92,6 +102,11 @@ impl Problem {
         Problem::GraphMailboxUnknown,
         Problem::GraphSendAsDenied,
         Problem::GraphThrottled,
+        Problem::SelfSignedCertificate,
+        Problem::CaAsEndEntity,
+        Problem::FingerprintMismatch,
+        Problem::RelayNotAllowed,
+        Problem::RelayLimitExceeded,
         Problem::Other,
     ];
 
@@ -129,6 +144,11 @@ impl Problem {
             Problem::GraphMailboxUnknown => "graph_mailbox_unknown",
             Problem::GraphSendAsDenied => "graph_send_as_denied",
             Problem::GraphThrottled => "graph_throttled",
+            Problem::SelfSignedCertificate => "self_signed_certificate",
+            Problem::CaAsEndEntity => "ca_as_end_entity",
+            Problem::FingerprintMismatch => "fingerprint_mismatch",
+            Problem::RelayNotAllowed => "relay_not_allowed",
+            Problem::RelayLimitExceeded => "relay_limit_exceeded",
             Problem::Other => "other",
         }
     }
@@ -211,7 +231,13 @@ fn oauth_problem(o: &crate::oauth2::OAuthError) -> Problem {
 }
 
 fn tls_problem(msg: &str, t: &Target) -> Problem {
-    if msg.contains("NotValidForName") || msg.contains("not valid for name") {
+    if msg.contains("is not a pinned tls_fingerprint") {
+        Problem::FingerprintMismatch
+    } else if msg.contains("self-signed certificate") {
+        Problem::SelfSignedCertificate
+    } else if msg.contains("CaUsedAsEndEntity") {
+        Problem::CaAsEndEntity
+    } else if msg.contains("NotValidForName") || msg.contains("not valid for name") {
         Problem::CertificateName
     } else if msg.contains("UnknownIssuer") || msg.contains("BadSignature") {
         Problem::UnknownCa
@@ -230,6 +256,12 @@ fn tls_problem(msg: &str, t: &Target) -> Problem {
 /// A refusal at some stage (AUTH, MAIL, RCPT, DATA, end of DATA).
 pub fn from_reply(stage: &str, r: &UpReply) -> Problem {
     let text = r.text.to_ascii_lowercase();
+    if text.contains("invalid credentials for relay") {
+        return Problem::RelayNotAllowed;
+    }
+    if text.contains("smtp relay limit exceeded") {
+        return Problem::RelayLimitExceeded;
+    }
     if text.contains("5.7.139") || text.contains("smtpclientauthentication is disabled") {
         return Problem::SmtpAuthDisabled;
     }
@@ -273,6 +305,17 @@ pub fn from_reply(stage: &str, r: &UpReply) -> Problem {
     Problem::Other
 }
 
+/// A certificate problem that pinning the server's certificate would solve.
+pub fn wants_pin(p: Problem) -> bool {
+    matches!(
+        p,
+        Problem::UnknownCa
+            | Problem::SelfSignedCertificate
+            | Problem::CaAsEndEntity
+            | Problem::FingerprintMismatch
+    )
+}
+
 /// One sentence on what is wrong and one on what to do, in `lang`.
 pub fn explain(p: Problem, t: &Target, lang: Lang) -> (String, String) {
     let hp = format!("{}:{}", t.host, t.port);
@@ -284,6 +327,9 @@ pub fn explain(p: Problem, t: &Target, lang: Lang) -> (String, String) {
         catalog::text(lang, &format!("{id}.fix"), &args),
     )
 }
+
+#[cfg(test)]
+mod identity_tests;
 
 #[cfg(test)]
 mod tests {

@@ -90,6 +90,9 @@ fn check_config(path: Option<&Path>) -> ExitCode {
             if let Some(w) = config.exposed_secrets_warning() {
                 eprintln!("{w}");
             }
+            for w in config.tls_warnings() {
+                eprintln!("{w}");
+            }
             println!("configuration OK");
             ExitCode::SUCCESS
         }

@@ -5,6 +5,7 @@
 //! endpoint conversations; never logs a token or the client secret, and never decides a
 //! message's fate: a dead grant is an [`OAuthError`] the delivery treats as temporary.
 
+mod assertion;
 pub mod device;
 mod http;
 pub mod store;

@@ -2,6 +2,8 @@
 //! trust store for upstreams (system roots plus an optional `ca_file`). Loads PEM files once;
 //! never performs a handshake itself.
 
+pub mod identity;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -98,6 +100,71 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// An upstream's TLS client: its configuration and what its handshakes saw.
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub verifier: Arc<identity::Verifier>,
+    /// Present when `tls_client_cert` is set.
+    pub client: Option<Arc<identity::ClientIdentity>>,
+}
+
+/// The system roots plus `ca_file` (whose certificates are also trusted as the server's own),
+/// the pinned fingerprints, and the client certificate.
+pub fn upstream_tls(
+    ca_file: Option<&Path>,
+    id: &crate::config::tls_identity::TlsIdentity,
+) -> Result<UpstreamTls, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let direct = match ca_file {
+        Some(path) => load_certs(path)?,
+        None => Vec::new(),
+    };
+    // A CA:TRUE server certificate may not be a usable root for webpki; it is trusted directly.
+    roots.add_parsable_certificates(direct.iter().cloned());
+    let provider = provider();
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+    let verifier = Arc::new(identity::Verifier::new(
+        webpki,
+        direct,
+        id.pins.clone(),
+        provider.clone(),
+    ));
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone());
+    let (config, client) = match &id.client_cert {
+        None => (builder.with_no_client_auth(), None),
+        Some(c) => {
+            let pair = crate::config::tls_identity::load_pair(&c.cert, Some(&c.key)).map_err(
+                |reason| TlsError::Certificate {
+                    path: c.cert.clone(),
+                    reason,
+                },
+            )?;
+            let signer = provider.key_provider.load_private_key(pair.key)?;
+            let key = Arc::new(rustls::sign::CertifiedKey::new(pair.chain, signer));
+            let client = Arc::new(identity::ClientIdentity::new(key));
+            (
+                builder.with_client_cert_resolver(client.clone()),
+                Some(client),
+            )
+        }
+    };
+    Ok(UpstreamTls {
+        config: Arc::new(config),
+        verifier,
+        client,
+    })
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

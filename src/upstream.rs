@@ -78,6 +78,7 @@ pub async fn send(
         let verdict = RcptResult::from_reply(&mail);
         return Ok(indices.iter().map(|&i| (i, verdict.clone())).collect());
     }
+    let relay_refused = results.iter().all(|(_, r)| error::is_relay_refusal(r));
     if accepted.is_empty() {
         if pipelined {
             let data = conn.read_reply("DATA").await?;
@@ -88,6 +89,11 @@ pub async fn send(
             }
         }
         reset(conn).await?;
+        // The upstream does not take this relay as a client (certificate, IP, login): our
+        // configuration, never the recipients' fault.
+        if let (true, Some((_, RcptResult::Failed(reply)))) = (relay_refused, results.first()) {
+            return Err(UpstreamError::RelayRefused(reply.clone()));
+        }
         return Ok(results);
     }
     let data = if pipelined {

@@ -109,6 +109,7 @@ async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &Se
         }
     };
     let outcome = conversation(&endpoint, from, t).await;
+    let seen = endpoint.server_certificate();
     drop(endpoint);
     let _ = printer.await;
     match outcome {
@@ -126,7 +127,11 @@ async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &Se
             );
             true
         }
-        Err(Failure::Error(e)) => verdict_err(&e, &target, t.lang),
+        Err(Failure::Error(e)) => {
+            let ok = verdict_err(&e, &target, t.lang);
+            pin_advice(&e, &target, seen, t.lang);
+            ok
+        }
         Err(Failure::Refused(stage, reply)) => {
             let p = diagnose::from_reply(stage, &reply);
             verdict(p, &target, t.lang, &format!("{stage}: {reply}"))
@@ -208,7 +213,32 @@ fn print_step(at: Duration, step: &Step) {
             "AUTH",
             &format!("{mechanism} chosen (server offers {})", offered.join(" ")),
         ),
+        Step::ServerCertificate(f) => {
+            line("certificate", &format!("{}\n{}", f.sha256, f.summary()))
+        }
+        Step::ClientCertificate { asked, sent } => {
+            let sent = sent.as_ref().map(|f| f.summary()).unwrap_or_default();
+            let text = match asked {
+                true => format!("the server asked for one; sent {sent}"),
+                false => format!("the server did not ask for one (not sent: {sent})"),
+            };
+            line("client cert", &text)
+        }
         Step::Note(n) => line("note", n),
+    }
+}
+
+/// After a certificate the relay does not trust: the `tls_fingerprint` line that trusts it.
+fn pin_advice(
+    e: &UpstreamError,
+    target: &Target,
+    seen: Option<crate::config::cert::CertFacts>,
+    lang: Lang,
+) {
+    if let Some(f) = seen.filter(|_| diagnose::wants_pin(diagnose::from_error(e, target))) {
+        let line = format!("tls_fingerprint = \"{}\"", f.sha256);
+        let text = crate::catalog::text(lang, "tls-pin-advice", &[("line", line.as_str())]);
+        println!("  {text}\n");
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::cert::Fingerprint;
 use super::secret::Secret;
 
 /// The API the tokens are for: it decides the default scope.
@@ -54,6 +55,9 @@ pub(crate) struct RawOAuth2 {
     client_id: String,
     client_secret_env: Option<String>,
     client_secret_file: Option<PathBuf>,
+    /// A certificate whose key signs a client assertion instead of a secret (RFC 7523).
+    client_certificate: Option<PathBuf>,
+    client_certificate_key: Option<PathBuf>,
     scope: Option<String>,
     /// Microsoft Entra tenant (id or domain): fills `token_url` and `device_code_url`.
     tenant: Option<String>,
@@ -68,9 +72,21 @@ pub struct OAuth2Config {
     pub device_code_url: Option<String>,
     pub client_id: String,
     pub client_secret: Option<Secret>,
+    /// Signs the client assertion that replaces the secret.
+    pub client_certificate: Option<CertCredential>,
     pub scope: String,
     /// Where the refresh token and token state are kept; `None`: `<spool>/oauth2-<upstream>.json`.
     pub refresh_token_file: Option<PathBuf>,
+}
+
+/// A certificate credential: the files, and the thumbprint the token endpoint knows it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertCredential {
+    pub cert: PathBuf,
+    /// The key file (the certificate file when both are in one PEM).
+    pub key: PathBuf,
+    /// SHA-256 of the certificate, for the assertion's `x5t#S256` header.
+    pub thumbprint: Fingerprint,
 }
 
 const MS_LOGIN: &str = "https://login.microsoftonline.com";
@@ -155,10 +171,20 @@ impl RawOAuth2 {
             (None, Some(f)) => Some(Secret::File(f.clone())),
             (None, None) => None,
         };
-        if self.flow == Flow::ClientCredentials && client_secret.is_none() {
+        let client_certificate = self.certificate()?;
+        if client_secret.is_some() && client_certificate.is_some() {
+            return Err((
+                "client_certificate",
+                "set a client secret or client_certificate, not both".into(),
+            ));
+        }
+        if self.flow == Flow::ClientCredentials
+            && client_secret.is_none()
+            && client_certificate.is_none()
+        {
             return Err((
                 "client_secret_env",
-                "flow = \"client_credentials\" needs client_secret_env or client_secret_file"
+                "flow = \"client_credentials\" needs client_secret_env, client_secret_file or client_certificate"
                     .into(),
             ));
         }
@@ -171,9 +197,42 @@ impl RawOAuth2 {
             device_code_url,
             client_id: self.client_id.trim().to_string(),
             client_secret,
+            client_certificate,
             scope,
             refresh_token_file: self.refresh_token_file.clone(),
         })
+    }
+}
+
+impl RawOAuth2 {
+    /// `client_certificate` (with its key, or both in one PEM): read, matched, and RSA, as
+    /// RS256/PS256 assertions need.
+    fn certificate(&self) -> Result<Option<CertCredential>, (&'static str, String)> {
+        let key = self.client_certificate_key.as_deref();
+        let Some(cert) = &self.client_certificate else {
+            return match key {
+                Some(_) => Err((
+                    "client_certificate_key",
+                    "client_certificate_key needs client_certificate = \"...\"".into(),
+                )),
+                None => Ok(None),
+            };
+        };
+        let pair =
+            super::tls_identity::load_pair(cert, key).map_err(|m| ("client_certificate", m))?;
+        let rsa = rustls::crypto::aws_lc_rs::sign::any_supported_type(&pair.key)
+            .is_ok_and(|k| k.algorithm() == rustls::SignatureAlgorithm::RSA);
+        if !rsa {
+            return Err((
+                "client_certificate",
+                format!("{}: the key must be RSA (RS256 assertions)", cert.display()),
+            ));
+        }
+        Ok(Some(CertCredential {
+            cert: cert.clone(),
+            key: key.unwrap_or(cert).to_path_buf(),
+            thumbprint: pair.facts.sha256,
+        }))
     }
 }
 

@@ -154,7 +154,60 @@ pub const PRESETS: &[Preset] = &[
         advice: "no password: an Entra app with the Mail.Send application permission \
                  (admin consent), its client secret in [upstream.oauth2]",
     },
+    Preset {
+        kind: "smtp",
+        name: "office365-connector",
+        spf_include: Some("spf.protection.outlook.com"),
+        title: "Microsoft 365 inbound connector (tenant MX, port 25, client certificate or IP)",
+        // A placeholder: each tenant has its own MX host, which the upstream must give.
+        host: "<domain>.mail.protection.outlook.com",
+        port: 25,
+        conn: ConnMode::StartTls,
+        auth: AuthMode::None,
+        limits: EXCHANGE_LIMITS,
+        advice: "no password: an inbound connector identified by this office's IP or by \
+                 tls_client_cert (a public CA's certificate whose name is the connector's \
+                 TlsSenderCertificateName); host = your <domain>.mail.protection.outlook.com",
+    },
+    Preset {
+        kind: "smtp",
+        name: "gmail-relay",
+        spf_include: Some("_spf.google.com"),
+        title: "Google Workspace SMTP relay service (smtp-relay.gmail.com)",
+        host: "smtp-relay.gmail.com",
+        port: 587,
+        conn: ConnMode::StartTls,
+        // A login when a username is set, else none: the relay knows the office by its IP.
+        auth: AuthMode::Auto,
+        limits: PresetLimits {
+            rate: None,
+            per_hour: None,
+            // 10,000 messages and 10,000 recipients per user a day: counting recipients keeps both.
+            per_day: Some(10_000),
+            per_week: None,
+            count: Some(Count::Recipients),
+            max_connections: None,
+            max_recipients_per_message: Some(100),
+        },
+        advice: "none when the Admin console's SMTP relay service allows this office's IP; \
+                 otherwise a Workspace user and an app password with \"require SMTP \
+                 authentication\" on",
+    },
 ];
+
+/// Exchange Online's sending limits, shared by the Microsoft presets.
+const EXCHANGE_LIMITS: PresetLimits = PresetLimits {
+    rate: Some(Rate {
+        count: 30,
+        per: MINUTE,
+    }),
+    per_hour: None,
+    per_day: Some(10_000),
+    per_week: None,
+    count: Some(Count::Recipients),
+    max_connections: Some(3),
+    max_recipients_per_message: Some(500),
+};
 
 pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS

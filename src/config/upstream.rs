@@ -18,7 +18,10 @@ use super::oauth2::{Api, OAuth2Config, RawOAuth2};
 use super::policy::{BlacklistConfig, RewriteConfig, TestModeConfig, UpstreamPolicy};
 use super::presets::{self, Preset};
 pub use super::secret::{Secret, SecretError};
-use super::values::{AuthMode, Batch, ConnMode, DurationValue, Egress, Network, PortSpec, Rate};
+use super::tls_identity::{self, OneOrMany, TlsIdentity};
+use super::values::{
+    AuthMode, Batch, ConnMode, DurationValue, Egress, Network, PortSpec, Rate, parse_notify,
+};
 use crate::envelope::Notify;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +41,9 @@ pub(crate) struct RawUpstream {
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
+    pub tls_fingerprint: Option<OneOrMany>,
+    pub tls_client_cert: Option<PathBuf>,
+    pub tls_client_key: Option<PathBuf>,
     #[serde(default)]
     pub default: bool,
     pub dir: Option<PathBuf>,
@@ -110,6 +116,8 @@ pub struct SmtpUpstream {
     pub credentials: Option<Credentials>,
     /// Extra trust anchor besides the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Pinned server certificates and the client certificate.
+    pub tls: TlsIdentity,
     /// Name sent in EHLO; the server hostname when unset.
     pub helo_name: Option<String>,
     /// Limit on each step of a conversation (connect, one reply, TLS handshake).
@@ -245,6 +253,8 @@ impl RawUpstream {
             ("password_env", self.password_env.is_some()),
             ("password_file", self.password_file.is_some()),
             ("helo_name", self.helo_name.is_some()),
+            ("tls_fingerprint", self.tls_fingerprint.is_some()),
+            ("tls_client_cert", self.tls_client_cert.is_some()),
         ];
         super::graph::validate(GraphKeys {
             graph_url: self.graph_url.as_deref(),
@@ -289,16 +299,12 @@ impl RawUpstream {
 
     fn smtp(&self) -> Result<SmtpUpstream, KeyProblem> {
         let preset = self.preset()?;
-        let host = self
-            .host
-            .clone()
-            .or(preset.map(|p| p.host.to_string()))
-            .filter(|h| !h.trim().is_empty());
-        let host = host.ok_or_else(|| problem("host", "an SMTP upstream needs host = \"...\""))?;
+        let host = tls_identity::host(self.host.as_deref(), preset)?;
         let spec = self.port.clone().unwrap_or_default();
         let conn = merge("conn", self.conn, spec.conn)?
             .or(preset.map(|p| p.conn))
             .unwrap_or_default();
+        tls_identity::check_conn(conn, preset)?;
         let explicit_auth = merge("auth", self.auth, spec.auth)?;
         let auth = self.auth_mode(explicit_auth, preset)?;
         let limits = limits::resolve(self.limits.clone(), preset, &spec)?;
@@ -348,6 +354,11 @@ impl RawUpstream {
             auth,
             credentials,
             ca_file: self.ca_file.clone(),
+            tls: tls_identity::resolve(
+                self.tls_client_cert.as_ref(),
+                self.tls_client_key.as_ref(),
+                self.tls_fingerprint.as_ref(),
+            )?,
             helo_name: self.helo_name.clone(),
             timeout: self.timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT),
             batch: limits.batch,
@@ -462,30 +473,6 @@ impl RawUpstream {
             )),
         }
     }
-}
-
-fn parse_notify(s: &str) -> Option<Notify> {
-    let words: Vec<String> = s
-        .split(',')
-        .map(|w| w.trim().to_ascii_uppercase())
-        .collect();
-    if words == ["NEVER"] {
-        return Some(Notify::Never);
-    }
-    let (mut success, mut failure, mut delay) = (false, false, false);
-    for w in &words {
-        match w.as_str() {
-            "SUCCESS" => success = true,
-            "FAILURE" => failure = true,
-            "DELAY" => delay = true,
-            _ => return None,
-        }
-    }
-    Some(Notify::On {
-        success,
-        failure,
-        delay,
-    })
 }
 
 /// The key and the port string may both give a mode; they must agree.

@@ -432,3 +432,29 @@ pub enum Egress {
 #[cfg(test)]
 #[path = "values_tests.rs"]
 mod tests;
+
+/// A DSN NOTIFY list such as "FAILURE,DELAY" or "NEVER".
+pub(crate) fn parse_notify(s: &str) -> Option<crate::envelope::Notify> {
+    use crate::envelope::Notify;
+    let words: Vec<String> = s
+        .split(',')
+        .map(|w| w.trim().to_ascii_uppercase())
+        .collect();
+    if words == ["NEVER"] {
+        return Some(Notify::Never);
+    }
+    let (mut success, mut failure, mut delay) = (false, false, false);
+    for w in &words {
+        match w.as_str() {
+            "SUCCESS" => success = true,
+            "FAILURE" => failure = true,
+            "DELAY" => delay = true,
+            _ => return None,
+        }
+    }
+    Some(Notify::On {
+        success,
+        failure,
+        delay,
+    })
+}

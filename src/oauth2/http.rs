@@ -64,9 +64,20 @@ pub async fn token(
         ),
         None => None,
     };
+    let assertion = match &cfg.client_certificate {
+        Some(c) => Some(
+            super::assertion::sign(cfg, c, chrono::Utc::now().timestamp())
+                .map_err(|e| Failure::Transport(e.to_string()))?,
+        ),
+        None => None,
+    };
     let mut form: Vec<(&str, &str)> = vec![("client_id", &cfg.client_id)];
     if let Some(s) = &secret {
         form.push(("client_secret", s));
+    }
+    if let Some(a) = &assertion {
+        form.push(("client_assertion_type", super::assertion::JWT_BEARER));
+        form.push(("client_assertion", a));
     }
     match grant {
         Grant::ClientCredentials => {

@@ -35,6 +35,7 @@ pub fn classify(reply: &str) -> Option<Signal> {
         || status == "5.4.5"
         || text.contains("sending quota exceeded")
         || text.contains("sending limit exceeded")
+        || text.contains("smtp relay limit exceeded")
     {
         return Some(Signal::QuotaExceeded);
     }
@@ -86,6 +87,17 @@ mod tests {
         ];
         for (reply, want) in cases {
             assert_eq!(classify(reply), want, "{reply}");
+        }
+    }
+
+    #[test]
+    fn google_smtp_relay_limits_pause_the_upstream() {
+        for reply in [
+            "550 5.4.5 Daily SMTP relay limit exceeded for user.",
+            "550 5.7.1 Daily SMTP relay limit exceeded for customer.",
+            "450 4.2.1 Peak SMTP relay limit exceeded for customer.",
+        ] {
+            assert_eq!(classify(reply), Some(Signal::QuotaExceeded), "{reply}");
         }
     }
 

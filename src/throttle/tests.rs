@@ -13,6 +13,7 @@ fn upstream() -> SmtpUpstream {
         auth: AuthMode::None,
         credentials: None,
         ca_file: None,
+        tls: Default::default(),
         helo_name: None,
         timeout: Duration::from_secs(5),
         batch: None,

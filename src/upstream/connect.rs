@@ -32,7 +32,7 @@ pub struct Endpoint {
     pub name: String,
     pub cfg: SmtpUpstream,
     pub helo: String,
-    tls: Arc<rustls::ClientConfig>,
+    tls: crate::tls::UpstreamTls,
     detected: Mutex<Option<Detected>>,
     trace: Option<Tracer>,
     /// Access tokens, when the upstream has an `[upstream.oauth2]` grant.
@@ -51,7 +51,7 @@ impl Endpoint {
             Some(o) => Some(Arc::new(crate::oauth2::TokenSource::new(name, o, spool)?)),
             None => None,
         };
-        let tls = crate::tls::client_config(cfg.ca_file.as_deref())
+        let tls = crate::tls::upstream_tls(cfg.ca_file.as_deref(), &cfg.tls)
             .map_err(|e| UpstreamError::TlsConfig(e.to_string()))?;
         let helo = cfg
             .helo_name
@@ -77,6 +77,12 @@ impl Endpoint {
     pub fn traced(mut self, tracer: Tracer) -> Endpoint {
         self.trace = Some(tracer);
         self
+    }
+
+    /// The server certificate of the last handshake, accepted or not.
+    pub fn server_certificate(&self) -> Option<crate::config::cert::CertFacts> {
+        let der = self.tls.verifier.last_seen()?;
+        crate::config::cert::facts(&der).ok()
     }
 
     fn emit(&self, step: Step) {
@@ -312,13 +318,16 @@ impl Endpoint {
                 self.cfg.host
             ))
         })?;
-        let connector = TlsConnector::from(self.tls.clone());
+        let connector = TlsConnector::from(self.tls.config.clone());
         let tls = tokio::time::timeout(self.cfg.timeout, connector.connect(name, tcp))
             .await
             .map_err(|_| UpstreamError::Timeout {
                 stage: "TLS handshake",
-            })?
-            .map_err(|e| UpstreamError::Tls(e.to_string()))?;
+            })?;
+        if self.trace.is_some() {
+            self.trace_certificates();
+        }
+        let tls = tls.map_err(|e| UpstreamError::Tls(e.to_string()))?;
         if self.trace.is_some() {
             let (_, session) = tls.get_ref();
             self.emit(Step::Tls {
@@ -334,5 +343,19 @@ impl Endpoint {
             });
         }
         Ok(tls)
+    }
+
+    /// For send-test: the server's certificate and whether ours was asked for.
+    fn trace_certificates(&self) {
+        if let Some(facts) = self.server_certificate() {
+            self.emit(Step::ServerCertificate(facts));
+        }
+        if let Some(client) = &self.tls.client {
+            let sent = self.cfg.tls.client_cert.as_ref().map(|c| c.facts.clone());
+            self.emit(Step::ClientCertificate {
+                asked: client.take_asked(),
+                sent,
+            });
+        }
     }
 }

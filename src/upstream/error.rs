@@ -52,6 +52,24 @@ pub enum UpstreamError {
     Rejected { stage: &'static str, reply: UpReply },
     #[error("{0}")]
     Graph(#[from] crate::graph::GraphError),
+    /// Every recipient refused with "relay access denied": the upstream does not accept this
+    /// relay as a client (its certificate, address or login).
+    #[error(
+        "the upstream refuses to relay for us ({0}): check tls_client_cert, the connector or the allowed addresses at the provider"
+    )]
+    RelayRefused(String),
+}
+
+/// A RCPT refusal that means "not you" rather than "not this recipient": Postfix's `Relay access
+/// denied`, Exchange's `5.7.64 TenantAttribution`, Google's `Invalid credentials for relay`.
+pub fn is_relay_refusal(r: &super::RcptResult) -> bool {
+    let super::RcptResult::Failed(text) = r else {
+        return false;
+    };
+    let t = text.to_ascii_lowercase();
+    t.contains("relay access denied")
+        || t.contains("5.7.64")
+        || t.contains("invalid credentials for relay")
 }
 
 /// How far a failure reaches.
@@ -150,6 +168,7 @@ impl UpstreamError {
                 | UpstreamError::NoCredentials(_)
                 | UpstreamError::Secret(_)
                 | UpstreamError::TlsConfig(_)
+                | UpstreamError::RelayRefused(_)
         ) || matches!(self, UpstreamError::OAuth2(e) if !matches!(e, crate::oauth2::OAuthError::Unavailable { .. }))
     }
 }

@@ -31,6 +31,13 @@ pub enum Step {
         mechanism: &'static str,
         offered: Vec<String>,
     },
+    /// The server's end-entity certificate (also when it was refused).
+    ServerCertificate(crate::config::cert::CertFacts),
+    /// Whether the server asked for a client certificate, and the one configured.
+    ClientCertificate {
+        asked: bool,
+        sent: Option<crate::config::cert::CertFacts>,
+    },
     Note(String),
 }
 

@@ -14,6 +14,7 @@ use smarthost::spool::QueueEntry;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+pub mod certs;
 pub mod graph_server;
 pub mod scripted;
 pub mod token_server;

@@ -2,7 +2,10 @@
 //! Dovecot asks for introspection, see tests/harness/README.md): a token endpoint (client
 //! credentials, refresh tokens that rotate on every use, the device flow), a device
 //! authorization endpoint, and RFC 7662 introspection. Tokens live a few seconds; every request is
-//! counted, and a client can be made to fail on demand. One server per test binary, on its own
+//! counted, and a client can be made to fail on demand. A client registered with a certificate
+//! authenticates with an RFC 7523 client assertion, checked here: its signature with the
+//! certificate's public key, `x5t#S256`, `aud`, `iss`, `sub`, `jti` (never twice), `nbf` and
+//! `exp` (at most 10 minutes apart). One server per test binary, on its own
 //! thread, shared by the tests through per-client state (each test uses its own client_id).
 
 use std::collections::HashMap;
@@ -33,6 +36,11 @@ pub struct Client {
     pub introspected_active: usize,
     pub introspected_inactive: usize,
     pub issued: Vec<String>,
+    /// DER of the certificate whose key signs this client's assertions (instead of a secret).
+    pub certificate: Option<Vec<u8>>,
+    /// The claims of every assertion accepted, and why the others were refused.
+    pub assertions: Vec<serde_json::Value>,
+    pub assertion_errors: Vec<String>,
 }
 
 struct Token {
@@ -45,6 +53,8 @@ struct State {
     clients: HashMap<String, Client>,
     tokens: HashMap<String, Token>,
     serial: u64,
+    /// Every `jti` accepted: a replayed assertion is refused.
+    jtis: std::collections::HashSet<String>,
 }
 
 pub struct TokenServer {
@@ -265,7 +275,27 @@ fn handle(path: &str, form: &HashMap<String, String>, state: &Mutex<State>) -> R
             }
             let rotate = match get("grant_type").as_str() {
                 "client_credentials" => {
-                    if get("client_secret") != SECRET {
+                    let authenticated = match &c.certificate {
+                        Some(der) => {
+                            let der = der.clone();
+                            let checked = check_assertion(form, &der, &id, &st.jtis);
+                            let c = st.clients.get_mut(&id).unwrap();
+                            match checked {
+                                Ok(claims) => {
+                                    st.jtis.insert(claims["jti"].as_str().unwrap().to_string());
+                                    let c = st.clients.get_mut(&id).unwrap();
+                                    c.assertions.push(claims);
+                                    true
+                                }
+                                Err(e) => {
+                                    c.assertion_errors.push(e);
+                                    false
+                                }
+                            }
+                        }
+                        None => get("client_secret") == SECRET,
+                    };
+                    if !authenticated {
                         return oauth_error("invalid_client");
                     }
                     false
@@ -288,7 +318,7 @@ fn handle(path: &str, form: &HashMap<String, String>, state: &Mutex<State>) -> R
                 }
                 _ => return oauth_error("unsupported_grant_type"),
             };
-            let lifetime = c.lifetime;
+            let lifetime = st.clients[&id].lifetime;
             st.serial += 1;
             let n = st.serial;
             // The client id leads the token so an inactive introspection can be counted.
@@ -315,5 +345,68 @@ fn handle(path: &str, form: &HashMap<String, String>, state: &Mutex<State>) -> R
             json(200, body)
         }
         _ => (404, "{}".into()),
+    }
+}
+
+/// The client assertion of `form` checked against the registered certificate `der`: its claims,
+/// or why it is refused.
+fn check_assertion(
+    form: &HashMap<String, String>,
+    der: &[u8],
+    client_id: &str,
+    seen: &std::collections::HashSet<String>,
+) -> Result<serde_json::Value, String> {
+    use base64::Engine;
+    use x509_parser::prelude::FromDer;
+    if form.get("client_secret").is_some() {
+        return Err("a secret besides the assertion".into());
+    }
+    let kind = form.get("client_assertion_type").map(String::as_str);
+    if kind != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        return Err(format!("client_assertion_type {kind:?}"));
+    }
+    let jwt = form.get("client_assertion").ok_or("no client_assertion")?;
+    let header = jsonwebtoken::decode_header(jwt).map_err(|e| format!("header: {e}"))?;
+    let alg = header.alg;
+    if !matches!(
+        alg,
+        jsonwebtoken::Algorithm::RS256 | jsonwebtoken::Algorithm::PS256
+    ) {
+        return Err(format!("algorithm {alg:?}"));
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    if header.x5t_s256.as_deref() != Some(thumbprint.as_str()) {
+        return Err(format!(
+            "x5t#S256 {:?} is not the certificate's",
+            header.x5t_s256
+        ));
+    }
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| format!("certificate: {e}"))?;
+    let key = jsonwebtoken::DecodingKey::from_rsa_der(&cert.public_key().subject_public_key.data);
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.leeway = 0;
+    v.validate_nbf = true;
+    v.set_audience(&[TokenServer::url("/token")]);
+    v.set_issuer(&[client_id]);
+    v.sub = Some(client_id.to_string());
+    v.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v)
+        .map_err(|e| format!("assertion: {e}"))?;
+    let claims = data.claims;
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty())
+        .ok_or("no jti")?;
+    if seen.contains(jti) {
+        return Err(format!("jti {jti} replayed"));
+    }
+    let (nbf, exp) = (claims["nbf"].as_i64(), claims["exp"].as_i64());
+    match (nbf, exp) {
+        (Some(n), Some(e)) if e - n <= 600 => Ok(claims),
+        _ => Err(format!(
+            "nbf {nbf:?} and exp {exp:?} more than 10 minutes apart"
+        )),
     }
 }

@@ -25,6 +25,9 @@
 #         server the tests run themselves (nothing listens there otherwise;
 #         then every AUTH fails).  See README "OAuth2 port 2589".
 #   2465  implicit TLS (smtps/"submissions"), AUTH required
+#   2590  client-certificate relay: STARTTLS required, asks for a client
+#         certificate, relays only for the fingerprints in relay_clientcerts
+#         (the harness client certificate $TLSD/client-cert.pem); no AUTH
 #   2025  plain SMTP, no TLS, no AUTH; relays for 127.0.0.0/8
 #   2998  the file sink itself (postfix delivers everything here)
 # Fault injection (all ports): recipient local part "reject*" -> 550 5.1.1,
@@ -46,6 +49,7 @@ PLAIN_PORT="${HARNESS_PLAIN_PORT:-2025}"
 SUBM_PORT="${HARNESS_SUBMISSION_PORT:-2587}"
 SMTPS_PORT="${HARNESS_SMTPS_PORT:-2465}"
 OAUTH2_PORT="${HARNESS_OAUTH2_PORT:-2589}"
+CCERT_PORT="${HARNESS_CCERT_PORT:-2590}"
 # the token introspection endpoint dovecot POSTs token=<token> to (RFC 7662 style)
 OAUTH2_INTROSPECT_URL="${HARNESS_OAUTH2_INTROSPECT_URL:-http://127.0.0.1:2980/introspect}"
 # per-request HTTP timeout of dovecot's introspection call (a hung server fails the AUTH after this)
@@ -106,6 +110,7 @@ is_ready() {
     [ -S "$AUTH_SOCK" ] && [ -S "$AUTH2_SOCK" ] &&
     port_listening "$PLAIN_PORT" && port_listening "$SUBM_PORT" &&
     port_listening "$SMTPS_PORT" && port_listening "$OAUTH2_PORT" &&
+    port_listening "$CCERT_PORT" && [ -s "$CONF/relay_clientcerts" ] &&
     port_listening "$SINK_PORT"
 }
 
@@ -150,6 +155,38 @@ EOF
     fi
     chmod 600 "$TLSD/key.pem"
     chmod 644 "$TLSD/cert.pem"
+}
+
+# The client certificate port $CCERT_PORT relays for: self-signed, CA:FALSE,
+# clientAuth; Postfix knows it by its SHA-256 fingerprint only (relay_clientcerts),
+# as permit_tls_clientcerts does not need a trusted chain.
+write_client_cert() {
+    if [ ! -s "$TLSD/client-cert.pem" ] || [ ! -s "$TLSD/client-key.pem" ] \
+        || ! openssl x509 -checkend 86400 -noout -in "$TLSD/client-cert.pem" >/dev/null 2>&1; then
+        log "generating the client certificate in $TLSD"
+        cat > "$TLSD/client.cnf" <<'EOF2'
+[req]
+prompt = no
+distinguished_name = dn
+x509_extensions = leaf
+[dn]
+CN = relay.harness.test
+[leaf]
+basicConstraints = critical, CA:FALSE
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:relay.harness.test
+EOF2
+        openssl req -x509 -config "$TLSD/client.cnf" -newkey rsa:2048 -sha256 -days 365 -nodes \
+            -keyout "$TLSD/client-key.pem.tmp" -out "$TLSD/client-cert.pem.tmp" >/dev/null 2>&1 \
+            || die "openssl could not create the client certificate"
+        mv "$TLSD/client-key.pem.tmp" "$TLSD/client-key.pem"
+        mv "$TLSD/client-cert.pem.tmp" "$TLSD/client-cert.pem"
+    fi
+    chmod 644 "$TLSD/client-key.pem" "$TLSD/client-cert.pem"
+    mkdir -p "$CONF"
+    local fp
+    fp="$(openssl x509 -noout -fingerprint -sha256 -in "$TLSD/client-cert.pem" | sed 's/^.*=//')"
+    printf '%s relay.harness.test\n' "$fp" | atomic_write "$CONF/relay_clientcerts"
 }
 
 write_dovecot() {
@@ -371,6 +408,15 @@ EOF
   -o smtpd_sasl_path=private/auth-oauth2
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+127.0.0.1:$CCERT_PORT inet n - n - - smtpd
+  -o syslog_name=harness-upstream/ccert
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_ask_ccert=yes
+  -o smtpd_tls_fingerprint_digest=sha256
+  -o relay_clientcerts=texthash:$CONF/relay_clientcerts
+  -o smtpd_sasl_auth_enable=no
+  -o smtpd_client_restrictions=
+  -o smtpd_relay_restrictions=permit_tls_clientcerts,reject_unauth_destination
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -440,17 +486,17 @@ start_postfix() {
         /usr/sbin/postfix -c "$CONF" reload >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || true
         # a reload also opens listeners added to master.cf since the start
         local p
-        for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT"; do wait_port "$p" "postfix"; done
+        for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT"; do wait_port "$p" "postfix"; done
         return 0
     fi
     local p
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT"; do
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT"; do
         port_listening "$p" && die "port $p is busy (not our postfix)"
     done
     /usr/sbin/postfix -c "$CONF" set-permissions >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || true
     /usr/sbin/postfix -c "$CONF" check >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || die "postfix check failed, see $LOGD/postfix-cmd.log"
     /usr/sbin/postfix -c "$CONF" start >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || die "postfix start failed, see $LOGD/postfix-cmd.log and $LOGD/maillog"
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT"; do wait_port "$p" "postfix"; done
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT"; do wait_port "$p" "postfix"; done
     log "postfix started (pid $(tr -dc 0-9 < "$PF_PID")), config $CONF"
 }
 
@@ -458,6 +504,7 @@ do_start_locked() {
     mkdir -p "$BASE" "$LOGD" "$RUND"
     ensure_packages "$BASE/apt.log" "${WANT[@]}"
     write_tls
+    write_client_cert
     write_dovecot
     write_dovecot_oauth2
     write_postfix
@@ -489,7 +536,7 @@ do_status() {
     if pid="$(pid_alive "$DOVE2_PID" dovecot-oauth2)"; then echo "dovecot-oauth2: running (pid $pid) config $DOVE2/dovecot.conf, introspection $OAUTH2_INTROSPECT_URL"; else echo "dovecot-oauth2: stopped"; rc=3; fi
     if pid="$(pid_alive "$SINK_PID" smtp-file-sink)"; then echo "sink    : running (pid $pid) dir $SINK_DIR"; else echo "sink    : stopped"; rc=3; fi
     local p
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$SINK_PORT"; do
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT" "$SINK_PORT"; do
         if port_listening "$p"; then echo "port $p: listening"; else echo "port $p: closed"; fi
     done
     if [ -d "$SINK_DIR" ]; then
@@ -520,6 +567,9 @@ export HARNESS_SUBMISSION_PORT=$SUBM_PORT
 export HARNESS_SMTPS_PORT=$SMTPS_PORT
 export HARNESS_OAUTH2_PORT=$OAUTH2_PORT
 export HARNESS_OAUTH2_INTROSPECT_URL=$OAUTH2_INTROSPECT_URL
+export HARNESS_CCERT_PORT=$CCERT_PORT
+export HARNESS_CLIENT_CERT=$TLSD/client-cert.pem
+export HARNESS_CLIENT_KEY=$TLSD/client-key.pem
 export HARNESS_SINK_PORT=$SINK_PORT
 export HARNESS_SINK_DIR=$SINK_DIR
 export HARNESS_SASL_USER=$SASL_USER

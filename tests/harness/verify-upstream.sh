@@ -14,6 +14,7 @@ PLAIN="${HARNESS_PLAIN_PORT:-2025}"
 SUBM="${HARNESS_SUBMISSION_PORT:-2587}"
 SMTPS="${HARNESS_SMTPS_PORT:-2465}"
 OAUTH2="${HARNESS_OAUTH2_PORT:-2589}"
+CCERT="${HARNESS_CCERT_PORT:-2590}"
 INTROSPECT_URL="${HARNESS_OAUTH2_INTROSPECT_URL:-http://127.0.0.1:2980/introspect}"
 INTROSPECT_PORT="$(printf '%s' "$INTROSPECT_URL" | sed -E 's#^https?://[^/]*:([0-9]+)/.*#\1#')"
 U="${HARNESS_SASL_USER:-relay@example.test}"
@@ -168,6 +169,14 @@ run_case "plain-$PLAIN-reject-prefix-550" 24 '^<\S* +550 5\.1\.1' - -- \
     "${SW[@]}" --port "$PLAIN" --to reject-me@example.net --h-Subject "$(subj reject)"
 run_case "plain-$PLAIN-tempfail-prefix-451" 24 '^<\S* +451 4\.3\.0' - -- \
     "${SW[@]}" --port "$PLAIN" --to tempfail-me@example.net --h-Subject "$(subj tempfail)"
+
+echo "== client-certificate port $CCERT: relays only for the harness client certificate"
+run_case "ccert-$CCERT-with-client-certificate-relayed" 0 '^<~ +250 2\.0\.0 Ok: queued' \
+    'Client CN "relay\.harness\.test"' -- \
+    "${SW[@]}" --port "$CCERT" -tls --tls-cert "$BASE/tls/client-cert.pem" --tls-key "$BASE/tls/client-key.pem" \
+    --to ccert@example.net --h-Subject "$(subj ccert)"
+run_case "ccert-$CCERT-without-client-certificate-554-relay-denied" 24 '^<\S* +554 5\.7\.1 .*Relay access denied' - -- \
+    "${SW[@]}" --port "$CCERT" -tls --to noccert@example.net --h-Subject "$(subj noccert)"
 
 echo "== OAuth2 port $OAUTH2: XOAUTH2/OAUTHBEARER checked by introspection (demo server on 127.0.0.1:$INTROSPECT_PORT)"
 # oauth2-introspect-demo.py plays the tests' introspection server; started and stopped here by PID
