@@ -5,6 +5,7 @@
 mod auth;
 mod clients;
 mod error;
+pub mod hardening;
 mod oauth2;
 pub mod policy;
 pub mod presets;
@@ -82,6 +83,8 @@ pub struct ServerConfig {
     /// Messages per client (account, else address), e.g. "60/min"; `None`: no limit.
     pub client_rate: Option<Rate>,
     pub auth: AuthPolicy,
+    /// Bare CR/LF and NUL inside DATA (see `config/hardening.rs`).
+    pub bare_newlines: hardening::BareNewlines,
 }
 
 /// Who must log in, and how hard failed logins are punished (`[server]` keys).
@@ -274,6 +277,8 @@ struct RawServer {
     auth_fail_limit: u32,
     #[serde(default = "default_auth_ban")]
     auth_ban: DurationValue,
+    #[serde(default)]
+    bare_newlines: hardening::BareNewlines,
 }
 
 fn default_sessions_per_address() -> usize {
@@ -670,6 +675,7 @@ impl Config {
                     fail_limit: s.auth_fail_limit.max(1),
                     ban: s.auth_ban.0,
                 },
+                bare_newlines: s.bare_newlines,
             },
             spool: SpoolConfig { dir: raw.spool.dir },
             clients,

@@ -136,6 +136,7 @@ impl Relay {
                 s.max_sessions_per_address,
             )),
             shutdown: shutdown_rx.clone(),
+            bare_newlines: s.bare_newlines,
         });
         let admin_addr = match config.admin.listen {
             Some(addr) => {

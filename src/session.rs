@@ -4,6 +4,7 @@
 //! message before the spool has made it durable.
 
 pub mod client_limits;
+pub mod data;
 pub mod login;
 pub mod machine;
 pub mod received;
@@ -44,6 +45,8 @@ pub struct SessionContext {
     /// Flips to `true` when the relay stops: a session waiting for a command gets `421`; one in
     /// DATA may finish its message first.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// `[server] bare_newlines`: bare CR/LF and NUL inside DATA.
+    pub bare_newlines: crate::config::hardening::BareNewlines,
 }
 
 impl machine::RcptFilter for Policy {
@@ -142,7 +145,8 @@ pub async fn serve_as<S>(
     let mut machine = Machine::new(ctx.limits.clone(), implicit_tls)
         .with_filter(session.clone())
         .with_auth(offer, ctx.auth.required || outside)
-        .with_sender_check(ctx.spf.mode() == crate::config::SpfMode::Reject);
+        .with_sender_check(ctx.spf.mode() == crate::config::SpfMode::Reject)
+        .with_bare_newlines(ctx.bare_newlines);
     let mut stream = stream;
     let mut out = Vec::new();
     machine.greeting().write_to(&mut out);

@@ -180,27 +180,27 @@ fn rcpt_command(env: &Envelope, i: usize, dsn: bool, default_notify: Option<Noti
     cmd
 }
 
-/// The DATA payload: lines starting with `.` get another `.`, the body ends with CRLF, then the
-/// terminating `.` line. One buffer, one write.
+/// The DATA payload: lines starting with `.` get another `.`, every line ends with CRLF, then
+/// the terminating `.` line. One buffer, one write. A bare CR or bare LF (a message spooled by an
+/// older version, or added by a policy edit) is sent as CRLF: a server downstream that ends lines
+/// at a bare CR could otherwise be made to see an end of data inside the message (smuggling).
 pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    if body.first() == Some(&b'.') {
-        out.push(b'.');
-    }
-    // Copy runs between "\n." and double each such dot: the hot path of relaying.
-    let mut start = 0;
-    for at in memchr::memmem::find_iter(body, b"\n.") {
-        out.extend_from_slice(&body[start..=at]);
-        out.push(b'.');
-        start = at + 1;
-    }
-    out.extend_from_slice(&body[start..]);
-    if !body.is_empty() && !body.ends_with(b"\r\n") {
-        if body.ends_with(b"\r") {
-            out.push(b'\n');
-        } else {
-            out.extend_from_slice(b"\r\n");
+    let mut rest = body;
+    // Copy whole lines at a time: the hot path of relaying.
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            out.push(b'.');
         }
+        let Some(end) = memchr::memchr2(b'\r', b'\n', rest) else {
+            out.extend_from_slice(rest);
+            out.extend_from_slice(b"\r\n");
+            break;
+        };
+        out.extend_from_slice(&rest[..end]);
+        out.extend_from_slice(b"\r\n");
+        let crlf = rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n');
+        rest = &rest[end + if crlf { 2 } else { 1 }..];
     }
     out.extend_from_slice(b".\r\n");
     out
@@ -224,6 +224,14 @@ mod tests {
         assert_eq!(
             dot_stuff(b".start\r\nno newline"),
             b"..start\r\nno newline\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn dot_stuffing_sends_bare_cr_and_bare_lf_as_crlf() {
+        assert_eq!(
+            dot_stuff(b"a\r.\r\nb\n.\nc\r\r\n"),
+            b"a\r\n..\r\nb\r\n..\r\nc\r\n\r\n.\r\n"
         );
     }
 }

@@ -55,6 +55,7 @@ fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration)
             None, 0,
         )),
         shutdown,
+        bare_newlines: Default::default(),
     });
     Setup {
         ctx,

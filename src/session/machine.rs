@@ -3,11 +3,13 @@
 //! a clock or the disk, so it can be driven line by line from tests and fuzzers; the driver in
 //! `session.rs` does the I/O and answers [`Action::Deliver`] with [`Machine::delivered`].
 
-use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
+
+use super::data::{self, DataReader, Outcome};
 
 use super::login::{self, AuthOffer, Login, Step};
 use super::reply::{self, Reply};
+use crate::config::hardening::BareNewlines;
 use crate::envelope::{BodyType, Envelope, Notify, Recipient, Ret};
 
 /// Longest command line accepted, CRLF included (RFC 5321 4.5.3.1.6 text line limit).
@@ -53,7 +55,7 @@ enum Phase {
     Command,
     /// Discarding an over-long command line until its LF.
     LongLine,
-    Data(Box<DataState>),
+    Data(Box<DataReader>),
     /// The driver owes us a `delivered` call.
     AwaitingDelivery,
     /// Reading the client's response lines of an AUTH exchange.
@@ -63,13 +65,6 @@ enum Phase {
     /// The driver owes us a `sender_checked` call.
     AwaitingSender,
     Closed,
-}
-
-struct DataState {
-    receiver: DataReceiver,
-    /// Set once the message is over the size limit: the rest is read and thrown away.
-    discard: Option<DummyDataReceiver>,
-    body: Vec<u8>,
 }
 
 /// A check of each recipient at RCPT time (the blacklist); pure and quick, no I/O.
@@ -97,6 +92,7 @@ pub struct Machine {
     user: Option<String>,
     /// MAIL waits for the driver's [`Action::CheckSender`] verdict.
     sender_check: bool,
+    bare_newlines: BareNewlines,
 }
 
 impl Machine {
@@ -114,7 +110,14 @@ impl Machine {
             auth_required: false,
             user: None,
             sender_check: false,
+            bare_newlines: BareNewlines::default(),
         }
+    }
+
+    /// What to do with bare CR, bare LF and NUL inside DATA (`[server] bare_newlines`).
+    pub fn with_bare_newlines(mut self, rule: BareNewlines) -> Self {
+        self.bare_newlines = rule;
+        self
     }
 
     /// Hand every MAIL sender to the driver for a check before answering it.
@@ -362,6 +365,9 @@ impl Machine {
     }
 
     fn command(&mut self, line: &[u8], out: &mut Vec<Action>) {
+        if size_param_overflows(line) {
+            return self.error(reply::declared_size_too_big(), out);
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(r) => r,
             Err(e) => return self.error(parse_error_reply(e), out),
@@ -527,11 +533,10 @@ impl Machine {
             None => self.error(reply::need_mail(), out),
             Some(tx) if tx.recipients.is_empty() => self.error(reply::need_rcpt(), out),
             Some(_) => {
-                self.phase = Phase::Data(Box::new(DataState {
-                    receiver: DataReceiver::new(),
-                    discard: None,
-                    body: Vec::with_capacity(16 * 1024),
-                }));
+                self.phase = Phase::Data(Box::new(DataReader::new(
+                    self.bare_newlines,
+                    self.limits.max_message_size,
+                )));
                 out.push(Action::Reply(reply::start_data()));
             }
         }
@@ -553,39 +558,29 @@ impl Machine {
 
     /// Feeds message bytes; returns how many were consumed.
     fn data(&mut self, input: &[u8], out: &mut Vec<Action>) -> usize {
-        let Phase::Data(state) = &mut self.phase else {
+        let Phase::Data(reader) = &mut self.phase else {
             return 0;
         };
-        let mut iter = input.iter();
-        let done = match &mut state.discard {
-            Some(d) => d.ingest(&mut iter),
-            None => {
-                let done = state.receiver.ingest(&mut iter, &mut state.body);
-                if state.body.len() as u64 > self.limits.max_message_size {
-                    state.discard = Some(DummyDataReceiver::new_data(&state.receiver));
-                    state.body = Vec::new();
-                }
-                done
-            }
-        };
-        let used = input.len() - iter.as_slice().len();
+        let (used, done) = reader.ingest(input);
         if !done {
             return used;
         }
-        let Phase::Data(state) = std::mem::replace(&mut self.phase, Phase::Command) else {
+        let Phase::Data(reader) = std::mem::replace(&mut self.phase, Phase::Command) else {
             unreachable!()
         };
-        if state.discard.is_some() {
-            self.tx = None;
-            out.push(Action::Reply(reply::message_too_big()));
-            return used;
-        }
-        let envelope = self.tx.take().expect("DATA phase always has a transaction");
-        self.phase = Phase::AwaitingDelivery;
-        out.push(Action::Deliver(Box::new(Transaction {
-            envelope,
-            body: state.body,
-        })));
+        let refusal = match reader.finish() {
+            Outcome::TooBig => reply::message_too_big(),
+            Outcome::Refused(flaw) => reply::bad_line_ends(flaw),
+            Outcome::Body(body) if data::hop_count(&body) >= data::MAX_HOPS => reply::mail_loop(),
+            Outcome::Body(body) => {
+                let envelope = self.tx.take().expect("DATA phase always has a transaction");
+                self.phase = Phase::AwaitingDelivery;
+                out.push(Action::Deliver(Box::new(Transaction { envelope, body })));
+                return used;
+            }
+        };
+        self.tx = None;
+        out.push(Action::Reply(refusal));
         used
     }
 }
@@ -619,6 +614,24 @@ fn parse_error_reply(e: ProtoError) -> Reply {
     }
 }
 
+/// smtp-proto wraps a `SIZE=` of more than 20 digits round to a small number, which would then
+/// pass the limit: the raw MAIL line is checked first, so such a size is refused, not believed.
+fn size_param_overflows(line: &[u8]) -> bool {
+    if line.len() < 4 || !line[..4].eq_ignore_ascii_case(b"MAIL") {
+        return false;
+    }
+    let upper = line.to_ascii_uppercase();
+    memchr::memmem::find_iter(&upper, b" SIZE=").any(|at| {
+        let value = &upper[at + 6..];
+        let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
+        digits > 0
+            && std::str::from_utf8(&value[..digits])
+                .ok()
+                .and_then(|d| d.parse::<u64>().ok())
+                .is_none()
+    })
+}
+
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|b| *b == needle)
 }
@@ -626,3 +639,7 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "hostile_tests.rs"]
+mod hostile_tests;

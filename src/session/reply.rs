@@ -205,6 +205,24 @@ pub fn too_many_recipients() -> Reply {
 pub fn message_too_big() -> Reply {
     Reply::new(552, "5.3.4", "Error: message file too big")
 }
+/// `[server] bare_newlines = "reject"` and the message held a bare CR/LF or a NUL.
+pub fn bad_line_ends(flaw: super::data::Flaw) -> Reply {
+    let why = match flaw {
+        super::data::Flaw::BareNewline => {
+            "Error: bare CR or LF in message; lines must end with CRLF (RFC 5321 2.3.8)"
+        }
+        super::data::Flaw::Nul => "Error: NUL character in message",
+    };
+    Reply::new(550, "5.5.2", why)
+}
+/// RFC 5321 6.3: too many `Received:` fields, the message is probably looping.
+pub fn mail_loop() -> Reply {
+    Reply::new(
+        554,
+        "5.4.6",
+        "Error: too many hops (Received: fields), mail loop?",
+    )
+}
 pub fn declared_size_too_big() -> Reply {
     Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit")
 }
