@@ -142,3 +142,16 @@ fn a_size_parameter_too_large_for_64_bits_is_refused_not_wrapped() {
     );
     assert_eq!(codes(&replies), [250, 552, 250]);
 }
+
+#[test]
+fn envid_or_orcpt_decoding_to_control_characters_is_refused_with_501() {
+    let mut m = Machine::new(limits(), false);
+    let (replies, _) = run(
+        &mut m,
+        "EHLO c\r\nMAIL FROM:<a@x.test> ENVID=x+0D+0AX-Injected:+20yes\r\n\
+         MAIL FROM:<a@x.test> ENVID=ok-1\r\n\
+         RCPT TO:<b@y.test> ORCPT=rfc822;b@y.test+0D+0AAction:+20delivered\r\n\
+         RCPT TO:<b@y.test> ORCPT=rfc822;b+2B1@y.test\r\n",
+    );
+    assert_eq!(codes(&replies), [250, 501, 250, 501, 250], "{replies:?}");
+}

@@ -463,6 +463,9 @@ impl Machine {
         if from.flags & !allowed != 0 {
             return self.error(reply::unsupported_parameter("MAIL FROM parameter"), out);
         }
+        if from.env_id.as_deref().is_some_and(|e| !dsn_printable(e)) {
+            return self.error(reply::syntax("Invalid ENVID parameter"), out);
+        }
         if from.size as u64 > self.limits.max_message_size {
             return self.error(reply::declared_size_too_big(), out);
         }
@@ -506,6 +509,9 @@ impl Machine {
         };
         if to.address.is_empty() {
             return self.error(reply::bad_recipient_syntax(), out);
+        }
+        if to.orcpt.as_deref().is_some_and(|o| !dsn_printable(o)) {
+            return self.error(reply::syntax("Invalid ORCPT parameter"), out);
         }
         if tx.recipients.len() >= max {
             out.push(Action::Reply(reply::too_many_recipients()));
@@ -612,6 +618,13 @@ fn parse_error_reply(e: ProtoError) -> Reply {
         ProtoError::ResponseTooLong => reply::line_too_long(),
         _ => reply::syntax("Syntax error"),
     }
+}
+
+/// RFC 3461 4: ENVID and ORCPT are xtext whose decoded value is printable. A decoded CR or LF
+/// would otherwise become extra lines in the `message/delivery-status` of a bounce; non-ASCII
+/// is let through for SMTPUTF8 addresses (RFC 6533), control characters never.
+fn dsn_printable(value: &str) -> bool {
+    !value.chars().any(char::is_control)
 }
 
 /// smtp-proto wraps a `SIZE=` of more than 20 digits round to a small number, which would then
