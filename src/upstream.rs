@@ -8,6 +8,7 @@ pub mod client;
 pub mod connect;
 pub mod error;
 pub mod file;
+pub mod redact;
 pub mod trace;
 
 use client::{Conn, UpReply};
