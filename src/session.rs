@@ -3,6 +3,7 @@
 //! that does inbound socket I/O. Never decides policy or routing, and never answers `250` to a
 //! message before the spool has made it durable.
 
+pub mod address;
 pub mod client_limits;
 pub mod data;
 pub mod login;

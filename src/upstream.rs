@@ -229,6 +229,28 @@ mod tests {
     }
 
     #[test]
+    fn a_quoted_local_part_goes_upstream_with_its_quotes_and_no_extra_parameter() {
+        let env = Envelope {
+            mail_from: "\"odd@sender\"@x.test".into(),
+            body: BodyType::Unspecified,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            recipients: vec![crate::envelope::Recipient {
+                address: "\"victim@target.test\"@dest.test".into(),
+                orcpt: None,
+                notify: None,
+            }],
+            upstream: None,
+            client: None,
+        };
+        assert_eq!(
+            rcpt_command(&env, 0, true, None),
+            "RCPT TO:<\"victim@target.test\"@dest.test>\r\n"
+        );
+    }
+
+    #[test]
     fn dot_stuffing_sends_bare_cr_and_bare_lf_as_crlf() {
         assert_eq!(
             dot_stuff(b"a\r.\r\nb\n.\nc\r\r\n"),

@@ -155,3 +155,57 @@ fn envid_or_orcpt_decoding_to_control_characters_is_refused_with_501() {
     );
     assert_eq!(codes(&replies), [250, 501, 250, 501, 250], "{replies:?}");
 }
+
+/// Issue 18 finding 1: each row is a MAIL or RCPT and the reply code it must get.
+#[test]
+fn addresses_that_could_inject_parameters_or_control_characters_get_553() {
+    let table: &[(&str, &str, u16)] = &[
+        (
+            "rcpt quoted ORCPT injection",
+            "RCPT TO:<\"victim@target.test> ORCPT=rfc822;x\"@dest.test>",
+            553,
+        ),
+        ("rcpt quoted NUL", "RCPT TO:<\"a\0b\"@dest.test>", 553),
+        ("rcpt quoted ESC", "RCPT TO:<\"a\x1b[2Jb\"@dest.test>", 553),
+        ("rcpt quoted BEL", "RCPT TO:<\"a\x07\"@dest.test>", 553),
+        ("rcpt plain", "RCPT TO:<b@dest.test>", 250),
+    ];
+    for (name, cmd, want) in table {
+        let mut m = Machine::new(limits(), false);
+        let input = format!("EHLO c\r\nMAIL FROM:<a@x.test>\r\n{cmd}\r\n");
+        let (replies, _) = run(&mut m, &input);
+        assert_eq!(codes(&replies)[2], *want, "{name}: {replies:?}");
+    }
+    for (name, cmd) in [
+        (
+            "mail AUTH injection",
+            "MAIL FROM:<\"a> AUTH=<ceo@x.test>\"@x.test>",
+        ),
+        (
+            "mail ENVID injection",
+            "MAIL FROM:<\"a ENVID=forged\"@x.test>",
+        ),
+        ("mail quoted NUL", "MAIL FROM:<\"a\0\"@x.test>"),
+    ] {
+        let mut m = Machine::new(limits(), false);
+        let (replies, _) = run(&mut m, &format!("EHLO c\r\n{cmd}\r\n"));
+        assert!(replies[1].starts_with("553 5.1.7 "), "{name}: {replies:?}");
+    }
+}
+
+#[test]
+fn a_quoted_local_part_is_kept_quoted_in_the_envelope() {
+    let mut m = Machine::new(limits(), false);
+    let (_, txs) = run(
+        &mut m,
+        "EHLO c\r\nMAIL FROM:<\"odd@sender\"@x.test>\r\nRCPT TO:<\"victim@target.test\"@dest.test>\r\n\
+         RCPT TO:<\"plain\"@dest.test>\r\nDATA\r\nhi\r\n.\r\n",
+    );
+    let env = &txs[0].envelope;
+    assert_eq!(env.mail_from, "\"odd@sender\"@x.test");
+    assert_eq!(
+        env.recipients[0].address,
+        "\"victim@target.test\"@dest.test"
+    );
+    assert_eq!(env.recipients[1].address, "plain@dest.test");
+}

@@ -5,6 +5,7 @@
 
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 
+use super::address;
 use super::data::{self, DataReader, Outcome};
 
 use super::login::{self, AuthOffer, Login, Step};
@@ -375,8 +376,8 @@ impl Machine {
         match request {
             Request::Ehlo { host } => self.hello(host.into_owned(), true, out),
             Request::Helo { host } => self.hello(host.into_owned(), false, out),
-            Request::Mail { from } => self.mail(from, out),
-            Request::Rcpt { to } => self.rcpt(to, out),
+            Request::Mail { from } => self.mail(from, line, out),
+            Request::Rcpt { to } => self.rcpt(to, line, out),
             Request::Data => self.start_data(out),
             Request::Rset => {
                 self.tx = None;
@@ -440,18 +441,24 @@ impl Machine {
         }));
     }
 
-    fn mail(&mut self, from: MailFrom<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
+    fn mail(
+        &mut self,
+        from: MailFrom<std::borrow::Cow<'_, str>>,
+        line: &[u8],
+        out: &mut Vec<Action>,
+    ) {
         if self.tx.is_some() {
             return self.error(reply::nested_mail(), out);
         }
         if self.auth_required && self.user.is_none() {
             return self.error(reply::auth_required(), out);
         }
-        if let Some(refusal) = self
-            .filter
-            .as_ref()
-            .and_then(|f| f.check_mail(&from.address))
-        {
+        // The sender as it will be written everywhere (a quoted local part stays quoted).
+        let sender = match address::path(line) {
+            Ok(m) => m.map(|m| m.to_string()).unwrap_or_default(),
+            Err(e) => return self.error(reply::bad_sender_mailbox(&e), out),
+        };
+        if let Some(refusal) = self.filter.as_ref().and_then(|f| f.check_mail(&sender)) {
             out.push(Action::Reply(refusal));
             return;
         }
@@ -484,7 +491,7 @@ impl Machine {
             None
         };
         self.tx = Some(Envelope {
-            mail_from: from.address.into_owned(),
+            mail_from: sender,
             body,
             smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
             ret,
@@ -502,14 +509,16 @@ impl Machine {
         out.push(Action::Reply(reply::sender_ok()));
     }
 
-    fn rcpt(&mut self, to: RcptTo<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
+    fn rcpt(&mut self, to: RcptTo<std::borrow::Cow<'_, str>>, line: &[u8], out: &mut Vec<Action>) {
         let max = self.limits.max_recipients;
         let Some(tx) = self.tx.as_mut() else {
             return self.error(reply::need_mail(), out);
         };
-        if to.address.is_empty() {
-            return self.error(reply::bad_recipient_syntax(), out);
-        }
+        let rcpt = match address::path(line) {
+            Ok(Some(m)) => m.to_string(),
+            Ok(None) => return self.error(reply::bad_recipient_syntax(), out),
+            Err(e) => return self.error(reply::bad_recipient_mailbox(&e), out),
+        };
         if to.orcpt.as_deref().is_some_and(|o| !dsn_printable(o)) {
             return self.error(reply::syntax("Invalid ORCPT parameter"), out);
         }
@@ -520,14 +529,14 @@ impl Machine {
         if let Some(refusal) = self
             .filter
             .as_ref()
-            .and_then(|f| f.check(&tx.mail_from, &to.address))
+            .and_then(|f| f.check(&tx.mail_from, &rcpt))
         {
             out.push(Action::Reply(refusal));
             return;
         }
         let notify = notify_from_flags(to.flags);
         tx.recipients.push(Recipient {
-            address: to.address.into_owned(),
+            address: rcpt,
             orcpt: to.orcpt.map(|o| o.into_owned()),
             notify,
         });

@@ -125,6 +125,14 @@ pub fn bad_sender_syntax() -> Reply {
 pub fn bad_recipient_syntax() -> Reply {
     Reply::new(501, "5.1.3", "Bad recipient address syntax")
 }
+/// RFC 3463 X.1.7: the sender's mailbox is not one the relay will write anywhere.
+pub fn bad_sender_mailbox(why: &crate::envelope::MailboxError) -> Reply {
+    Reply::new(553, "5.1.7", format!("Error: bad sender address: {why}"))
+}
+/// RFC 3463 X.1.3: the recipient's mailbox is not one the relay will write anywhere.
+pub fn bad_recipient_mailbox(why: &crate::envelope::MailboxError) -> Reply {
+    Reply::new(553, "5.1.3", format!("Error: bad recipient address: {why}"))
+}
 pub fn auth_ok() -> Reply {
     Reply::new(235, "2.7.0", "Authentication successful")
 }
