@@ -7,6 +7,7 @@ pub mod address;
 pub mod client_limits;
 pub mod data;
 pub mod login;
+pub mod login_guard;
 pub mod machine;
 pub mod received;
 pub mod reply;
@@ -20,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::maillog;
 use crate::policy::Policy;
 use crate::spool::{NewMessage, Spool};
+pub use login_guard::Bans;
 use machine::{Action, Limits, Machine, Transaction};
 use reply::Reply;
 
@@ -212,15 +214,22 @@ where
                         r.write_to(&mut out)
                     }
                     Action::Authenticate(l) => {
-                        let account = Box::pin(check_login(ctx, peer, l)).await;
-                        if let Some(a) = &account {
-                            session.logged_in(a);
-                            if let Some(c) = ctx.clients.iter().find(|c| &c.name == a) {
-                                m.restrict(c.max_recipients, c.max_message_size);
+                        let close = match Box::pin(check_login(ctx, peer, l)).await {
+                            LoginOutcome::Accepted(a) => {
+                                session.logged_in(&a);
+                                if let Some(c) = ctx.clients.iter().find(|c| c.name == a) {
+                                    m.restrict(c.max_recipients, c.max_message_size);
+                                }
+                                m.authenticated(Some(a)).write_to(&mut out);
+                                false
                             }
-                        }
-                        m.authenticated(account.clone()).write_to(&mut out);
-                        if account.is_none() && ctx.bans.is_banned(peer.ip()) {
+                            LoginOutcome::Failed { banned } => {
+                                m.authenticated(None).write_to(&mut out);
+                                banned
+                            }
+                            LoginOutcome::Refused => true,
+                        };
+                        if close {
                             reply::too_many_auth_failures().write_to(&mut out);
                             stream.write_all(&out).await?;
                             let _ = stream.shutdown().await;
@@ -297,79 +306,54 @@ where
     }
 }
 
-/// Checks a login off the async workers (argon2 is slow on purpose); a failure is answered
-/// after a pause and counted against the address.
-async fn check_login(ctx: &SessionContext, peer: SocketAddr, l: login::Login) -> Option<String> {
-    let clients = ctx.clients.clone();
+/// What became of one AUTH attempt.
+enum LoginOutcome {
+    Accepted(String),
+    /// Wrong credentials; `banned`: the address is banned from now on.
+    Failed {
+        banned: bool,
+    },
+    /// Not even verified: the address or the account is banned or at its limit.
+    Refused,
+}
+
+/// Checks a login: counted as it starts, refused unverified past the limit, verified off the
+/// async workers under the cap on concurrent argon2 runs; a failure is answered after a pause.
+async fn check_login(ctx: &SessionContext, peer: SocketAddr, l: login::Login) -> LoginOutcome {
+    let (limit, ban) = (ctx.auth.fail_limit, ctx.auth.ban);
     let name = l.username.clone();
-    let ok = tokio::task::spawn_blocking(move || {
-        clients
-            .iter()
-            .find(|c| c.name == l.username)
-            .is_some_and(|c| c.verify(&l.password))
-    })
-    .await
-    .unwrap_or(false);
-    if ok {
-        ctx.bans.succeeded(peer.ip());
-        tracing::info!(%peer, client = %name, "client logged in");
-        return Some(name);
+    let shown = crate::maillog::escape_controls(&name).into_owned();
+    // Only configured names are counted per account: a guesser cannot grow the table.
+    let account = ctx
+        .clients
+        .iter()
+        .any(|c| c.name == name)
+        .then_some(name.as_str());
+    if !ctx.bans.begin(peer.ip(), account, limit, ban) {
+        tracing::warn!(%peer, client = %shown, "login refused unchecked: too many failed logins");
+        return LoginOutcome::Refused;
+    }
+    let verifier = login_guard::Verifier::global();
+    if let Some(ok) = verifier
+        .verify(ctx.clients.clone(), name.clone(), l.password)
+        .await
+    {
+        ctx.bans.succeeded(peer.ip(), account);
+        tracing::info!(%peer, client = %shown, "client logged in");
+        return LoginOutcome::Accepted(ok);
     }
     tokio::time::sleep(FAILED_LOGIN_PAUSE).await;
-    if ctx
-        .bans
-        .failed(peer.ip(), ctx.auth.fail_limit, ctx.auth.ban)
-    {
-        tracing::warn!(%peer, client = %name, "failed login; address banned for {:?}", ctx.auth.ban);
+    let banned = ctx.bans.failed(peer.ip(), account, limit, ban);
+    if banned {
+        tracing::warn!(%peer, client = %shown, "failed login; address banned for {ban:?}");
     } else {
-        tracing::warn!(%peer, client = %name, "failed login");
+        tracing::warn!(%peer, client = %shown, "failed login");
     }
-    None
+    LoginOutcome::Failed { banned }
 }
 
 /// Slows down password guessing; an honest typo costs a second.
 const FAILED_LOGIN_PAUSE: Duration = Duration::from_millis(1000);
-
-/// Failed logins per address; `fail_limit` of them ban the address for `ban`.
-#[derive(Default)]
-pub struct Bans {
-    state: std::sync::Mutex<
-        std::collections::HashMap<std::net::IpAddr, (u32, Option<std::time::Instant>)>,
-    >,
-}
-
-impl Bans {
-    pub fn is_banned(&self, ip: std::net::IpAddr) -> bool {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state
-            .get(&ip)
-            .and_then(|(_, until)| *until)
-            .is_some_and(|until| std::time::Instant::now() < until)
-    }
-
-    /// Counts a failure; true when the address is banned from now on.
-    pub fn failed(&self, ip: std::net::IpAddr, limit: u32, ban: Duration) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = state.entry(ip).or_insert((0, None));
-        if entry
-            .1
-            .is_some_and(|until| std::time::Instant::now() >= until)
-        {
-            *entry = (0, None);
-        }
-        entry.0 += 1;
-        if entry.0 >= limit {
-            entry.1 = Some(std::time::Instant::now() + ban);
-            return true;
-        }
-        false
-    }
-
-    pub fn succeeded(&self, ip: std::net::IpAddr) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.remove(&ip);
-    }
-}
 
 /// How the mail log names the client: its account once logged in, else its address.
 fn client_name(session: &Session, m: &Machine) -> String {
