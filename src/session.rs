@@ -153,7 +153,10 @@ pub async fn serve_as<S>(
     let mut stream = stream;
     let mut out = Vec::new();
     machine.greeting().write_to(&mut out);
-    if stream.write_all(&out).await.is_err() {
+    if write_timed(&mut stream, &out, ctx.command_timeout)
+        .await
+        .is_err()
+    {
         return;
     }
     match drive(stream, &session, &mut machine, &ctx).await {
@@ -231,7 +234,7 @@ where
                         };
                         if close {
                             reply::too_many_auth_failures().write_to(&mut out);
-                            stream.write_all(&out).await?;
+                            write_timed(&mut stream, &out, ctx.command_timeout).await?;
                             let _ = stream.shutdown().await;
                             return Ok(End::Closed);
                         }
@@ -245,12 +248,12 @@ where
                         m.delivered(result).write_to(&mut out);
                     }
                     Action::StartTls => {
-                        stream.write_all(&out).await?;
+                        write_timed(&mut stream, &out, ctx.command_timeout).await?;
                         // RFC 3207: anything the client pipelined after STARTTLS is discarded.
                         return Ok(End::StartTls(stream));
                     }
                     Action::Close => {
-                        stream.write_all(&out).await?;
+                        write_timed(&mut stream, &out, ctx.command_timeout).await?;
                         let _ = stream.shutdown().await;
                         return Ok(End::Closed);
                     }
@@ -262,7 +265,7 @@ where
             }
         }
         if !out.is_empty() {
-            stream.write_all(&out).await?;
+            write_timed(&mut stream, &out, ctx.command_timeout).await?;
             out.clear();
         }
         let limit = if m.in_data() {
@@ -288,14 +291,14 @@ where
                 Ok(r) => r?,
                 Err(_) => {
                     m.timed_out().write_to(&mut out);
-                    stream.write_all(&out).await?;
+                    write_timed(&mut stream, &out, ctx.command_timeout).await?;
                     let _ = stream.shutdown().await;
                     return Ok(End::Closed);
                 }
             },
             _ = stop, if !m.in_data() => {
                 reply::shutting_down().write_to(&mut out);
-                stream.write_all(&out).await?;
+                write_timed(&mut stream, &out, ctx.command_timeout).await?;
                 let _ = stream.shutdown().await;
                 return Ok(End::Closed);
             }
@@ -303,6 +306,22 @@ where
         if n == 0 {
             return Ok(End::Closed);
         }
+    }
+}
+
+/// Writes within `limit`: a client that pipelines commands and never reads its replies must not
+/// hold its session (and a connection slot) past the timeout.
+async fn write_timed<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: Duration,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client not reading its replies",
+        )),
     }
 }
 
