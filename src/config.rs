@@ -85,6 +85,8 @@ pub struct ServerConfig {
     pub auth: AuthPolicy,
     /// Bare CR/LF and NUL inside DATA (see `config/hardening.rs`).
     pub bare_newlines: hardening::BareNewlines,
+    /// Bytes of message bodies all sessions together may hold (see `config/hardening.rs`).
+    pub memory_budget: u64,
 }
 
 /// Who must log in, and how hard failed logins are punished (`[server]` keys).
@@ -279,6 +281,8 @@ struct RawServer {
     auth_ban: DurationValue,
     #[serde(default)]
     bare_newlines: hardening::BareNewlines,
+    #[serde(default = "hardening::default_memory_budget")]
+    memory_budget: ByteSize,
 }
 
 fn default_sessions_per_address() -> usize {
@@ -676,6 +680,7 @@ impl Config {
                     ban: s.auth_ban.0,
                 },
                 bare_newlines: s.bare_newlines,
+                memory_budget: s.memory_budget.0,
             },
             spool: SpoolConfig { dir: raw.spool.dir },
             clients,

@@ -137,6 +137,7 @@ impl Relay {
             )),
             shutdown: shutdown_rx.clone(),
             bare_newlines: s.bare_newlines,
+            memory: session::budget::MemoryBudget::new(s.memory_budget),
         });
         let admin_addr = match config.admin.listen {
             Some(addr) => {

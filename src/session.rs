@@ -4,6 +4,7 @@
 //! message before the spool has made it durable.
 
 pub mod address;
+pub mod budget;
 pub mod client_limits;
 pub mod data;
 pub mod login;
@@ -50,6 +51,8 @@ pub struct SessionContext {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// `[server] bare_newlines`: bare CR/LF and NUL inside DATA.
     pub bare_newlines: crate::config::hardening::BareNewlines,
+    /// `[server] memory_budget`: message bodies held by all sessions together.
+    pub memory: Arc<budget::MemoryBudget>,
 }
 
 impl machine::RcptFilter for Policy {
@@ -149,7 +152,8 @@ pub async fn serve_as<S>(
         .with_filter(session.clone())
         .with_auth(offer, ctx.auth.required || outside)
         .with_sender_check(ctx.spf.mode() == crate::config::SpfMode::Reject)
-        .with_bare_newlines(ctx.bare_newlines);
+        .with_bare_newlines(ctx.bare_newlines)
+        .with_memory_budget(ctx.memory.clone());
     let mut stream = stream;
     let mut out = Vec::new();
     machine.greeting().write_to(&mut out);
@@ -449,13 +453,9 @@ async fn authenticate(
                 "not DKIM-signed: its From: is not in the signing domain");
         }
     }
-    if fields.is_empty() {
-        return Ok(body);
-    }
-    let mut out = Vec::with_capacity(fields.len() + body.len());
-    out.extend_from_slice(fields.as_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    let mut body = body;
+    body.splice(..0, fields.bytes());
+    Ok(body)
 }
 
 /// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
@@ -485,9 +485,9 @@ async fn store(
         for_rcpt: single,
         date: chrono::Local::now().fixed_offset(),
     });
-    let mut body = Vec::with_capacity(header.len() + tx.body.len());
-    body.extend_from_slice(header.as_bytes());
-    body.extend_from_slice(&tx.body);
+    // The trace field goes in front of the body in place: a large message is never copied.
+    let mut body = std::mem::take(&mut tx.body);
+    body.splice(..0, header.bytes());
     let applied = ctx.policy.apply_as(session.profile(), tx.envelope, body);
     for rcpt in &applied.dropped {
         crate::maillog!(maillog::DROPPED, %client, queue_id = %id, %rcpt, reason = "blacklist");

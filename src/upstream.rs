@@ -102,7 +102,7 @@ pub async fn send(
         reset(conn).await?;
         return Ok(results);
     }
-    conn.write(&dot_stuff(body), "DATA").await?;
+    write_data(conn, body).await?;
     let end = conn.read_reply("end of DATA").await?;
     let verdict = RcptResult::from_reply(&end);
     for i in accepted {
@@ -182,12 +182,43 @@ fn rcpt_command(env: &Envelope, i: usize, dsn: bool, default_notify: Option<Noti
 }
 
 /// The DATA payload: lines starting with `.` get another `.`, every line ends with CRLF, then
-/// the terminating `.` line. One buffer, one write. A bare CR or bare LF (a message spooled by an
-/// older version, or added by a policy edit) is sent as CRLF: a server downstream that ends lines
-/// at a bare CR could otherwise be made to see an end of data inside the message (smuggling).
+/// the terminating `.` line. A bare CR or bare LF (a message spooled by an older version, or
+/// added by a policy edit) is sent as CRLF: a server downstream that ends lines at a bare CR
+/// could otherwise be made to see an end of data inside the message (smuggling).
 pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
+    stuff_lines(body, &mut out);
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// Bytes of message dot-stuffed and written at a time: the payload is never a second copy of
+/// a large message.
+const DATA_CHUNK: usize = 256 * 1024;
+
+/// Writes [`dot_stuff`]`(body)` in chunks that end at line ends.
+async fn write_data(conn: &mut Conn, body: &[u8]) -> Result<(), UpstreamError> {
+    let mut buf = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 32);
     let mut rest = body;
+    while !rest.is_empty() {
+        // Cut after an LF, so the next chunk starts a line and no CRLF is split.
+        let cut = match memchr::memrchr(b'\n', &rest[..rest.len().min(DATA_CHUNK)]) {
+            Some(lf) if rest.len() > DATA_CHUNK => lf + 1,
+            _ if rest.len() > DATA_CHUNK => memchr::memchr(b'\n', &rest[DATA_CHUNK..])
+                .map_or(rest.len(), |lf| DATA_CHUNK + lf + 1),
+            _ => rest.len(),
+        };
+        buf.clear();
+        stuff_lines(&rest[..cut], &mut buf);
+        conn.write(&buf, "DATA").await?;
+        rest = &rest[cut..];
+    }
+    conn.write(b".\r\n", "DATA").await
+}
+
+/// Appends `text` (which starts at a line start) dot-stuffed, every line ended with CRLF.
+fn stuff_lines(text: &[u8], out: &mut Vec<u8>) {
+    let mut rest = text;
     // Copy whole lines at a time: the hot path of relaying.
     while !rest.is_empty() {
         if rest[0] == b'.' {
@@ -203,8 +234,6 @@ pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
         let crlf = rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n');
         rest = &rest[end + if crlf { 2 } else { 1 }..];
     }
-    out.extend_from_slice(b".\r\n");
-    out
 }
 
 /// Whether an error should be retried for every recipient it touched.
@@ -248,6 +277,41 @@ mod tests {
             rcpt_command(&env, 0, true, None),
             "RCPT TO:<\"victim@target.test\"@dest.test>\r\n"
         );
+    }
+
+    /// The payload written in chunks is byte for byte the one-buffer payload.
+    #[tokio::test]
+    async fn data_written_in_chunks_is_the_dot_stuffed_message() {
+        use tokio::io::AsyncReadExt;
+        let long = b"x".repeat(300);
+        let mut body = Vec::new();
+        for i in 0..40_000 {
+            body.extend_from_slice(match i % 5 {
+                0 => b".dot line\r\n".as_slice(),
+                1 => b"bare lf\n".as_slice(),
+                2 => b"bare cr\r".as_slice(),
+                3 => long.as_slice(),
+                _ => b"\r\n".as_slice(),
+            });
+        }
+        body.extend_from_slice(b"no newline at the end");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut conn = Conn::new(
+            client::Stream::Plain(tcp),
+            std::time::Duration::from_secs(5),
+        );
+        write_data(&mut conn, &body).await.unwrap();
+        drop(conn);
+        assert!(body.len() > 2 * DATA_CHUNK);
+        assert_eq!(reader.await.unwrap(), dot_stuff(&body));
     }
 
     #[test]

@@ -56,6 +56,7 @@ fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration)
         )),
         shutdown,
         bare_newlines: Default::default(),
+        memory: smarthost::session::budget::MemoryBudget::new(u64::MAX),
     });
     Setup {
         ctx,

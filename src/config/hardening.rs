@@ -16,6 +16,13 @@ pub enum BareNewlines {
     Reject,
 }
 
+/// `[server] memory_budget`: message bodies held by all sessions together. Past it a message
+/// gets `452 4.3.1` (the client retries), never an out-of-memory kill. 256 MiB takes seven
+/// messages of the default 35 MB limit at once.
+pub fn default_memory_budget() -> super::ByteSize {
+    super::ByteSize(256 * 1024 * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
@@ -41,5 +48,12 @@ mod tests {
         let c = load("bare_newlines = \"reject\"").unwrap();
         assert_eq!(c.server.bare_newlines, BareNewlines::Reject);
         assert!(load("bare_newlines = \"keep\"").is_err());
+    }
+
+    #[test]
+    fn memory_budget_defaults_to_256_mib_and_takes_units() {
+        assert_eq!(load("").unwrap().server.memory_budget, 256 << 20);
+        let c = load("memory_budget = \"1GiB\"").unwrap();
+        assert_eq!(c.server.memory_budget, 1 << 30);
     }
 }

@@ -8,6 +8,7 @@
 //! us (RFC 5321 4.1.1.4: only `CRLF . CRLF` ends the data), and it relays bare CR and bare LF,
 //! which lets a client smuggle one past the next server.
 
+use super::budget::Reservation;
 use crate::config::hardening::BareNewlines;
 
 /// What the client sent that the configured rule refuses.
@@ -28,6 +29,9 @@ pub enum Outcome {
     TooBig,
     /// Refused under `bare_newlines = "reject"`; the rest was read and thrown away.
     Refused(Flaw),
+    /// All sessions together hold `[server] memory_budget` of messages; the rest was read
+    /// and thrown away.
+    OverBudget,
 }
 
 /// Where the reader is within the current line.
@@ -55,6 +59,9 @@ pub struct DataReader {
     /// The last byte read was a CR; whether it is bare depends on the next byte.
     pending_cr: bool,
     flaw: Option<Flaw>,
+    /// Memory the body holds, from the shared budget; `None`: no budget.
+    memory: Option<Reservation>,
+    over_budget: bool,
 }
 
 impl DataReader {
@@ -67,7 +74,15 @@ impl DataReader {
             line: Line::Start { crlf: true },
             pending_cr: false,
             flaw: None,
+            memory: None,
+            over_budget: false,
         }
+    }
+
+    /// Counts the body against a shared memory budget.
+    pub fn with_memory(mut self, memory: Reservation) -> Self {
+        self.memory = Some(memory);
+        self
     }
 
     /// Consumes `input` up to and including the end-of-data line. Returns how many bytes were
@@ -109,15 +124,19 @@ impl DataReader {
         (i, false)
     }
 
-    /// The message, or why there is none; call once `ingest` reported the end.
-    pub fn finish(self) -> Outcome {
-        if self.size > self.max_size {
+    /// The message, or why there is none; call once `ingest` reported the end. The
+    /// reservation comes with the body: the memory stays counted until it is dropped.
+    pub fn finish(self) -> (Outcome, Option<Reservation>) {
+        let outcome = if self.size > self.max_size {
             Outcome::TooBig
         } else if let Some(flaw) = self.flaw {
             Outcome::Refused(flaw)
+        } else if self.over_budget {
+            Outcome::OverBudget
         } else {
             Outcome::Body(self.body)
-        }
+        };
+        (outcome, self.memory)
     }
 
     /// A CRLF was read: true when it ends the data (`CRLF . CRLF`).
@@ -178,9 +197,18 @@ impl DataReader {
             self.body = Vec::new();
             return;
         }
-        if self.flaw.is_none() {
-            self.body.extend_from_slice(bytes);
+        if self.flaw.is_some() || self.over_budget {
+            return;
         }
+        let room = self.body.len() + bytes.len();
+        if let Some(memory) = &mut self.memory
+            && !memory.cover(room as u64)
+        {
+            self.over_budget = true;
+            self.body = Vec::new();
+            return;
+        }
+        self.body.extend_from_slice(bytes);
     }
 }
 

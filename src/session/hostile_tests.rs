@@ -209,3 +209,25 @@ fn a_quoted_local_part_is_kept_quoted_in_the_envelope() {
     );
     assert_eq!(env.recipients[1].address, "plain@dest.test");
 }
+
+#[test]
+fn a_message_past_the_shared_memory_budget_gets_452_4_3_1_and_the_next_one_fits() {
+    let budget = super::super::budget::MemoryBudget::new(100);
+    let mut m = Machine::new(limits(), false).with_memory_budget(budget.clone());
+    let big = "x".repeat(150);
+    let (replies, txs) = run(
+        &mut m,
+        &format!(
+            "{HEAD}{big}\r\n.\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nsmall\r\n.\r\n"
+        ),
+    );
+    assert_eq!(
+        codes(&replies)[4..],
+        [452, 250, 250, 354, 250],
+        "{replies:?}"
+    );
+    assert!(replies[4].starts_with("452 4.3.1 "), "{}", replies[4]);
+    assert_eq!(txs.len(), 1);
+    drop(txs);
+    assert_eq!(budget.used(), 0, "every reservation is given back");
+}

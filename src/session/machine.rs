@@ -6,6 +6,7 @@
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 
 use super::address;
+use super::budget::{MemoryBudget, Reservation};
 use super::data::{self, DataReader, Outcome};
 
 use super::login::{self, AuthOffer, Login, Step};
@@ -45,11 +46,13 @@ pub enum Action {
 }
 
 /// One mail transaction, from MAIL to the final dot.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Transaction {
     pub envelope: Envelope,
     /// The message as received, dot-unstuffed, without the terminating `.` line.
     pub body: Vec<u8>,
+    /// The body's share of `[server] memory_budget`, given back when this is dropped.
+    pub memory: Option<Reservation>,
 }
 
 enum Phase {
@@ -94,6 +97,7 @@ pub struct Machine {
     /// MAIL waits for the driver's [`Action::CheckSender`] verdict.
     sender_check: bool,
     bare_newlines: BareNewlines,
+    memory: Option<std::sync::Arc<MemoryBudget>>,
 }
 
 impl Machine {
@@ -112,7 +116,14 @@ impl Machine {
             user: None,
             sender_check: false,
             bare_newlines: BareNewlines::default(),
+            memory: None,
         }
+    }
+
+    /// Counts every body against this budget, shared with the other sessions.
+    pub fn with_memory_budget(mut self, budget: std::sync::Arc<MemoryBudget>) -> Self {
+        self.memory = Some(budget);
+        self
     }
 
     /// What to do with bare CR, bare LF and NUL inside DATA (`[server] bare_newlines`).
@@ -548,10 +559,11 @@ impl Machine {
             None => self.error(reply::need_mail(), out),
             Some(tx) if tx.recipients.is_empty() => self.error(reply::need_rcpt(), out),
             Some(_) => {
-                self.phase = Phase::Data(Box::new(DataReader::new(
-                    self.bare_newlines,
-                    self.limits.max_message_size,
-                )));
+                let mut reader = DataReader::new(self.bare_newlines, self.limits.max_message_size);
+                if let Some(budget) = &self.memory {
+                    reader = reader.with_memory(budget.reservation());
+                }
+                self.phase = Phase::Data(Box::new(reader));
                 out.push(Action::Reply(reply::start_data()));
             }
         }
@@ -583,14 +595,20 @@ impl Machine {
         let Phase::Data(reader) = std::mem::replace(&mut self.phase, Phase::Command) else {
             unreachable!()
         };
-        let refusal = match reader.finish() {
+        let (outcome, memory) = reader.finish();
+        let refusal = match outcome {
             Outcome::TooBig => reply::message_too_big(),
+            Outcome::OverBudget => reply::memory_budget_spent(),
             Outcome::Refused(flaw) => reply::bad_line_ends(flaw),
             Outcome::Body(body) if data::hop_count(&body) >= data::MAX_HOPS => reply::mail_loop(),
             Outcome::Body(body) => {
                 let envelope = self.tx.take().expect("DATA phase always has a transaction");
                 self.phase = Phase::AwaitingDelivery;
-                out.push(Action::Deliver(Box::new(Transaction { envelope, body })));
+                out.push(Action::Deliver(Box::new(Transaction {
+                    envelope,
+                    body,
+                    memory,
+                })));
                 return used;
             }
         };

@@ -223,6 +223,14 @@ pub fn bad_line_ends(flaw: super::data::Flaw) -> Reply {
     };
     Reply::new(550, "5.5.2", why)
 }
+/// `[server] memory_budget` is spent by the messages in transit: try again shortly.
+pub fn memory_budget_spent() -> Reply {
+    Reply::new(
+        452,
+        "4.3.1",
+        "Error: insufficient system storage, try again later",
+    )
+}
 /// RFC 5321 6.3: too many `Received:` fields, the message is probably looping.
 pub fn mail_loop() -> Reply {
     Reply::new(
