@@ -10,6 +10,7 @@ pub mod data;
 pub mod login;
 pub mod login_guard;
 pub mod machine;
+mod params;
 pub mod received;
 pub mod reply;
 
@@ -221,8 +222,8 @@ where
                         r.write_to(&mut out)
                     }
                     Action::Authenticate(l) => {
-                        let close = match Box::pin(check_login(ctx, peer, l)).await {
-                            LoginOutcome::Accepted(a) => {
+                        let close = match Box::pin(login_guard::check_login(ctx, peer, l)).await {
+                            login_guard::LoginOutcome::Accepted(a) => {
                                 session.logged_in(&a);
                                 if let Some(c) = ctx.clients.iter().find(|c| c.name == a) {
                                     m.restrict(c.max_recipients, c.max_message_size);
@@ -230,11 +231,11 @@ where
                                 m.authenticated(Some(a)).write_to(&mut out);
                                 false
                             }
-                            LoginOutcome::Failed { banned } => {
+                            login_guard::LoginOutcome::Failed { banned } => {
                                 m.authenticated(None).write_to(&mut out);
                                 banned
                             }
-                            LoginOutcome::Refused => true,
+                            login_guard::LoginOutcome::Refused => true,
                         };
                         if close {
                             reply::too_many_auth_failures().write_to(&mut out);
@@ -328,55 +329,6 @@ async fn write_timed<S: AsyncWrite + Unpin>(
         )),
     }
 }
-
-/// What became of one AUTH attempt.
-enum LoginOutcome {
-    Accepted(String),
-    /// Wrong credentials; `banned`: the address is banned from now on.
-    Failed {
-        banned: bool,
-    },
-    /// Not even verified: the address or the account is banned or at its limit.
-    Refused,
-}
-
-/// Checks a login: counted as it starts, refused unverified past the limit, verified off the
-/// async workers under the cap on concurrent argon2 runs; a failure is answered after a pause.
-async fn check_login(ctx: &SessionContext, peer: SocketAddr, l: login::Login) -> LoginOutcome {
-    let (limit, ban) = (ctx.auth.fail_limit, ctx.auth.ban);
-    let name = l.username.clone();
-    let shown = crate::maillog::escape_controls(&name).into_owned();
-    // Only configured names are counted per account: a guesser cannot grow the table.
-    let account = ctx
-        .clients
-        .iter()
-        .any(|c| c.name == name)
-        .then_some(name.as_str());
-    if !ctx.bans.begin(peer.ip(), account, limit, ban) {
-        tracing::warn!(%peer, client = %shown, "login refused unchecked: too many failed logins");
-        return LoginOutcome::Refused;
-    }
-    let verifier = login_guard::Verifier::global();
-    if let Some(ok) = verifier
-        .verify(ctx.clients.clone(), name.clone(), l.password)
-        .await
-    {
-        ctx.bans.succeeded(peer.ip(), account);
-        tracing::info!(%peer, client = %shown, "client logged in");
-        return LoginOutcome::Accepted(ok);
-    }
-    tokio::time::sleep(FAILED_LOGIN_PAUSE).await;
-    let banned = ctx.bans.failed(peer.ip(), account, limit, ban);
-    if banned {
-        tracing::warn!(%peer, client = %shown, "failed login; address banned for {ban:?}");
-    } else {
-        tracing::warn!(%peer, client = %shown, "failed login");
-    }
-    LoginOutcome::Failed { banned }
-}
-
-/// Slows down password guessing; an honest typo costs a second.
-const FAILED_LOGIN_PAUSE: Duration = Duration::from_millis(1000);
 
 /// How the mail log names the client: its account once logged in, else its address.
 fn client_name(session: &Session, m: &Machine) -> String {

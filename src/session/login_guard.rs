@@ -14,13 +14,14 @@
 //!   it costs what a known one costs (no timing oracle for account names).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 
+use super::{SessionContext, login};
 use crate::config::ClientAccount;
 
 /// An account is banned after this many times the per-address limit: high enough that one
@@ -203,6 +204,59 @@ fn verify_dummy(password: &str) {
         let _ = argon2::Argon2::default().verify_password(password.as_bytes(), &h);
     }
 }
+
+/// What became of one AUTH attempt.
+pub(super) enum LoginOutcome {
+    Accepted(String),
+    /// Wrong credentials; `banned`: the address is banned from now on.
+    Failed {
+        banned: bool,
+    },
+    /// Not even verified: the address or the account is banned or at its limit.
+    Refused,
+}
+
+/// Checks a login: counted as it starts, refused unverified past the limit, verified off the
+/// async workers under the cap on concurrent argon2 runs; a failure is answered after a pause.
+pub(super) async fn check_login(
+    ctx: &SessionContext,
+    peer: SocketAddr,
+    l: login::Login,
+) -> LoginOutcome {
+    let (limit, ban) = (ctx.auth.fail_limit, ctx.auth.ban);
+    let name = l.username.clone();
+    let shown = crate::maillog::escape_controls(&name).into_owned();
+    // Only configured names are counted per account: a guesser cannot grow the table.
+    let account = ctx
+        .clients
+        .iter()
+        .any(|c| c.name == name)
+        .then_some(name.as_str());
+    if !ctx.bans.begin(peer.ip(), account, limit, ban) {
+        tracing::warn!(%peer, client = %shown, "login refused unchecked: too many failed logins");
+        return LoginOutcome::Refused;
+    }
+    let verifier = Verifier::global();
+    if let Some(ok) = verifier
+        .verify(ctx.clients.clone(), name.clone(), l.password)
+        .await
+    {
+        ctx.bans.succeeded(peer.ip(), account);
+        tracing::info!(%peer, client = %shown, "client logged in");
+        return LoginOutcome::Accepted(ok);
+    }
+    tokio::time::sleep(FAILED_LOGIN_PAUSE).await;
+    let banned = ctx.bans.failed(peer.ip(), account, limit, ban);
+    if banned {
+        tracing::warn!(%peer, client = %shown, "failed login; address banned for {ban:?}");
+    } else {
+        tracing::warn!(%peer, client = %shown, "failed login");
+    }
+    LoginOutcome::Failed { banned }
+}
+
+/// Slows down password guessing; an honest typo costs a second.
+const FAILED_LOGIN_PAUSE: Duration = Duration::from_millis(1000);
 
 #[cfg(test)]
 #[path = "login_guard_tests.rs"]

@@ -3,16 +3,16 @@
 //! a clock or the disk, so it can be driven line by line from tests and fuzzers; the driver in
 //! `session.rs` does the I/O and answers [`Action::Deliver`] with [`Machine::delivered`].
 
-use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
+use smtp_proto::Request;
 
-use super::address;
 use super::budget::{MemoryBudget, Reservation};
 use super::data::{self, DataReader, Outcome};
+use super::params::{memchr, parse_error_reply, size_param_overflows};
 
 use super::login::{self, AuthOffer, Login, Step};
 use super::reply::{self, Reply};
 use crate::config::hardening::BareNewlines;
-use crate::envelope::{BodyType, Envelope, Notify, Recipient, Ret};
+use crate::envelope::Envelope;
 
 /// Longest command line accepted, CRLF included (RFC 5321 4.5.3.1.6 text line limit).
 pub const MAX_LINE: usize = 1000;
@@ -171,95 +171,6 @@ impl Machine {
     /// The client account this session logged in as.
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
-    }
-
-    /// The driver checked the credentials of `Authenticate`: the account name, or `None`.
-    pub fn authenticated(&mut self, account: Option<String>) -> Reply {
-        self.phase = Phase::Command;
-        match account {
-            Some(name) => {
-                self.user = Some(name);
-                reply::auth_ok()
-            }
-            None => {
-                self.errors += 1;
-                reply::auth_failed()
-            }
-        }
-    }
-
-    fn auth_available(&self) -> bool {
-        match self.auth_offer {
-            AuthOffer::Off => false,
-            AuthOffer::TlsOnly => self.tls,
-            AuthOffer::AlsoPlaintext => true,
-        }
-    }
-
-    fn auth(&mut self, mechanism: u64, initial: &str, out: &mut Vec<Action>) {
-        if self.auth_offer == AuthOffer::Off {
-            return self.error(reply::not_implemented("AUTH"), out);
-        }
-        if self.user.is_some() || self.tx.is_some() {
-            return self.error(reply::auth_bad_sequence(), out);
-        }
-        if !self.auth_available() {
-            // RFC 4954: a mechanism that needs encryption, asked for without it.
-            return self.error(reply::encryption_required(), out);
-        }
-        let initial = initial.trim();
-        match mechanism {
-            smtp_proto::AUTH_PLAIN if initial.is_empty() => {
-                self.phase = Phase::AuthResponse(Step::Plain);
-                out.push(Action::Reply(reply::auth_challenge("")));
-            }
-            smtp_proto::AUTH_PLAIN => self.auth_response(Step::Plain, initial, out),
-            smtp_proto::AUTH_LOGIN if initial.is_empty() => {
-                self.phase = Phase::AuthResponse(Step::LoginUser);
-                out.push(Action::Reply(reply::auth_challenge("VXNlcm5hbWU6")));
-            }
-            smtp_proto::AUTH_LOGIN => self.auth_response(Step::LoginUser, initial, out),
-            _ => self.error(reply::auth_mechanism_unknown(), out),
-        }
-    }
-
-    fn auth_response(&mut self, step: Step, line: &str, out: &mut Vec<Action>) {
-        self.phase = Phase::Command;
-        let line = line.trim();
-        if line == "*" {
-            return self.error(reply::auth_cancelled(), out);
-        }
-        // "=" is an empty initial response (RFC 4954).
-        let text = if line == "=" {
-            Some(String::new())
-        } else {
-            login::decode(line)
-        };
-        let Some(text) = text else {
-            return self.error(reply::auth_bad_base64(), out);
-        };
-        match step {
-            Step::Plain => match login::plain(&text) {
-                Some(l) => self.authenticate(l, out),
-                None => self.error(reply::auth_failed(), out),
-            },
-            Step::LoginUser => {
-                self.phase = Phase::AuthResponse(Step::LoginPassword(text));
-                out.push(Action::Reply(reply::auth_challenge("UGFzc3dvcmQ6")));
-            }
-            Step::LoginPassword(username) => self.authenticate(
-                Login {
-                    username,
-                    password: text,
-                },
-                out,
-            ),
-        }
-    }
-
-    fn authenticate(&mut self, l: Login, out: &mut Vec<Action>) {
-        self.phase = Phase::AwaitingAuth;
-        out.push(Action::Authenticate(l));
     }
 
     pub fn with_filter(mut self, filter: std::sync::Arc<dyn RcptFilter>) -> Self {
@@ -452,108 +363,6 @@ impl Machine {
         }));
     }
 
-    fn mail(
-        &mut self,
-        from: MailFrom<std::borrow::Cow<'_, str>>,
-        line: &[u8],
-        out: &mut Vec<Action>,
-    ) {
-        if self.tx.is_some() {
-            return self.error(reply::nested_mail(), out);
-        }
-        if self.auth_required && self.user.is_none() {
-            return self.error(reply::auth_required(), out);
-        }
-        // The sender as it will be written everywhere (a quoted local part stays quoted).
-        let sender = match address::path(line) {
-            Ok(m) => m.map(|m| m.to_string()).unwrap_or_default(),
-            Err(e) => return self.error(reply::bad_sender_mailbox(&e), out),
-        };
-        if let Some(refusal) = self.filter.as_ref().and_then(|f| f.check_mail(&sender)) {
-            out.push(Action::Reply(refusal));
-            return;
-        }
-        let allowed = smtp_proto::MAIL_BODY_7BIT
-            | smtp_proto::MAIL_BODY_8BITMIME
-            | smtp_proto::MAIL_SMTPUTF8
-            | smtp_proto::MAIL_RET_FULL
-            | smtp_proto::MAIL_RET_HDRS;
-        if from.flags & !allowed != 0 {
-            return self.error(reply::unsupported_parameter("MAIL FROM parameter"), out);
-        }
-        if from.env_id.as_deref().is_some_and(|e| !dsn_printable(e)) {
-            return self.error(reply::syntax("Invalid ENVID parameter"), out);
-        }
-        if from.size as u64 > self.limits.max_message_size {
-            return self.error(reply::declared_size_too_big(), out);
-        }
-        let body = if from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0 {
-            BodyType::EightBitMime
-        } else if from.flags & smtp_proto::MAIL_BODY_7BIT != 0 {
-            BodyType::SevenBit
-        } else {
-            BodyType::Unspecified
-        };
-        let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
-            Some(Ret::Full)
-        } else if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
-            Some(Ret::Hdrs)
-        } else {
-            None
-        };
-        self.tx = Some(Envelope {
-            mail_from: sender,
-            body,
-            smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
-            ret,
-            envid: from.env_id.map(|e| e.into_owned()),
-            recipients: Vec::new(),
-            upstream: None,
-            client: None,
-        });
-        if self.sender_check {
-            self.phase = Phase::AwaitingSender;
-            let sender = self.tx.as_ref().map(|t| t.mail_from.clone());
-            out.push(Action::CheckSender(sender.unwrap_or_default()));
-            return;
-        }
-        out.push(Action::Reply(reply::sender_ok()));
-    }
-
-    fn rcpt(&mut self, to: RcptTo<std::borrow::Cow<'_, str>>, line: &[u8], out: &mut Vec<Action>) {
-        let max = self.limits.max_recipients;
-        let Some(tx) = self.tx.as_mut() else {
-            return self.error(reply::need_mail(), out);
-        };
-        let rcpt = match address::path(line) {
-            Ok(Some(m)) => m.to_string(),
-            Ok(None) => return self.error(reply::bad_recipient_syntax(), out),
-            Err(e) => return self.error(reply::bad_recipient_mailbox(&e), out),
-        };
-        if to.orcpt.as_deref().is_some_and(|o| !dsn_printable(o)) {
-            return self.error(reply::syntax("Invalid ORCPT parameter"), out);
-        }
-        if tx.recipients.len() >= max {
-            out.push(Action::Reply(reply::too_many_recipients()));
-            return;
-        }
-        if let Some(refusal) = self
-            .filter
-            .as_ref()
-            .and_then(|f| f.check(&tx.mail_from, &rcpt))
-        {
-            out.push(Action::Reply(refusal));
-            return;
-        }
-        let notify = notify_from_flags(to.flags);
-        tx.recipients.push(Recipient {
-            address: rcpt,
-            orcpt: to.orcpt.map(|o| o.into_owned()),
-            notify,
-        });
-        out.push(Action::Reply(reply::recipient_ok()));
-    }
-
     fn start_data(&mut self, out: &mut Vec<Action>) {
         match &self.tx {
             None => self.error(reply::need_mail(), out),
@@ -618,63 +427,10 @@ impl Machine {
     }
 }
 
-fn notify_from_flags(flags: u64) -> Option<Notify> {
-    if flags & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
-        return Some(Notify::Never);
-    }
-    let success = flags & smtp_proto::RCPT_NOTIFY_SUCCESS != 0;
-    let failure = flags & smtp_proto::RCPT_NOTIFY_FAILURE != 0;
-    let delay = flags & smtp_proto::RCPT_NOTIFY_DELAY != 0;
-    (success || failure || delay).then_some(Notify::On {
-        success,
-        failure,
-        delay,
-    })
-}
-
-fn parse_error_reply(e: ProtoError) -> Reply {
-    match e {
-        ProtoError::UnknownCommand => reply::unknown_command(),
-        ProtoError::InvalidSenderAddress => reply::bad_sender_syntax(),
-        ProtoError::InvalidRecipientAddress => reply::bad_recipient_syntax(),
-        ProtoError::SyntaxError { syntax } => reply::syntax(format!("Syntax: {syntax}")),
-        ProtoError::InvalidParameter { param } => {
-            reply::syntax(format!("Invalid {param} parameter"))
-        }
-        ProtoError::UnsupportedParameter { param } => reply::unsupported_parameter(&param),
-        ProtoError::ResponseTooLong => reply::line_too_long(),
-        _ => reply::syntax("Syntax error"),
-    }
-}
-
-/// RFC 3461 4: ENVID and ORCPT are xtext whose decoded value is printable. A decoded CR or LF
-/// would otherwise become extra lines in the `message/delivery-status` of a bounce; non-ASCII
-/// is let through for SMTPUTF8 addresses (RFC 6533), control characters never.
-fn dsn_printable(value: &str) -> bool {
-    !value.chars().any(char::is_control)
-}
-
-/// smtp-proto wraps a `SIZE=` of more than 20 digits round to a small number, which would then
-/// pass the limit: the raw MAIL line is checked first, so such a size is refused, not believed.
-fn size_param_overflows(line: &[u8]) -> bool {
-    if line.len() < 4 || !line[..4].eq_ignore_ascii_case(b"MAIL") {
-        return false;
-    }
-    let upper = line.to_ascii_uppercase();
-    memchr::memmem::find_iter(&upper, b" SIZE=").any(|at| {
-        let value = &upper[at + 6..];
-        let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
-        digits > 0
-            && std::str::from_utf8(&value[..digits])
-                .ok()
-                .and_then(|d| d.parse::<u64>().ok())
-                .is_none()
-    })
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
-}
+#[path = "machine_auth.rs"]
+mod auth;
+#[path = "machine_mail.rs"]
+mod mail;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]

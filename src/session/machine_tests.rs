@@ -1,4 +1,5 @@
 use super::*;
+use crate::envelope::{BodyType, Notify, Ret};
 
 pub(super) fn limits() -> Limits {
     Limits {
