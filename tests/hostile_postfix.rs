@@ -1,4 +1,4 @@
-//! Hostile input proved at the real Postfix sink (issue 18, findings 1, 2, 3 and 10): each test
+//! Hostile input proved at the real Postfix sink (issue 18, findings 1, 2, 3, 5 and 10): each test
 //! sends through a relay whose upstream is the Postfix on the plain port 2025 (tests/harness/)
 //! and reads what the sink got, with unique addresses so tests run in parallel with others.
 
@@ -129,4 +129,41 @@ async fn a_from_list_is_rewritten_to_the_one_rewrite_address_at_the_sink() {
     let got = h.wait_for(rcpt.trim_matches(['<', '>'])).await;
     let from = header(&got.headers(), "From").unwrap_or_default();
     assert_eq!(from, "CEO <payroll@probe.test>");
+}
+
+#[tokio::test]
+async fn crlf_in_envid_or_orcpt_is_refused_and_the_bounce_at_the_sink_has_only_its_own_lines() {
+    let h = Harness::get();
+    let relay = TestRelay::start(&postfix(""), "").await;
+    let sender = format!("{}@example.net", unique("dsn-sender"));
+    let bad = format!("reject-{}@example.net", unique("dsn"));
+    let (mut c, _) = Client::connect(relay.addr()).await;
+    assert!(c.cmd("EHLO c").await.starts_with("250"));
+    let injected =
+        format!("MAIL FROM:<{sender}> ENVID=x+0D+0AX-Injected:+20yes+0D+0AAction:+20delivered");
+    let r = c.cmd(&injected).await;
+    assert!(r.starts_with("501"), "{r}");
+    let r = c.cmd(&format!("MAIL FROM:<{sender}> ENVID=legit-1")).await;
+    assert!(r.starts_with("250"), "{r}");
+    let r = c
+        .cmd(&format!(
+            "RCPT TO:<{bad}> ORCPT=rfc822;{bad}+0D+0AAction:+20delivered"
+        ))
+        .await;
+    assert!(r.starts_with("501"), "{r}");
+    let r = c.cmd(&format!("RCPT TO:<{bad}> NOTIFY=FAILURE")).await;
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.raw(b"Subject: dsn\r\n\r\nhi\r\n.\r\n").await;
+    assert!(c.reply().await.starts_with("250"));
+    let bounce = h.wait_for(&sender).await;
+    let text = String::from_utf8_lossy(&bounce.data).into_owned();
+    assert!(text.contains("Original-Envelope-Id: legit-1\r\n"), "{text}");
+    for line in text.split("\r\n") {
+        assert!(!line.starts_with("X-Injected"), "{text}");
+        assert!(
+            !line.starts_with("Action:") || line == "Action: failed",
+            "{text}"
+        );
+    }
 }
