@@ -66,7 +66,9 @@ async fn a_good_login_as_another_account_does_not_reset_the_address_failure_coun
     let mut c = session(&relay, "127.0.0.2").await;
     let third = say(&mut c, &plain("boss", "guess")).await;
     assert!(third.starts_with("535"), "{third}");
-    let closing = read_reply(&mut c).await;
+    let closing = tokio::time::timeout(std::time::Duration::from_secs(10), read_reply(&mut c))
+        .await
+        .expect("no 421 after the third failure: the address was not banned");
     assert!(
         closing.starts_with("421 4.7.0"),
         "the 3rd failure bans: {closing}"
