@@ -29,6 +29,11 @@ impl MemoryBudget {
         self.used.load(Ordering::SeqCst)
     }
 
+    /// Bytes not reserved by anyone now.
+    pub fn available(&self) -> u64 {
+        self.limit.saturating_sub(self.used())
+    }
+
     /// An empty reservation, to grow as a body grows.
     pub fn reservation(self: &Arc<Self>) -> Reservation {
         Reservation {

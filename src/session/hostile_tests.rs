@@ -231,3 +231,14 @@ fn a_message_past_the_shared_memory_budget_gets_452_4_3_1_and_the_next_one_fits(
     drop(txs);
     assert_eq!(budget.used(), 0, "every reservation is given back");
 }
+
+#[test]
+fn a_declared_size_the_memory_budget_cannot_hold_gets_452_at_mail() {
+    let budget = super::super::budget::MemoryBudget::new(500);
+    let mut m = Machine::new(limits(), false).with_memory_budget(budget);
+    let (replies, _) = run(
+        &mut m,
+        "EHLO c\r\nMAIL FROM:<a@x.test> SIZE=900\r\nMAIL FROM:<a@x.test> SIZE=400\r\n",
+    );
+    assert_eq!(codes(&replies), [250, 452, 250], "{replies:?}");
+}

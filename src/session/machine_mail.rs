@@ -46,6 +46,15 @@ impl Machine {
         if from.size as u64 > self.limits.max_message_size {
             return self.error(reply::declared_size_too_big(), out);
         }
+        // A declared size the memory budget cannot hold now: say so before the client sends it.
+        if self
+            .memory
+            .as_ref()
+            .is_some_and(|b| from.size as u64 > b.available())
+        {
+            out.push(Action::Reply(reply::memory_budget_spent()));
+            return;
+        }
         let body = if from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0 {
             BodyType::EightBitMime
         } else if from.flags & smtp_proto::MAIL_BODY_7BIT != 0 {
