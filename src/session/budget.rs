@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Reservations grow by at least this much, so a message costs few atomic operations.
-const STEP: u64 = 1 << 20;
+/// Reservations grow by at least this much, so a large message costs few atomic operations;
+/// small enough that a thousand sessions with small messages take little of the budget.
+const STEP: u64 = 64 << 10;
 
 #[derive(Debug)]
 pub struct MemoryBudget {
