@@ -100,7 +100,8 @@ pub fn queue(config: &Config, cmd: &QueueCommand) -> Result<String, AdminError> 
                     let _ = writeln!(
                         out,
                         "{id} deleted; bounce {} queued to <{}>",
-                        b.id, msg.envelope.mail_from
+                        b.id,
+                        safe(&msg.envelope.mail_from)
                     );
                 }
                 None => {
@@ -142,15 +143,22 @@ fn next(e: &QueueEntry) -> String {
     }
 }
 
+/// Text from a client or an upstream, made safe for the operator's terminal: an ESC sequence
+/// could clear the screen, and a newline could print a fake line (`route: ...`).
+fn safe(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::maillog::escape_controls(s)
+}
+
 fn state(s: &RcptState) -> String {
-    match s {
+    let text = match s {
         RcptState::Pending { last_reply: None } => "pending".into(),
         RcptState::Pending {
             last_reply: Some(r),
         } => format!("deferred: {r}"),
         RcptState::Delivered { .. } => "delivered".into(),
         RcptState::Failed { reply } => format!("failed: {reply}"),
-    }
+    };
+    safe(&text).into_owned()
 }
 
 fn list(entries: &[QueueEntry]) -> String {
@@ -174,10 +182,10 @@ fn list(entries: &[QueueEntry]) -> String {
             age(e.created),
             e.attempts,
             next(e),
-            sender
+            safe(sender)
         );
         for (addr, s) in &e.rcpts {
-            let _ = writeln!(out, "{:<44}  -> {addr}: {}", "", state(s));
+            let _ = writeln!(out, "{:<44}  -> {}: {}", "", safe(addr), state(s));
         }
     }
     let _ = writeln!(out, "{} message(s)", entries.len());
@@ -198,20 +206,25 @@ fn show(admin: &Admin, id: &str) -> Result<String, AdminError> {
     let _ = writeln!(
         out,
         "route: {}",
-        env.upstream.as_deref().unwrap_or("(default)")
+        safe(env.upstream.as_deref().unwrap_or("(default)"))
     );
     if let Some(r) = env.ret {
         let _ = writeln!(out, "RET: {r:?}");
     }
     if let Some(e) = &env.envid {
-        let _ = writeln!(out, "ENVID: {e}");
+        let _ = writeln!(out, "ENVID: {}", safe(e));
     }
     let end = crate::policy::headers::header_end(&msg.body);
-    let _ = writeln!(
-        out,
-        "size: {} bytes\n\n{}",
-        msg.body.len(),
-        String::from_utf8_lossy(&msg.body[..end])
-    );
+    let _ = writeln!(out, "size: {} bytes\n", msg.body.len());
+    // Header lines one by one, each escaped: a value cannot end its line early.
+    let headers = String::from_utf8_lossy(&msg.body[..end]);
+    for line in headers.split("\r\n").filter(|l| !l.is_empty()) {
+        let _ = writeln!(out, "{}", safe(line));
+    }
+    let _ = writeln!(out);
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "admin/terminal_tests.rs"]
+mod terminal_tests;

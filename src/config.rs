@@ -10,6 +10,7 @@ mod cluster;
 pub mod dkim_key;
 mod error;
 mod graph;
+pub mod hardening;
 mod limits;
 mod oauth2;
 pub mod policy;

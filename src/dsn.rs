@@ -128,7 +128,7 @@ pub fn notice(
         msg.id
     );
     if let Some(envid) = &env.envid {
-        report.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+        report.push_str(&format!("Original-Envelope-Id: {}\r\n", field(envid)));
     }
     if let Some(arrival) = chrono::DateTime::from_timestamp(msg.created, 0) {
         report.push_str(&format!(
@@ -143,10 +143,13 @@ pub fn notice(
         } else {
             f.reply.to_string()
         };
-        human.push_str(&format!("<{}>: {}\r\n", r.address, why));
-        report.push_str(&format!("\r\nFinal-Recipient: rfc822; {}\r\n", r.address));
+        human.push_str(&format!("<{}>: {}\r\n", field(&r.address), one_line(&why)));
+        report.push_str(&format!(
+            "\r\nFinal-Recipient: rfc822; {}\r\n",
+            field(&r.address)
+        ));
         if let Some(o) = &r.orcpt {
-            report.push_str(&format!("Original-Recipient: rfc822; {o}\r\n"));
+            report.push_str(&format!("Original-Recipient: rfc822; {}\r\n", field(o)));
         }
         let status = match kind {
             Kind::Failed => status_of(f.reply, f.expired),
@@ -180,7 +183,7 @@ pub fn notice(
          --{boundary}\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n\
          {report}\r\n\
          --{boundary}\r\nContent-Description: Original message\r\nContent-Type: {returned_type}\r\n\r\n",
-        to = env.mail_from,
+        to = field(&env.mail_from),
         subject = kind.subject(),
         text = kind.text(),
     )
@@ -207,6 +210,24 @@ pub fn notice(
     Some(NewMessage { id, envelope, body })
 }
 
+/// A value from the envelope as it may appear in a notice field: control characters (which a
+/// message spooled before ENVID/ORCPT were checked may hold) are xtext-encoded (`+0D+0A`), so
+/// they can never end the field and start an attacker's line (`Action: delivered`).
+fn field(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() {
+            let mut utf8 = [0u8; 4];
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                out.push_str(&format!("+{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -214,12 +235,16 @@ fn one_line(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[path = "dsn/injection_tests.rs"]
+mod injection_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::spool::RcptState;
     use std::sync::Arc;
 
-    fn msg(from: &str, notify: Option<Notify>, ret: Option<Ret>) -> StoredMessage {
+    pub(super) fn msg(from: &str, notify: Option<Notify>, ret: Option<Ret>) -> StoredMessage {
         StoredMessage {
             id: "ORIG1".into(),
             created: 1_790_000_000,
@@ -251,7 +276,7 @@ mod tests {
         }
     }
 
-    fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    pub(super) fn now() -> chrono::DateTime<chrono::FixedOffset> {
         chrono::DateTime::parse_from_rfc2822("Tue, 24 Nov 2026 10:00:00 +0000").unwrap()
     }
 

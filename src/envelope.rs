@@ -2,11 +2,16 @@
 //! survive the queue (DSN's RET/ENVID/NOTIFY/ORCPT, BODY, SMTPUTF8). Produced by the session,
 //! stored by the spool, replayed by the upstream client. Holds no message bytes.
 
+pub mod mailbox;
+
 use serde::{Deserialize, Serialize};
+
+pub use mailbox::{Mailbox, MailboxError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    /// Reverse path without brackets; empty for the null sender `<>`.
+    /// Reverse path without brackets; empty for the null sender `<>`. Always a [`Mailbox`] as
+    /// it writes itself (a quoted local part stays quoted): the session checks it at MAIL.
     pub mail_from: String,
     #[serde(default)]
     pub body: BodyType,
@@ -29,6 +34,7 @@ pub struct Envelope {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
+    /// A [`Mailbox`] as it writes itself, checked at RCPT.
     pub address: String,
     /// ORCPT address (type rfc822), xtext-decoded.
     #[serde(default)]

@@ -145,6 +145,8 @@ impl Relay {
                 s.max_sessions_per_address,
             )),
             shutdown: shutdown_rx.clone(),
+            bare_newlines: s.bare_newlines,
+            memory: session::budget::MemoryBudget::new(s.memory_budget),
         });
         let admin_addr = match config.admin.listen {
             Some(addr) => {

@@ -48,3 +48,88 @@ macro_rules! maillog {
 pub fn client(envelope: &crate::envelope::Envelope) -> &str {
     envelope.client.as_deref().unwrap_or("-")
 }
+
+/// Control characters escaped (`\n`, `\r`, `\u{1b}`...), everything else as is. Every field a
+/// client or an upstream chose (an AUTH name, a reply, an address) goes through this before it
+/// reaches a line-oriented log or a terminal, so it can never start a forged line or move the
+/// cursor.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The field formatter of the human log format: like tracing's default (`message` first, then
+/// `name=value`), but every value goes through [`escape_controls`]. The JSON format escapes by
+/// itself.
+pub fn human_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = escape_controls(&text);
+        match field.name() {
+            "message" => write!(w, "{text}"),
+            name => write!(w, "{name}={text}"),
+        }
+    })
+    .delimited(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` under the human log format and returns what it wrote.
+    fn human_log(f: impl FnOnce()) -> String {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(human_fields())
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_client_chosen_field_cannot_forge_a_second_human_log_line() {
+        let name =
+            "nobody\n2026-01-01T00:00:00Z  INFO maillog: event=delivered queue_id=FAKE\x1b[2J";
+        let out = human_log(|| {
+            crate::maillog!(REJECTED, client = %name, reply = %"535\r\nforged");
+            tracing::warn!(client = %name, "failed login: {name}");
+        });
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(!out.contains('\x1b') && !out.contains('\r'), "{out}");
+        assert!(out.contains(r"client=nobody\n2026"), "{out}");
+    }
+
+    #[test]
+    fn escape_controls_leaves_ordinary_text_alone() {
+        assert_eq!(escape_controls("héllo <a@b.test>"), "héllo <a@b.test>");
+        assert_eq!(escape_controls("a\r\nb\0\x07"), r"a\r\nb\u{0}\u{7}");
+    }
+}

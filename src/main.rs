@@ -21,7 +21,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr);
     match cli.log_format {
-        cli::LogFormat::Human => logs.init(),
+        // Client and upstream text is escaped: it must not be able to forge a log line.
+        cli::LogFormat::Human => logs.fmt_fields(smarthost::maillog::human_fields()).init(),
         cli::LogFormat::Json => logs.json().flatten_event(true).init(),
     }
     let result = match cli.command.unwrap_or(Command::Run { config: None }) {

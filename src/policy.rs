@@ -212,7 +212,7 @@ impl Policy {
                 });
             }
         }
-        let mut body = edits.apply(&body);
+        let mut body = edits.apply_owned(body);
         // 6. signature, after every header edit so its offsets refer to the final message.
         let rw = &cfg.rewrite;
         if rw.signature_text.is_some() || rw.signature_html.is_some() {

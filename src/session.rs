@@ -3,9 +3,14 @@
 //! that does inbound socket I/O. Never decides policy or routing, and never answers `250` to a
 //! message before the spool has made it durable.
 
+pub mod address;
+pub mod budget;
 pub mod client_limits;
+pub mod data;
 pub mod login;
+pub mod login_guard;
 pub mod machine;
+mod params;
 pub mod received;
 pub mod reply;
 
@@ -18,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::maillog;
 use crate::policy::Policy;
 use crate::spool::{NewMessage, Spool};
+pub use login_guard::Bans;
 use machine::{Action, Limits, Machine, Transaction};
 use reply::Reply;
 
@@ -44,6 +50,10 @@ pub struct SessionContext {
     /// Flips to `true` when the relay stops: a session waiting for a command gets `421`; one in
     /// DATA may finish its message first.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// `[server] bare_newlines`: bare CR/LF and NUL inside DATA.
+    pub bare_newlines: crate::config::hardening::BareNewlines,
+    /// `[server] memory_budget`: message bodies held by all sessions together.
+    pub memory: Arc<budget::MemoryBudget>,
 }
 
 impl machine::RcptFilter for Policy {
@@ -142,11 +152,16 @@ pub async fn serve_as<S>(
     let mut machine = Machine::new(ctx.limits.clone(), implicit_tls)
         .with_filter(session.clone())
         .with_auth(offer, ctx.auth.required || outside)
-        .with_sender_check(ctx.spf.mode() == crate::config::SpfMode::Reject);
+        .with_sender_check(ctx.spf.mode() == crate::config::SpfMode::Reject)
+        .with_bare_newlines(ctx.bare_newlines)
+        .with_memory_budget(ctx.memory.clone());
     let mut stream = stream;
     let mut out = Vec::new();
     machine.greeting().write_to(&mut out);
-    if stream.write_all(&out).await.is_err() {
+    if write_timed(&mut stream, &out, ctx.command_timeout)
+        .await
+        .is_err()
+    {
         return;
     }
     match drive(stream, &session, &mut machine, &ctx).await {
@@ -207,17 +222,24 @@ where
                         r.write_to(&mut out)
                     }
                     Action::Authenticate(l) => {
-                        let account = Box::pin(check_login(ctx, peer, l)).await;
-                        if let Some(a) = &account {
-                            session.logged_in(a);
-                            if let Some(c) = ctx.clients.iter().find(|c| &c.name == a) {
-                                m.restrict(c.max_recipients, c.max_message_size);
+                        let close = match Box::pin(login_guard::check_login(ctx, peer, l)).await {
+                            login_guard::LoginOutcome::Accepted(a) => {
+                                session.logged_in(&a);
+                                if let Some(c) = ctx.clients.iter().find(|c| c.name == a) {
+                                    m.restrict(c.max_recipients, c.max_message_size);
+                                }
+                                m.authenticated(Some(a)).write_to(&mut out);
+                                false
                             }
-                        }
-                        m.authenticated(account.clone()).write_to(&mut out);
-                        if account.is_none() && ctx.bans.is_banned(peer.ip()) {
+                            login_guard::LoginOutcome::Failed { banned } => {
+                                m.authenticated(None).write_to(&mut out);
+                                banned
+                            }
+                            login_guard::LoginOutcome::Refused => true,
+                        };
+                        if close {
                             reply::too_many_auth_failures().write_to(&mut out);
-                            stream.write_all(&out).await?;
+                            write_timed(&mut stream, &out, ctx.command_timeout).await?;
                             let _ = stream.shutdown().await;
                             return Ok(End::Closed);
                         }
@@ -231,12 +253,12 @@ where
                         m.delivered(result).write_to(&mut out);
                     }
                     Action::StartTls => {
-                        stream.write_all(&out).await?;
+                        write_timed(&mut stream, &out, ctx.command_timeout).await?;
                         // RFC 3207: anything the client pipelined after STARTTLS is discarded.
                         return Ok(End::StartTls(stream));
                     }
                     Action::Close => {
-                        stream.write_all(&out).await?;
+                        write_timed(&mut stream, &out, ctx.command_timeout).await?;
                         let _ = stream.shutdown().await;
                         return Ok(End::Closed);
                     }
@@ -248,7 +270,7 @@ where
             }
         }
         if !out.is_empty() {
-            stream.write_all(&out).await?;
+            write_timed(&mut stream, &out, ctx.command_timeout).await?;
             out.clear();
         }
         let limit = if m.in_data() {
@@ -274,14 +296,14 @@ where
                 Ok(r) => r?,
                 Err(_) => {
                     m.timed_out().write_to(&mut out);
-                    stream.write_all(&out).await?;
+                    write_timed(&mut stream, &out, ctx.command_timeout).await?;
                     let _ = stream.shutdown().await;
                     return Ok(End::Closed);
                 }
             },
             _ = stop, if !m.in_data() => {
                 reply::shutting_down().write_to(&mut out);
-                stream.write_all(&out).await?;
+                write_timed(&mut stream, &out, ctx.command_timeout).await?;
                 let _ = stream.shutdown().await;
                 return Ok(End::Closed);
             }
@@ -292,77 +314,19 @@ where
     }
 }
 
-/// Checks a login off the async workers (argon2 is slow on purpose); a failure is answered
-/// after a pause and counted against the address.
-async fn check_login(ctx: &SessionContext, peer: SocketAddr, l: login::Login) -> Option<String> {
-    let clients = ctx.clients.clone();
-    let name = l.username.clone();
-    let ok = tokio::task::spawn_blocking(move || {
-        clients
-            .iter()
-            .find(|c| c.name == l.username)
-            .is_some_and(|c| c.verify(&l.password))
-    })
-    .await
-    .unwrap_or(false);
-    if ok {
-        ctx.bans.succeeded(peer.ip());
-        tracing::info!(%peer, client = %name, "client logged in");
-        return Some(name);
-    }
-    tokio::time::sleep(FAILED_LOGIN_PAUSE).await;
-    if ctx
-        .bans
-        .failed(peer.ip(), ctx.auth.fail_limit, ctx.auth.ban)
-    {
-        tracing::warn!(%peer, client = %name, "failed login; address banned for {:?}", ctx.auth.ban);
-    } else {
-        tracing::warn!(%peer, client = %name, "failed login");
-    }
-    None
-}
-
-/// Slows down password guessing; an honest typo costs a second.
-const FAILED_LOGIN_PAUSE: Duration = Duration::from_millis(1000);
-
-/// Failed logins per address; `fail_limit` of them ban the address for `ban`.
-#[derive(Default)]
-pub struct Bans {
-    state: std::sync::Mutex<
-        std::collections::HashMap<std::net::IpAddr, (u32, Option<std::time::Instant>)>,
-    >,
-}
-
-impl Bans {
-    pub fn is_banned(&self, ip: std::net::IpAddr) -> bool {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state
-            .get(&ip)
-            .and_then(|(_, until)| *until)
-            .is_some_and(|until| std::time::Instant::now() < until)
-    }
-
-    /// Counts a failure; true when the address is banned from now on.
-    pub fn failed(&self, ip: std::net::IpAddr, limit: u32, ban: Duration) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = state.entry(ip).or_insert((0, None));
-        if entry
-            .1
-            .is_some_and(|until| std::time::Instant::now() >= until)
-        {
-            *entry = (0, None);
-        }
-        entry.0 += 1;
-        if entry.0 >= limit {
-            entry.1 = Some(std::time::Instant::now() + ban);
-            return true;
-        }
-        false
-    }
-
-    pub fn succeeded(&self, ip: std::net::IpAddr) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.remove(&ip);
+/// Writes within `limit`: a client that pipelines commands and never reads its replies must not
+/// hold its session (and a connection slot) past the timeout.
+async fn write_timed<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: Duration,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(limit, stream.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client not reading its replies",
+        )),
     }
 }
 
@@ -441,13 +405,9 @@ async fn authenticate(
                 "not DKIM-signed: its From: is not in the signing domain");
         }
     }
-    if fields.is_empty() {
-        return Ok(body);
-    }
-    let mut out = Vec::with_capacity(fields.len() + body.len());
-    out.extend_from_slice(fields.as_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    let mut body = body;
+    body.splice(..0, fields.bytes());
+    Ok(body)
 }
 
 /// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
@@ -477,9 +437,9 @@ async fn store(
         for_rcpt: single,
         date: chrono::Local::now().fixed_offset(),
     });
-    let mut body = Vec::with_capacity(header.len() + tx.body.len());
-    body.extend_from_slice(header.as_bytes());
-    body.extend_from_slice(&tx.body);
+    // The trace field goes in front of the body in place: a large message is never copied.
+    let mut body = std::mem::take(&mut tx.body);
+    body.splice(..0, header.bytes());
     let applied = ctx.policy.apply_as(session.profile(), tx.envelope, body);
     for rcpt in &applied.dropped {
         crate::maillog!(maillog::DROPPED, %client, queue_id = %id, %rcpt, reason = "blacklist");

@@ -8,6 +8,7 @@ pub mod client;
 pub mod connect;
 pub mod error;
 pub mod file;
+pub mod redact;
 pub mod reply;
 pub mod trace;
 
@@ -108,7 +109,7 @@ pub async fn send(
         reset(conn).await?;
         return Ok(results);
     }
-    conn.write(&dot_stuff(body), "DATA").await?;
+    write_data(conn, body).await?;
     let end = conn.read_reply("end of DATA").await?;
     let verdict = RcptResult::from_reply(&end);
     for i in accepted {
@@ -187,30 +188,59 @@ fn rcpt_command(env: &Envelope, i: usize, dsn: bool, default_notify: Option<Noti
     cmd
 }
 
-/// The DATA payload: lines starting with `.` get another `.`, the body ends with CRLF, then the
-/// terminating `.` line. One buffer, one write.
+/// The DATA payload: lines starting with `.` get another `.`, every line ends with CRLF, then
+/// the terminating `.` line. A bare CR or bare LF (a message spooled by an older version, or
+/// added by a policy edit) is sent as CRLF: a server downstream that ends lines at a bare CR
+/// could otherwise be made to see an end of data inside the message (smuggling).
 pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    if body.first() == Some(&b'.') {
-        out.push(b'.');
-    }
-    // Copy runs between "\n." and double each such dot: the hot path of relaying.
-    let mut start = 0;
-    for at in memchr::memmem::find_iter(body, b"\n.") {
-        out.extend_from_slice(&body[start..=at]);
-        out.push(b'.');
-        start = at + 1;
-    }
-    out.extend_from_slice(&body[start..]);
-    if !body.is_empty() && !body.ends_with(b"\r\n") {
-        if body.ends_with(b"\r") {
-            out.push(b'\n');
-        } else {
-            out.extend_from_slice(b"\r\n");
-        }
-    }
+    stuff_lines(body, &mut out);
     out.extend_from_slice(b".\r\n");
     out
+}
+
+/// Bytes of message dot-stuffed and written at a time: the payload is never a second copy of
+/// a large message.
+const DATA_CHUNK: usize = 256 * 1024;
+
+/// Writes [`dot_stuff`]`(body)` in chunks that end at line ends.
+async fn write_data(conn: &mut Conn, body: &[u8]) -> Result<(), UpstreamError> {
+    let mut buf = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 32);
+    let mut rest = body;
+    while !rest.is_empty() {
+        // Cut after an LF, so the next chunk starts a line and no CRLF is split.
+        let cut = match memchr::memrchr(b'\n', &rest[..rest.len().min(DATA_CHUNK)]) {
+            Some(lf) if rest.len() > DATA_CHUNK => lf + 1,
+            _ if rest.len() > DATA_CHUNK => memchr::memchr(b'\n', &rest[DATA_CHUNK..])
+                .map_or(rest.len(), |lf| DATA_CHUNK + lf + 1),
+            _ => rest.len(),
+        };
+        buf.clear();
+        stuff_lines(&rest[..cut], &mut buf);
+        conn.write(&buf, "DATA").await?;
+        rest = &rest[cut..];
+    }
+    conn.write(b".\r\n", "DATA").await
+}
+
+/// Appends `text` (which starts at a line start) dot-stuffed, every line ended with CRLF.
+fn stuff_lines(text: &[u8], out: &mut Vec<u8>) {
+    let mut rest = text;
+    // Copy whole lines at a time: the hot path of relaying.
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            out.push(b'.');
+        }
+        let Some(end) = memchr::memchr2(b'\r', b'\n', rest) else {
+            out.extend_from_slice(rest);
+            out.extend_from_slice(b"\r\n");
+            break;
+        };
+        out.extend_from_slice(&rest[..end]);
+        out.extend_from_slice(b"\r\n");
+        let crlf = rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n');
+        rest = &rest[end + if crlf { 2 } else { 1 }..];
+    }
 }
 
 /// Whether an error should be retried for every recipient it touched.
@@ -231,6 +261,71 @@ mod tests {
         assert_eq!(
             dot_stuff(b".start\r\nno newline"),
             b"..start\r\nno newline\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn a_quoted_local_part_goes_upstream_with_its_quotes_and_no_extra_parameter() {
+        let env = Envelope {
+            mail_from: "\"odd@sender\"@x.test".into(),
+            body: BodyType::Unspecified,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            recipients: vec![crate::envelope::Recipient {
+                address: "\"victim@target.test\"@dest.test".into(),
+                orcpt: None,
+                notify: None,
+            }],
+            upstream: None,
+            client: None,
+        };
+        assert_eq!(
+            rcpt_command(&env, 0, true, None),
+            "RCPT TO:<\"victim@target.test\"@dest.test>\r\n"
+        );
+    }
+
+    /// The payload written in chunks is byte for byte the one-buffer payload.
+    #[tokio::test]
+    async fn data_written_in_chunks_is_the_dot_stuffed_message() {
+        use tokio::io::AsyncReadExt;
+        let long = b"x".repeat(300);
+        let mut body = Vec::new();
+        for i in 0..40_000 {
+            body.extend_from_slice(match i % 5 {
+                0 => b".dot line\r\n".as_slice(),
+                1 => b"bare lf\n".as_slice(),
+                2 => b"bare cr\r".as_slice(),
+                3 => long.as_slice(),
+                _ => b"\r\n".as_slice(),
+            });
+        }
+        body.extend_from_slice(b"no newline at the end");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut conn = Conn::new(
+            client::Stream::Plain(tcp),
+            std::time::Duration::from_secs(5),
+        );
+        write_data(&mut conn, &body).await.unwrap();
+        drop(conn);
+        assert!(body.len() > 2 * DATA_CHUNK);
+        assert_eq!(reader.await.unwrap(), dot_stuff(&body));
+    }
+
+    #[test]
+    fn dot_stuffing_sends_bare_cr_and_bare_lf_as_crlf() {
+        assert_eq!(
+            dot_stuff(b"a\r.\r\nb\n.\nc\r\r\n"),
+            b"a\r\n..\r\nb\r\n..\r\nc\r\n\r\n.\r\n"
         );
     }
 }

@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use smarthost::config::Config;
 use smarthost::session::login::AuthOffer;
 use smarthost::session::machine::{Action, Limits, Machine};
+use smarthost::upstream;
 
 const MAX_SIZE: u64 = 4096;
 
@@ -111,6 +112,47 @@ fn drive(m: &mut Machine, chunks: &[Vec<u8>]) {
             pending.len()
         );
     }
+}
+
+/// The bodies of the messages a normalizing machine delivers for `chunks`.
+fn delivered_bodies(chunks: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut m = machine(false);
+    let mut bodies = Vec::new();
+    let mut pending = Vec::new();
+    let mut actions = Vec::new();
+    for chunk in chunks {
+        pending.extend_from_slice(chunk);
+        loop {
+            let used = m.receive(&pending, &mut actions);
+            pending.drain(..used);
+            for a in actions.drain(..) {
+                if let Action::Deliver(tx) = a {
+                    bodies.push(tx.body);
+                    m.delivered(Ok("Q".into()));
+                }
+            }
+            if used == 0 || pending.is_empty() || m.is_closed() {
+                break;
+            }
+        }
+    }
+    bodies
+}
+
+/// Every CR is followed by LF, every LF follows a CR, and `CRLF . CRLF` (or a first line `.`)
+/// appears only as the final end-of-data line.
+fn assert_crlf_only_and_one_terminator(data: &[u8]) {
+    for (i, b) in data.iter().enumerate() {
+        match b {
+            b'\r' => assert_eq!(data.get(i + 1), Some(&b'\n'), "bare CR at {i}: {data:?}"),
+            b'\n' => assert!(i > 0 && data[i - 1] == b'\r', "bare LF at {i}: {data:?}"),
+            _ => {}
+        }
+    }
+    let framed = [b"\r\n", data].concat();
+    let ends = memchr::memmem::find_iter(&framed, b"\r\n.\r\n").count();
+    assert_eq!(ends, 1, "end-of-data lines: {data:?}");
+    assert!(framed.ends_with(b"\r\n.\r\n"));
 }
 
 fn chunked(bytes: Vec<u8>, cuts: Vec<usize>) -> Vec<Vec<u8>> {
@@ -231,6 +273,24 @@ proptest! {
             bytes.extend_from_slice(&l);
         }
         drive(&mut machine(tls), &chunked(bytes, cuts));
+    }
+
+    /// Issue 18 finding 3: whatever a client sends in DATA, what goes upstream (the delivered
+    /// body, dot-stuffed) has CRLF line ends only and one end-of-data line, its last.
+    #[test]
+    fn bytes_sent_upstream_never_hold_a_bare_cr_or_lf_inside_data(
+        body in prop::collection::vec(
+            prop::sample::select(vec![b'\r', b'\n', b'.', b'\0', b'x', b' ']), 0..300),
+        noise in prop::collection::vec(any::<u8>(), 0..100),
+        cuts in prop::collection::vec(1usize..100, 0..10),
+    ) {
+        let mut input = b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n".to_vec();
+        input.extend_from_slice(&body);
+        input.extend_from_slice(&noise);
+        input.extend_from_slice(b"\r\n.\r\n");
+        for upstream in delivered_bodies(&chunked(input, cuts)).iter().map(|b| upstream::dot_stuff(b)) {
+            assert_crlf_only_and_one_terminator(&upstream);
+        }
     }
 
     #[test]

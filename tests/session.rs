@@ -55,6 +55,8 @@ fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration)
             None, 0,
         )),
         shutdown,
+        bare_newlines: Default::default(),
+        memory: smarthost::session::budget::MemoryBudget::new(u64::MAX),
     });
     Setup {
         ctx,
@@ -316,4 +318,28 @@ async fn an_idle_session_task_takes_under_6_kib() {
     let task = session::serve_as(stream, peer, addr, s.ctx.clone(), false, false);
     let size = std::mem::size_of_val(&task);
     assert!(size < 6 * 1024, "session task: {size} bytes");
+}
+
+/// Issue 18 finding 12: a client that pipelines megabytes of commands and never reads the
+/// replies is cut off once a write has waited `command_timeout`.
+#[tokio::test]
+async fn a_client_that_never_reads_its_replies_is_cut_off_after_the_timeout() {
+    let s = setup(None, Duration::from_millis(500));
+    let (client, server) = tokio::io::duplex(4096);
+    let session = tokio::spawn(session::serve(
+        server,
+        "127.0.0.9:4000".parse().unwrap(),
+        s.ctx.clone(),
+    ));
+    let (_read_half, mut write_half) = tokio::io::split(client);
+    tokio::spawn(async move {
+        let noops = "NOOP\r\n".repeat(200_000);
+        let _ = write_half.write_all(noops.as_bytes()).await;
+        // Keep the write side open: only the timeout may end the session.
+        std::future::pending::<()>().await;
+    });
+    tokio::time::timeout(Duration::from_secs(5), session)
+        .await
+        .expect("the session must end on its own")
+        .unwrap();
 }

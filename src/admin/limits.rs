@@ -99,11 +99,13 @@ fn show(
         }
     }
     if let Some((until, reason)) = &state.pause {
+        // The reason quotes an upstream's reply: escaped for the terminal.
         let _ = writeln!(
             out,
-            "  paused until {} ({}): {reason}",
+            "  paused until {} ({}): {}",
             local(*until),
-            wait(until - now)
+            wait(until - now),
+            crate::maillog::escape_controls(reason)
         );
     }
     if state.waiting > 0 {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::checks::find_key_line;
+use super::hardening::{BareNewlines, default_memory_budget};
 use super::values::{ByteSize, DurationValue, Network, Rate};
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub struct ServerConfig {
     /// Messages per client (account, else address), e.g. "60/min"; `None`: no limit.
     pub client_rate: Option<Rate>,
     pub auth: AuthPolicy,
+    /// Bare CR/LF and NUL inside DATA (see `config/hardening.rs`).
+    pub bare_newlines: BareNewlines,
+    /// Bytes of message bodies all sessions together may hold (see `config/hardening.rs`).
+    pub memory_budget: u64,
 }
 
 /// Who must log in, and how hard failed logins are punished (`[server]` keys).
@@ -104,6 +109,10 @@ pub(super) struct RawServer {
     pub auth_fail_limit: u32,
     #[serde(default = "default_auth_ban")]
     pub auth_ban: DurationValue,
+    #[serde(default)]
+    pub bare_newlines: BareNewlines,
+    #[serde(default = "default_memory_budget")]
+    pub memory_budget: ByteSize,
 }
 
 fn default_sessions_per_address() -> usize {
@@ -185,6 +194,8 @@ impl RawServer {
                 fail_limit: s.auth_fail_limit.max(1),
                 ban: s.auth_ban.0,
             },
+            bare_newlines: s.bare_newlines,
+            memory_budget: s.memory_budget.0,
         }
     }
 }

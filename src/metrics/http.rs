@@ -29,25 +29,47 @@ pub struct AdminState {
     pub config: Arc<Config>,
 }
 
+/// Connections served at once; more are closed at accept. An idle client must not be able to
+/// hold the file descriptors the SMTP listener needs.
+const MAX_CONNECTIONS: usize = 32;
+/// A client gets this long to send its request headers (and between keep-alive requests).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// No connection lives longer than this, whatever it does.
+const CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let state = state.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
+                let Ok((stream, peer)) = accepted else { continue };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "admin connection refused: {MAX_CONNECTIONS} already open");
+                    drop(stream);
+                    continue;
+                };
+                tokio::spawn(serve_one(stream, state.clone(), slot));
             }
             _ = stop.changed() => return,
         }
     }
+}
+
+/// One HTTP connection, within the header timeout and the lifetime; frees its slot at the end.
+async fn serve_one(
+    stream: tokio::net::TcpStream,
+    state: Arc<AdminState>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), svc);
+    let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
 }
 
 async fn handle(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {

@@ -112,9 +112,15 @@ fn parse(text: &str) -> Entries {
     e
 }
 
-/// Lower-cased local part and ASCII (punycode) domain.
+/// Lower-cased local part (its content: `"bob"@x` is `bob@x`) and ASCII (punycode) domain. The
+/// address is read as a [`Mailbox`](crate::envelope::Mailbox), so an `@` inside a quoted local
+/// part is never taken for the domain's; an entry of the file that is no mailbox is split at its
+/// last `@` as before.
 pub fn normalize(addr: &str) -> Option<(String, String)> {
     let addr = addr.trim().trim_start_matches('<').trim_end_matches('>');
+    if let Ok(m) = crate::envelope::Mailbox::parse(addr) {
+        return Some((m.local().to_lowercase(), domain_ascii(m.domain())?));
+    }
     let (local, domain) = addr.rsplit_once('@')?;
     Some((local.to_lowercase(), domain_ascii(domain)?))
 }
@@ -154,6 +160,14 @@ mod tests {
         for (addr, want) in table {
             assert_eq!(bl.contains(addr), want, "{addr}");
         }
+    }
+
+    #[test]
+    fn a_listed_mailbox_matches_however_its_local_part_is_quoted() {
+        let (_d, bl) = list("victim@target.test\n");
+        assert!(bl.contains(r#""victim"@target.test"#));
+        assert!(bl.contains(r#""VICTIM"@Target.test"#));
+        assert!(!bl.contains(r#""victim@target.test"@dest.test"#));
     }
 
     #[test]

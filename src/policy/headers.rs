@@ -125,9 +125,27 @@ impl Edits {
         if self.is_empty() {
             return msg.to_vec();
         }
+        let (mut out, at) = self.head(msg);
+        out.extend_from_slice(&msg[at..]);
+        out
+    }
+
+    /// [`Edits::apply`] without copying the body: only the header block is rebuilt, in place.
+    /// A 30 MB message is not duplicated for a changed `From:`.
+    pub fn apply_owned(&self, mut msg: Vec<u8>) -> Vec<u8> {
+        if self.is_empty() {
+            return msg;
+        }
+        let (head, at) = self.head(&msg);
+        msg.splice(..at, head);
+        msg
+    }
+
+    /// The edited header block, and where the unchanged rest of `msg` starts.
+    fn head(&self, msg: &[u8]) -> (Vec<u8>, usize) {
         let eol = eol(msg);
         let fs = fields(msg);
-        let mut out = Vec::with_capacity(msg.len() + 256);
+        let mut out = Vec::with_capacity(insert_at(msg) + 256);
         let mut pos = 0;
         let mut done_set: Vec<bool> = vec![false; self.set.len()];
         for f in &fs {
@@ -161,16 +179,7 @@ impl Edits {
         for (n, v) in &self.add {
             out.extend_from_slice(format!("{n}: {v}{eol}").as_bytes());
         }
-        if at == msg.len()
-            && header_end(msg) == msg.len()
-            && !msg.is_empty()
-            && !msg.ends_with(b"\n\n")
-        {
-            // A message with no body separator: nothing more to copy.
-            return out;
-        }
-        out.extend_from_slice(&msg[at..]);
-        out
+        (out, at)
     }
 }
 

@@ -37,6 +37,27 @@ pub fn encode_display_name(name: &str, utf8_ok: bool) -> String {
     }
 }
 
+/// The display name the rewritten `From:` keeps: the first mailbox's, whatever else the field
+/// lists (the new `From:` holds exactly one mailbox, or a client could keep a second sender
+/// next to the rewrite address, and have it DKIM-signed). No name when the first one is itself
+/// an address (it would show as the sender) or holds control characters.
+fn kept_display_name(value: &str, utf8_ok: bool) -> Option<String> {
+    let field = format!("From: {value}\r\n\r\n");
+    let parsed = mail_parser::MessageParser::default().parse_headers(field.as_bytes())?;
+    let from = parsed.from()?;
+    let name = from.first()?.name()?;
+    if name.contains('@') || name.chars().any(char::is_control) {
+        return None;
+    }
+    // One plain mailbox: its name as written (encoded words kept), unfolded.
+    if from.as_list().is_some_and(|l| l.len() == 1)
+        && let Some(raw) = split_mailbox(value).0
+    {
+        return Some(raw.replace(['\r', '\n'], ""));
+    }
+    Some(encode_display_name(name, utf8_ok))
+}
+
 /// Rewrites sender, From, Reply-To and Sender according to `cfg`; adds receipt and importance.
 pub fn rewrite(env: &mut Envelope, fields: &[Field], cfg: &RewriteConfig, edits: &mut Edits) {
     let original_from = headers::get(fields, "From").map(|f| f.value.clone());
@@ -45,7 +66,9 @@ pub fn rewrite(env: &mut Envelope, fields: &[Field], cfg: &RewriteConfig, edits:
         if !env.is_null_sender() {
             env.mail_from = new_from.clone();
         }
-        let kept_name = original_from.as_deref().and_then(|v| split_mailbox(v).0);
+        let kept_name = original_from
+            .as_deref()
+            .and_then(|v| kept_display_name(v, env.smtputf8));
         let name = match &cfg.from_name {
             Some(n) => Some(encode_display_name(n, env.smtputf8)),
             None => kept_name,
@@ -99,3 +122,7 @@ pub fn rewrite(env: &mut Envelope, fields: &[Field], cfg: &RewriteConfig, edits:
         None => {}
     }
 }
+
+#[cfg(test)]
+#[path = "from_list_tests.rs"]
+mod from_list_tests;

@@ -3,12 +3,16 @@
 //! a clock or the disk, so it can be driven line by line from tests and fuzzers; the driver in
 //! `session.rs` does the I/O and answers [`Action::Deliver`] with [`Machine::delivered`].
 
-use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
-use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
+use smtp_proto::Request;
+
+use super::budget::{MemoryBudget, Reservation};
+use super::data::{self, DataReader, Outcome};
+use super::params::{memchr, parse_error_reply, size_param_overflows};
 
 use super::login::{self, AuthOffer, Login, Step};
 use super::reply::{self, Reply};
-use crate::envelope::{BodyType, Envelope, Notify, Recipient, Ret};
+use crate::config::hardening::BareNewlines;
+use crate::envelope::Envelope;
 
 /// Longest command line accepted, CRLF included (RFC 5321 4.5.3.1.6 text line limit).
 pub const MAX_LINE: usize = 1000;
@@ -42,18 +46,20 @@ pub enum Action {
 }
 
 /// One mail transaction, from MAIL to the final dot.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Transaction {
     pub envelope: Envelope,
     /// The message as received, dot-unstuffed, without the terminating `.` line.
     pub body: Vec<u8>,
+    /// The body's share of `[server] memory_budget`, given back when this is dropped.
+    pub memory: Option<Reservation>,
 }
 
 enum Phase {
     Command,
     /// Discarding an over-long command line until its LF.
     LongLine,
-    Data(Box<DataState>),
+    Data(Box<DataReader>),
     /// The driver owes us a `delivered` call.
     AwaitingDelivery,
     /// Reading the client's response lines of an AUTH exchange.
@@ -63,13 +69,6 @@ enum Phase {
     /// The driver owes us a `sender_checked` call.
     AwaitingSender,
     Closed,
-}
-
-struct DataState {
-    receiver: DataReceiver,
-    /// Set once the message is over the size limit: the rest is read and thrown away.
-    discard: Option<DummyDataReceiver>,
-    body: Vec<u8>,
 }
 
 /// A check of each recipient at RCPT time (the blacklist); pure and quick, no I/O.
@@ -97,6 +96,8 @@ pub struct Machine {
     user: Option<String>,
     /// MAIL waits for the driver's [`Action::CheckSender`] verdict.
     sender_check: bool,
+    bare_newlines: BareNewlines,
+    memory: Option<std::sync::Arc<MemoryBudget>>,
 }
 
 impl Machine {
@@ -114,7 +115,21 @@ impl Machine {
             auth_required: false,
             user: None,
             sender_check: false,
+            bare_newlines: BareNewlines::default(),
+            memory: None,
         }
+    }
+
+    /// Counts every body against this budget, shared with the other sessions.
+    pub fn with_memory_budget(mut self, budget: std::sync::Arc<MemoryBudget>) -> Self {
+        self.memory = Some(budget);
+        self
+    }
+
+    /// What to do with bare CR, bare LF and NUL inside DATA (`[server] bare_newlines`).
+    pub fn with_bare_newlines(mut self, rule: BareNewlines) -> Self {
+        self.bare_newlines = rule;
+        self
     }
 
     /// Hand every MAIL sender to the driver for a check before answering it.
@@ -156,95 +171,6 @@ impl Machine {
     /// The client account this session logged in as.
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
-    }
-
-    /// The driver checked the credentials of `Authenticate`: the account name, or `None`.
-    pub fn authenticated(&mut self, account: Option<String>) -> Reply {
-        self.phase = Phase::Command;
-        match account {
-            Some(name) => {
-                self.user = Some(name);
-                reply::auth_ok()
-            }
-            None => {
-                self.errors += 1;
-                reply::auth_failed()
-            }
-        }
-    }
-
-    fn auth_available(&self) -> bool {
-        match self.auth_offer {
-            AuthOffer::Off => false,
-            AuthOffer::TlsOnly => self.tls,
-            AuthOffer::AlsoPlaintext => true,
-        }
-    }
-
-    fn auth(&mut self, mechanism: u64, initial: &str, out: &mut Vec<Action>) {
-        if self.auth_offer == AuthOffer::Off {
-            return self.error(reply::not_implemented("AUTH"), out);
-        }
-        if self.user.is_some() || self.tx.is_some() {
-            return self.error(reply::auth_bad_sequence(), out);
-        }
-        if !self.auth_available() {
-            // RFC 4954: a mechanism that needs encryption, asked for without it.
-            return self.error(reply::encryption_required(), out);
-        }
-        let initial = initial.trim();
-        match mechanism {
-            smtp_proto::AUTH_PLAIN if initial.is_empty() => {
-                self.phase = Phase::AuthResponse(Step::Plain);
-                out.push(Action::Reply(reply::auth_challenge("")));
-            }
-            smtp_proto::AUTH_PLAIN => self.auth_response(Step::Plain, initial, out),
-            smtp_proto::AUTH_LOGIN if initial.is_empty() => {
-                self.phase = Phase::AuthResponse(Step::LoginUser);
-                out.push(Action::Reply(reply::auth_challenge("VXNlcm5hbWU6")));
-            }
-            smtp_proto::AUTH_LOGIN => self.auth_response(Step::LoginUser, initial, out),
-            _ => self.error(reply::auth_mechanism_unknown(), out),
-        }
-    }
-
-    fn auth_response(&mut self, step: Step, line: &str, out: &mut Vec<Action>) {
-        self.phase = Phase::Command;
-        let line = line.trim();
-        if line == "*" {
-            return self.error(reply::auth_cancelled(), out);
-        }
-        // "=" is an empty initial response (RFC 4954).
-        let text = if line == "=" {
-            Some(String::new())
-        } else {
-            login::decode(line)
-        };
-        let Some(text) = text else {
-            return self.error(reply::auth_bad_base64(), out);
-        };
-        match step {
-            Step::Plain => match login::plain(&text) {
-                Some(l) => self.authenticate(l, out),
-                None => self.error(reply::auth_failed(), out),
-            },
-            Step::LoginUser => {
-                self.phase = Phase::AuthResponse(Step::LoginPassword(text));
-                out.push(Action::Reply(reply::auth_challenge("UGFzc3dvcmQ6")));
-            }
-            Step::LoginPassword(username) => self.authenticate(
-                Login {
-                    username,
-                    password: text,
-                },
-                out,
-            ),
-        }
-    }
-
-    fn authenticate(&mut self, l: Login, out: &mut Vec<Action>) {
-        self.phase = Phase::AwaitingAuth;
-        out.push(Action::Authenticate(l));
     }
 
     pub fn with_filter(mut self, filter: std::sync::Arc<dyn RcptFilter>) -> Self {
@@ -362,6 +288,9 @@ impl Machine {
     }
 
     fn command(&mut self, line: &[u8], out: &mut Vec<Action>) {
+        if size_param_overflows(line) {
+            return self.error(reply::declared_size_too_big(), out);
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(r) => r,
             Err(e) => return self.error(parse_error_reply(e), out),
@@ -369,8 +298,8 @@ impl Machine {
         match request {
             Request::Ehlo { host } => self.hello(host.into_owned(), true, out),
             Request::Helo { host } => self.hello(host.into_owned(), false, out),
-            Request::Mail { from } => self.mail(from, out),
-            Request::Rcpt { to } => self.rcpt(to, out),
+            Request::Mail { from } => self.mail(from, line, out),
+            Request::Rcpt { to } => self.rcpt(to, line, out),
             Request::Data => self.start_data(out),
             Request::Rset => {
                 self.tx = None;
@@ -434,104 +363,16 @@ impl Machine {
         }));
     }
 
-    fn mail(&mut self, from: MailFrom<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
-        if self.tx.is_some() {
-            return self.error(reply::nested_mail(), out);
-        }
-        if self.auth_required && self.user.is_none() {
-            return self.error(reply::auth_required(), out);
-        }
-        if let Some(refusal) = self
-            .filter
-            .as_ref()
-            .and_then(|f| f.check_mail(&from.address))
-        {
-            out.push(Action::Reply(refusal));
-            return;
-        }
-        let allowed = smtp_proto::MAIL_BODY_7BIT
-            | smtp_proto::MAIL_BODY_8BITMIME
-            | smtp_proto::MAIL_SMTPUTF8
-            | smtp_proto::MAIL_RET_FULL
-            | smtp_proto::MAIL_RET_HDRS;
-        if from.flags & !allowed != 0 {
-            return self.error(reply::unsupported_parameter("MAIL FROM parameter"), out);
-        }
-        if from.size as u64 > self.limits.max_message_size {
-            return self.error(reply::declared_size_too_big(), out);
-        }
-        let body = if from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0 {
-            BodyType::EightBitMime
-        } else if from.flags & smtp_proto::MAIL_BODY_7BIT != 0 {
-            BodyType::SevenBit
-        } else {
-            BodyType::Unspecified
-        };
-        let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
-            Some(Ret::Full)
-        } else if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
-            Some(Ret::Hdrs)
-        } else {
-            None
-        };
-        self.tx = Some(Envelope {
-            mail_from: from.address.into_owned(),
-            body,
-            smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
-            ret,
-            envid: from.env_id.map(|e| e.into_owned()),
-            recipients: Vec::new(),
-            upstream: None,
-            client: None,
-        });
-        if self.sender_check {
-            self.phase = Phase::AwaitingSender;
-            let sender = self.tx.as_ref().map(|t| t.mail_from.clone());
-            out.push(Action::CheckSender(sender.unwrap_or_default()));
-            return;
-        }
-        out.push(Action::Reply(reply::sender_ok()));
-    }
-
-    fn rcpt(&mut self, to: RcptTo<std::borrow::Cow<'_, str>>, out: &mut Vec<Action>) {
-        let max = self.limits.max_recipients;
-        let Some(tx) = self.tx.as_mut() else {
-            return self.error(reply::need_mail(), out);
-        };
-        if to.address.is_empty() {
-            return self.error(reply::bad_recipient_syntax(), out);
-        }
-        if tx.recipients.len() >= max {
-            out.push(Action::Reply(reply::too_many_recipients()));
-            return;
-        }
-        if let Some(refusal) = self
-            .filter
-            .as_ref()
-            .and_then(|f| f.check(&tx.mail_from, &to.address))
-        {
-            out.push(Action::Reply(refusal));
-            return;
-        }
-        let notify = notify_from_flags(to.flags);
-        tx.recipients.push(Recipient {
-            address: to.address.into_owned(),
-            orcpt: to.orcpt.map(|o| o.into_owned()),
-            notify,
-        });
-        out.push(Action::Reply(reply::recipient_ok()));
-    }
-
     fn start_data(&mut self, out: &mut Vec<Action>) {
         match &self.tx {
             None => self.error(reply::need_mail(), out),
             Some(tx) if tx.recipients.is_empty() => self.error(reply::need_rcpt(), out),
             Some(_) => {
-                self.phase = Phase::Data(Box::new(DataState {
-                    receiver: DataReceiver::new(),
-                    discard: None,
-                    body: Vec::with_capacity(16 * 1024),
-                }));
+                let mut reader = DataReader::new(self.bare_newlines, self.limits.max_message_size);
+                if let Some(budget) = &self.memory {
+                    reader = reader.with_memory(budget.reservation());
+                }
+                self.phase = Phase::Data(Box::new(reader));
                 out.push(Action::Reply(reply::start_data()));
             }
         }
@@ -553,76 +394,48 @@ impl Machine {
 
     /// Feeds message bytes; returns how many were consumed.
     fn data(&mut self, input: &[u8], out: &mut Vec<Action>) -> usize {
-        let Phase::Data(state) = &mut self.phase else {
+        let Phase::Data(reader) = &mut self.phase else {
             return 0;
         };
-        let mut iter = input.iter();
-        let done = match &mut state.discard {
-            Some(d) => d.ingest(&mut iter),
-            None => {
-                let done = state.receiver.ingest(&mut iter, &mut state.body);
-                if state.body.len() as u64 > self.limits.max_message_size {
-                    state.discard = Some(DummyDataReceiver::new_data(&state.receiver));
-                    state.body = Vec::new();
-                }
-                done
-            }
-        };
-        let used = input.len() - iter.as_slice().len();
+        let (used, done) = reader.ingest(input);
         if !done {
             return used;
         }
-        let Phase::Data(state) = std::mem::replace(&mut self.phase, Phase::Command) else {
+        let Phase::Data(reader) = std::mem::replace(&mut self.phase, Phase::Command) else {
             unreachable!()
         };
-        if state.discard.is_some() {
-            self.tx = None;
-            out.push(Action::Reply(reply::message_too_big()));
-            return used;
-        }
-        let envelope = self.tx.take().expect("DATA phase always has a transaction");
-        self.phase = Phase::AwaitingDelivery;
-        out.push(Action::Deliver(Box::new(Transaction {
-            envelope,
-            body: state.body,
-        })));
+        let (outcome, memory) = reader.finish();
+        let refusal = match outcome {
+            Outcome::TooBig => reply::message_too_big(),
+            Outcome::OverBudget => reply::memory_budget_spent(),
+            Outcome::Refused(flaw) => reply::bad_line_ends(flaw),
+            Outcome::Body(body) if data::hop_count(&body) >= data::MAX_HOPS => reply::mail_loop(),
+            Outcome::Body(body) => {
+                let envelope = self.tx.take().expect("DATA phase always has a transaction");
+                self.phase = Phase::AwaitingDelivery;
+                out.push(Action::Deliver(Box::new(Transaction {
+                    envelope,
+                    body,
+                    memory,
+                })));
+                return used;
+            }
+        };
+        self.tx = None;
+        out.push(Action::Reply(refusal));
         used
     }
 }
 
-fn notify_from_flags(flags: u64) -> Option<Notify> {
-    if flags & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
-        return Some(Notify::Never);
-    }
-    let success = flags & smtp_proto::RCPT_NOTIFY_SUCCESS != 0;
-    let failure = flags & smtp_proto::RCPT_NOTIFY_FAILURE != 0;
-    let delay = flags & smtp_proto::RCPT_NOTIFY_DELAY != 0;
-    (success || failure || delay).then_some(Notify::On {
-        success,
-        failure,
-        delay,
-    })
-}
-
-fn parse_error_reply(e: ProtoError) -> Reply {
-    match e {
-        ProtoError::UnknownCommand => reply::unknown_command(),
-        ProtoError::InvalidSenderAddress => reply::bad_sender_syntax(),
-        ProtoError::InvalidRecipientAddress => reply::bad_recipient_syntax(),
-        ProtoError::SyntaxError { syntax } => reply::syntax(format!("Syntax: {syntax}")),
-        ProtoError::InvalidParameter { param } => {
-            reply::syntax(format!("Invalid {param} parameter"))
-        }
-        ProtoError::UnsupportedParameter { param } => reply::unsupported_parameter(&param),
-        ProtoError::ResponseTooLong => reply::line_too_long(),
-        _ => reply::syntax("Syntax error"),
-    }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
-}
+#[path = "machine_auth.rs"]
+mod auth;
+#[path = "machine_mail.rs"]
+mod mail;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "hostile_tests.rs"]
+mod hostile_tests;

@@ -1,6 +1,7 @@
 use super::*;
+use crate::envelope::{BodyType, Notify, Ret};
 
-fn limits() -> Limits {
+pub(super) fn limits() -> Limits {
     Limits {
         hostname: "relay.test".into(),
         max_message_size: 1000,
@@ -11,7 +12,7 @@ fn limits() -> Limits {
 }
 
 /// Feeds `input` and returns the replies as wire text; `Deliver` is answered with queue id "Q1".
-fn run(m: &mut Machine, input: &str) -> (Vec<String>, Vec<Transaction>) {
+pub(super) fn run(m: &mut Machine, input: &str) -> (Vec<String>, Vec<Transaction>) {
     let mut replies = Vec::new();
     let mut delivered = Vec::new();
     let mut rest = input.as_bytes();
@@ -50,7 +51,7 @@ fn run(m: &mut Machine, input: &str) -> (Vec<String>, Vec<Transaction>) {
     }
 }
 
-fn codes(replies: &[String]) -> Vec<u16> {
+pub(super) fn codes(replies: &[String]) -> Vec<u16> {
     replies.iter().map(|r| r[..3].parse().unwrap()).collect()
 }
 

@@ -125,6 +125,14 @@ pub fn bad_sender_syntax() -> Reply {
 pub fn bad_recipient_syntax() -> Reply {
     Reply::new(501, "5.1.3", "Bad recipient address syntax")
 }
+/// RFC 3463 X.1.7: the sender's mailbox is not one the relay will write anywhere.
+pub fn bad_sender_mailbox(why: &crate::envelope::MailboxError) -> Reply {
+    Reply::new(553, "5.1.7", format!("Error: bad sender address: {why}"))
+}
+/// RFC 3463 X.1.3: the recipient's mailbox is not one the relay will write anywhere.
+pub fn bad_recipient_mailbox(why: &crate::envelope::MailboxError) -> Reply {
+    Reply::new(553, "5.1.3", format!("Error: bad recipient address: {why}"))
+}
 pub fn auth_ok() -> Reply {
     Reply::new(235, "2.7.0", "Authentication successful")
 }
@@ -204,6 +212,32 @@ pub fn too_many_recipients() -> Reply {
 }
 pub fn message_too_big() -> Reply {
     Reply::new(552, "5.3.4", "Error: message file too big")
+}
+/// `[server] bare_newlines = "reject"` and the message held a bare CR/LF or a NUL.
+pub fn bad_line_ends(flaw: super::data::Flaw) -> Reply {
+    let why = match flaw {
+        super::data::Flaw::BareNewline => {
+            "Error: bare CR or LF in message; lines must end with CRLF (RFC 5321 2.3.8)"
+        }
+        super::data::Flaw::Nul => "Error: NUL character in message",
+    };
+    Reply::new(550, "5.5.2", why)
+}
+/// `[server] memory_budget` is spent by the messages in transit: try again shortly.
+pub fn memory_budget_spent() -> Reply {
+    Reply::new(
+        452,
+        "4.3.1",
+        "Error: insufficient system storage, try again later",
+    )
+}
+/// RFC 5321 6.3: too many `Received:` fields, the message is probably looping.
+pub fn mail_loop() -> Reply {
+    Reply::new(
+        554,
+        "5.4.6",
+        "Error: too many hops (Received: fields), mail loop?",
+    )
 }
 pub fn declared_size_too_big() -> Reply {
     Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit")

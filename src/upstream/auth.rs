@@ -112,7 +112,25 @@ pub async fn authenticate(
             .reveal()
             .map_err(|e| UpstreamError::Secret(e.to_string()))?,
     };
-    let user = creds.username.as_str();
+    let result = exchange(conn, mech, creds.username.as_str(), &secret, server).await;
+    // The reply may echo what was sent (the secret in base64); it is logged and queued.
+    result.map_err(|e| match e {
+        UpstreamError::AuthFailed(r) => UpstreamError::AuthFailed(UpReply {
+            code: r.code,
+            text: super::redact::reply_text(&r.text, &secret),
+        }),
+        other => other,
+    })
+}
+
+/// The AUTH commands of `mech` and the server's replies, up to the final one.
+async fn exchange(
+    conn: &mut Conn,
+    mech: Mechanism,
+    user: &str,
+    secret: &str,
+    server: Server<'_>,
+) -> Result<(), UpstreamError> {
     let last = match mech {
         Mechanism::Plain => {
             let blob = B64.encode(format!("\0{user}\0{secret}"));
@@ -121,7 +139,7 @@ pub async fn authenticate(
         Mechanism::Login => {
             expect_challenge(conn.command("AUTH LOGIN", "AUTH").await?)?;
             expect_challenge(conn.command(&B64.encode(user), "AUTH").await?)?;
-            conn.command(&B64.encode(&secret), "AUTH").await?
+            conn.command(&B64.encode(secret), "AUTH").await?
         }
         Mechanism::CramMd5 => {
             let challenge = expect_challenge(conn.command("AUTH CRAM-MD5", "AUTH").await?)?;
@@ -129,7 +147,7 @@ pub async fn authenticate(
                 .decode(challenge.trim())
                 .map_err(|_| bad_challenge("CRAM-MD5"))?;
             conn.command(
-                &B64.encode(cram_md5_response(user, &secret, &challenge)),
+                &B64.encode(cram_md5_response(user, secret, &challenge)),
                 "AUTH",
             )
             .await?
@@ -144,14 +162,14 @@ pub async fn authenticate(
             let challenge = B64
                 .decode(challenge.trim())
                 .map_err(|_| bad_challenge("NTLM"))?;
-            let answer = ntlm_authenticate(&challenge, name, domain, &secret)?;
+            let answer = ntlm_authenticate(&challenge, name, domain, secret)?;
             conn.command(&B64.encode(answer), "AUTH").await?
         }
         Mechanism::Xoauth2 | Mechanism::OAuthBearer => {
             let initial = if mech == Mechanism::Xoauth2 {
-                xoauth2_initial(user, &secret)
+                xoauth2_initial(user, secret)
             } else {
-                oauthbearer_initial(user, server, &secret)
+                oauthbearer_initial(user, server, secret)
             };
             let r = conn
                 .command(
