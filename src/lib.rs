@@ -91,9 +91,29 @@ pub struct Relay {
     pub admin_addr: Option<SocketAddr>,
     pub spool: Spool,
     pub delivery: Arc<delivery::Delivery>,
+    /// The configuration in force (replaced by [`Relay::reload`]).
+    config: arc_swap::ArcSwap<Config>,
+    /// The same rules the sessions apply; a reload replaces them for every session.
+    policy: Arc<policy::Policy>,
     sessions: listener::Sessions,
     shutdown: watch::Sender<bool>,
     delivery_stop: watch::Sender<bool>,
+}
+
+/// The sections a reload cannot apply to a running relay, when they changed.
+fn restart_needed(old: &Config, new: &Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    let s = (&old.server, &new.server);
+    if s.0.listen != s.1.listen || s.0.listen_tls != s.1.listen_tls || s.0.hostname != s.1.hostname {
+        notes.push("[server] listen, listen_tls and hostname take effect at the next start".into());
+    }
+    if old.spool.dir != new.spool.dir {
+        notes.push("[spool] dir takes effect at the next start".into());
+    }
+    if old.cluster != new.cluster {
+        notes.push("[cluster] takes effect at the next start".into());
+    }
+    notes
 }
 
 /// How long a stopping relay waits for sessions in DATA and deliveries in flight.
@@ -121,6 +141,7 @@ impl Relay {
         tokio::spawn(delivery.clone().run(fresh, delivery_stop_rx));
 
         let s = &config.server;
+        let policy = Arc::new(policy::Policy::new(&config)?);
         let ctx = Arc::new(SessionContext {
             limits: Limits {
                 hostname: s.hostname.clone(),
@@ -133,7 +154,7 @@ impl Relay {
             command_timeout: s.command_timeout,
             data_timeout: s.data_timeout,
             spool: spool.clone(),
-            policy: Arc::new(policy::Policy::new(&config)?),
+            policy: policy.clone(),
             spf: Arc::new(spf::SpfCheck::new(&config)),
             dkim: Arc::new(dkim::Signers::load(&config)?),
             metrics: metrics.clone(),
@@ -185,6 +206,8 @@ impl Relay {
         }
         let server_tls = ctx_tls;
         Ok(Relay {
+            config: arc_swap::ArcSwap::new(config.clone()),
+            policy,
             local_addrs,
             tls_addrs,
             server_tls,
@@ -195,6 +218,28 @@ impl Relay {
             shutdown,
             delivery_stop,
         })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Applies a new configuration without a restart: policy (blacklist, test mode, rewrite,
+    /// profiles) for every new message, upstreams and their limits for every new attempt.
+    /// Queued mail, sessions in DATA and quota counters stay. On an error nothing changes.
+    /// `[server]` listeners, `[spool]`, `[spf]`, `[dkim]` and `[cluster]` need a restart: the
+    /// returned notes name those that changed.
+    pub async fn reload(&self, config: Config) -> Result<Vec<String>, StartError> {
+        let old = self.config();
+        let notes = restart_needed(&old, &config);
+        let config = Arc::new(config);
+        // Both are built before either is swapped in, so a bad file changes nothing.
+        let rules = policy::PolicySet::new(&config)?;
+        self.delivery.reload(config.clone()).await?;
+        self.policy.install(rules);
+        self.config.store(config);
+        Ok(notes)
     }
 
     /// Reads the listener's certificate and key again (SIGHUP); sessions in progress keep theirs.

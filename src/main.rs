@@ -160,6 +160,30 @@ where
     }
 }
 
+/// SIGHUP: the configuration file again, applied without a restart; a file with errors is
+/// not applied (each error logged with file, line and key) and the running one stays.
+async fn reload(relay: &smarthost::Relay, path: Option<&Path>) {
+    let Some(path) = path else {
+        return;
+    };
+    let config = match smarthost::config::Config::load_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("SIGHUP: the configuration was not applied:\n{e}");
+            return;
+        }
+    };
+    match relay.reload(config).await {
+        Ok(notes) => {
+            tracing::info!("SIGHUP: configuration reloaded from {}", path.display());
+            for n in notes {
+                tracing::warn!("SIGHUP: {n}");
+            }
+        }
+        Err(e) => tracing::error!("SIGHUP: the configuration was not applied: {e}"),
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -321,10 +345,13 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                _ = hangup.recv() => match relay.reload_tls() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
-                    Err(e) => tracing::error!("SIGHUP: {e}; the certificate in use stays"),
-                },
+                _ = hangup.recv() => {
+                    match relay.reload_tls() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                        Err(e) => tracing::error!("SIGHUP: {e}; the certificate in use stays"),
+                    }
+                    reload(&relay, path).await;
+                }
             }
         }
         tracing::info!("shutting down");
