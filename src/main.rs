@@ -11,6 +11,8 @@ use clap::Parser;
 use cli::{Cli, Command, LimitsAction, QueueAction};
 use smarthost::admin::QueueCommand;
 use smarthost::config::Config;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,8 +24,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr);
     match cli.log_format {
         // Client and upstream text is escaped: it must not be able to forge a log line.
-        cli::LogFormat::Human => logs.fmt_fields(smarthost::maillog::human_fields()).init(),
-        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+        cli::LogFormat::Human => logs
+            .fmt_fields(smarthost::maillog::human_fields())
+            .finish()
+            .with(smarthost::console::journal::Layer)
+            .init(),
+        cli::LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(smarthost::console::journal::Layer)
+            .init(),
     }
     let result = match cli.command.unwrap_or(Command::Run { config: None }) {
         Command::Run { config } => run(config.as_deref()),

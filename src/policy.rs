@@ -107,8 +107,14 @@ impl Policy {
 impl PolicySet {
     fn test_mode_anywhere(&self) -> bool {
         self.global.config.test_mode.enabled
-            || self.per_upstream.values().any(|r| r.config.test_mode.enabled)
-            || self.profiles.iter().any(|p| p.rules.config.test_mode.enabled)
+            || self
+                .per_upstream
+                .values()
+                .any(|r| r.config.test_mode.enabled)
+            || self
+                .profiles
+                .iter()
+                .any(|p| p.rules.config.test_mode.enabled)
     }
 
     pub fn new(config: &Config) -> Result<PolicySet, BlacklistError> {

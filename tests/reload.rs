@@ -24,8 +24,10 @@ fn config_of(relay: &TestRelay, replace: impl Fn(&str) -> String) -> Config {
 
 async fn send(relay: &TestRelay, to: &str) -> String {
     let (mut c, _) = Client::connect(relay.addr()).await;
-    let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: reload\r\n\r\nhello\r\n");
-    c.send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes()).await
+    let body =
+        format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: reload\r\n\r\nhello\r\n");
+    c.send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
+        .await
 }
 
 #[tokio::test]
@@ -48,7 +50,10 @@ async fn turning_test_mode_on_by_reload_redirects_the_next_message() {
     send(&relay, &after).await;
     let got = Harness::get().wait_for(&tester).await;
     assert!(got.headers().contains(&after) || got.json["rcpt_to"][0] == tester.as_str());
-    assert!(Harness::get().find(&after).is_none(), "the original recipient got nothing");
+    assert!(
+        Harness::get().find(&after).is_none(),
+        "the original recipient got nothing"
+    );
 }
 
 #[tokio::test]
@@ -74,19 +79,25 @@ async fn a_changed_upstream_is_used_by_the_next_attempt_and_quota_counters_survi
     // The same limit after a reload: the hour's one message is still counted.
     relay
         .relay
-        .reload(config_of(&relay, |t| t.replace("timeout = \"20s\"", "timeout = \"30s\"")))
+        .reload(config_of(&relay, |t| {
+            t.replace("timeout = \"20s\"", "timeout = \"30s\"")
+        }))
         .await
         .unwrap();
     let second = format!("{}@example.net", unique("second"));
     send(&relay, &second).await;
     relay
-        .wait_queue("held by the quota", |q| q.first().is_some_and(|e| e.limited_by.is_some()))
+        .wait_queue("held by the quota", |q| {
+            q.first().is_some_and(|e| e.limited_by.is_some())
+        })
         .await;
     assert!(Harness::get().find(&second).is_none());
     // Raising the quota by reload lets it go at the next attempt (a reset releases it now).
     relay
         .relay
-        .reload(config_of(&relay, |t| t.replace("per_hour = 1", "per_hour = 5")))
+        .reload(config_of(&relay, |t| {
+            t.replace("per_hour = 1", "per_hour = 5")
+        }))
         .await
         .unwrap();
     let (code, out) = relay.cli(&["limits", "reset", "harness"]);

@@ -283,7 +283,12 @@ impl Delivery {
 
     /// What AUTO detection found for an upstream (for logs, tests and `send-test`).
     pub fn detected(&self, upstream: &str) -> Option<Detected> {
-        self.attempts.load().targets.get(upstream)?.transport.detected()
+        self.attempts
+            .load()
+            .targets
+            .get(upstream)?
+            .transport
+            .detected()
     }
 
     /// Waits until no delivery is in flight, at most `grace`; returns how many still were. Those
