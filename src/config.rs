@@ -7,6 +7,7 @@ pub mod cert;
 mod checks;
 mod clients;
 mod cluster;
+mod console;
 pub mod dkim_key;
 mod error;
 mod graph;
@@ -30,8 +31,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use auth::{DkimConfig, SpfConfig, SpfMode, SpfResult};
-pub use clients::{ClientAccount, hash_password};
+pub use clients::{ClientAccount, hash_password, verify_password};
 pub use cluster::ClusterConfig;
+pub use console::ConsoleConfig;
 pub use error::{ConfigError, ConfigErrors};
 pub use oauth2::Api;
 pub use oauth2::{CertCredential, Flow, OAuth2Config};
@@ -66,6 +68,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[cluster]`: provider limits shared with other relays through Redis; `None`: alone.
     pub cluster: Option<ClusterConfig>,
+    /// `[console]`: the operator console in a browser; `None`: off.
+    pub console: Option<ConsoleConfig>,
     /// `[[client]]` accounts that may log in to the relay.
     pub clients: Vec<ClientAccount>,
     /// `[[profile]]`s, in file order: the first that matches a message applies.
@@ -258,6 +262,17 @@ impl Config {
             }
             None => None,
         };
+        let console = match raw.console.validate() {
+            Ok(c) => c,
+            Err((key, message)) => {
+                errors.push(at(
+                    find_key_line(text, key),
+                    format!("console.{key}"),
+                    message,
+                ));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -270,6 +285,7 @@ impl Config {
             profiles,
             admin: raw.admin,
             cluster,
+            console,
             upstreams,
             policy: raw.policy,
             retry: raw.retry.policy(),

@@ -30,6 +30,7 @@ pub mod admin;
 pub mod catalog;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod diagnose;
 pub mod dkim;
@@ -37,6 +38,7 @@ pub mod dsn;
 pub mod envelope;
 pub mod graph;
 pub mod listener;
+pub mod live;
 pub mod maillog;
 pub mod metrics;
 pub mod oauth2;
@@ -89,11 +91,66 @@ pub struct Relay {
     server_tls: Option<Arc<tls::ServerTls>>,
     /// The `[admin]` HTTP listener, when configured.
     pub admin_addr: Option<SocketAddr>,
+    /// The console, when `[console]` is on, and its one-time login link (no password set).
+    pub console_addr: Option<SocketAddr>,
+    pub console_link: Option<String>,
     pub spool: Spool,
     pub delivery: Arc<delivery::Delivery>,
+    /// The configuration in force and what a reload replaces.
+    pub live: Arc<live::Live>,
     sessions: listener::Sessions,
     shutdown: watch::Sender<bool>,
     delivery_stop: watch::Sender<bool>,
+}
+
+/// Binds the console when `[console]` is on. The embedded default's console is a courtesy: if
+/// its port is taken the relay still starts (and says so); a configured one must bind.
+async fn start_console(
+    config: &Arc<Config>,
+    live: &Arc<live::Live>,
+    spool: &Spool,
+    metrics: &Arc<metrics::Metrics>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(Option<SocketAddr>, Option<String>), StartError> {
+    let Some(cfg) = &config.console else {
+        return Ok((None, None));
+    };
+    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+        Ok(l) => l,
+        Err(e) if config.source == std::path::Path::new("<embedded default>") => {
+            tracing::warn!("console not started: {}: {e}", cfg.listen);
+            return Ok((None, None));
+        }
+        Err(source) => {
+            return Err(StartError::Admin {
+                addr: cfg.listen,
+                source,
+            });
+        }
+    };
+    let addr = listener.local_addr().unwrap_or(cfg.listen);
+    let auth = console::auth::Auth::new(
+        cfg.password_hash.clone(),
+        cfg.password_hash.is_none(),
+        config.server.auth.fail_limit,
+        config.server.auth.ban,
+    );
+    let link = auth
+        .one_time()
+        .map(|t| format!("http://{addr}/login/once?token={t}"));
+    let state = Arc::new(console::Console {
+        live: live.clone(),
+        spool: spool.clone(),
+        metrics: metrics.clone(),
+        auth,
+        embedded: Default::default(),
+    });
+    tokio::spawn(console::serve(listener, state, shutdown.clone()));
+    match &link {
+        Some(l) => tracing::info!("console on http://{addr}/ ; log in once with {l}"),
+        None => tracing::info!("console on http://{addr}/"),
+    }
+    Ok((Some(addr), link))
 }
 
 /// How long a stopping relay waits for sessions in DATA and deliveries in flight.
@@ -121,6 +178,7 @@ impl Relay {
         tokio::spawn(delivery.clone().run(fresh, delivery_stop_rx));
 
         let s = &config.server;
+        let policy = Arc::new(policy::Policy::new(&config)?);
         let ctx = Arc::new(SessionContext {
             limits: Limits {
                 hostname: s.hostname.clone(),
@@ -133,7 +191,7 @@ impl Relay {
             command_timeout: s.command_timeout,
             data_timeout: s.data_timeout,
             spool: spool.clone(),
-            policy: Arc::new(policy::Policy::new(&config)?),
+            policy: policy.clone(),
             spf: Arc::new(spf::SpfCheck::new(&config)),
             dkim: Arc::new(dkim::Signers::load(&config)?),
             metrics: metrics.clone(),
@@ -168,6 +226,9 @@ impl Relay {
             }
             None => None,
         };
+        let live = Arc::new(live::Live::new(config.clone(), policy, delivery.clone()));
+        let (console_addr, console_link) =
+            start_console(&config, &live, &spool, &metrics, &shutdown_rx).await?;
         let listener = listener::Listener::bind(&s.listen, &s.listen_tls)?;
         let local_addrs = listener.local_addrs();
         let tls_addrs = listener.tls_addrs();
@@ -185,6 +246,9 @@ impl Relay {
         }
         let server_tls = ctx_tls;
         Ok(Relay {
+            live,
+            console_addr,
+            console_link,
             local_addrs,
             tls_addrs,
             server_tls,
@@ -195,6 +259,20 @@ impl Relay {
             shutdown,
             delivery_stop,
         })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.live.config()
+    }
+
+    /// Applies a new configuration without a restart: policy (blacklist, test mode, rewrite,
+    /// profiles) for every new message, upstreams and their limits for every new attempt.
+    /// Queued mail, sessions in DATA and quota counters stay. On an error nothing changes.
+    /// `[server]` listeners, `[spool]`, `[spf]`, `[dkim]`, `[cluster]` and `[console]` need a
+    /// restart: the returned notes name those that changed.
+    pub async fn reload(&self, config: Config) -> Result<Vec<String>, live::ReloadError> {
+        self.live.reload(config).await
     }
 
     /// Reads the listener's certificate and key again (SIGHUP); sessions in progress keep theirs.

@@ -11,6 +11,8 @@ use clap::Parser;
 use cli::{Cli, Command, LimitsAction, QueueAction};
 use smarthost::admin::QueueCommand;
 use smarthost::config::Config;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,8 +24,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr);
     match cli.log_format {
         // Client and upstream text is escaped: it must not be able to forge a log line.
-        cli::LogFormat::Human => logs.fmt_fields(smarthost::maillog::human_fields()).init(),
-        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+        cli::LogFormat::Human => logs
+            .fmt_fields(smarthost::maillog::human_fields())
+            .finish()
+            .with(smarthost::console::journal::Layer)
+            .init(),
+        cli::LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(smarthost::console::journal::Layer)
+            .init(),
     }
     let result = match cli.command.unwrap_or(Command::Run { config: None }) {
         Command::Run { config } => run(config.as_deref()),
@@ -157,6 +168,30 @@ where
             eprintln!("smarthost: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// SIGHUP: the configuration file again, applied without a restart; a file with errors is
+/// not applied (each error logged with file, line and key) and the running one stays.
+async fn reload(relay: &smarthost::Relay, path: Option<&Path>) {
+    let Some(path) = path else {
+        return;
+    };
+    let config = match smarthost::config::Config::load_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("SIGHUP: the configuration was not applied:\n{e}");
+            return;
+        }
+    };
+    match relay.reload(config).await {
+        Ok(notes) => {
+            tracing::info!("SIGHUP: configuration reloaded from {}", path.display());
+            for n in notes {
+                tracing::warn!("SIGHUP: {n}");
+            }
+        }
+        Err(e) => tracing::error!("SIGHUP: the configuration was not applied: {e}"),
     }
 }
 
@@ -321,10 +356,13 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                _ = hangup.recv() => match relay.reload_tls() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
-                    Err(e) => tracing::error!("SIGHUP: {e}; the certificate in use stays"),
-                },
+                _ = hangup.recv() => {
+                    match relay.reload_tls() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                        Err(e) => tracing::error!("SIGHUP: {e}; the certificate in use stays"),
+                    }
+                    reload(&relay, path).await;
+                }
             }
         }
         tracing::info!("shutting down");

@@ -26,7 +26,15 @@ struct Rules {
     blacklist: Option<Arc<Blacklist>>,
 }
 
+/// The rules in force, replaced whole when the configuration is reloaded: a message in
+/// progress keeps the set it started with only as long as one call lasts, and every new call
+/// sees the newest set.
 pub struct Policy {
+    current: arc_swap::ArcSwap<PolicySet>,
+}
+
+/// Every rule of one configuration.
+pub struct PolicySet {
     upstreams: Vec<Upstream>,
     global: Rules,
     per_upstream: HashMap<String, Rules>,
@@ -54,6 +62,62 @@ pub struct Applied {
 
 impl Policy {
     pub fn new(config: &Config) -> Result<Policy, BlacklistError> {
+        Ok(Policy {
+            current: arc_swap::ArcSwap::from_pointee(PolicySet::new(config)?),
+        })
+    }
+
+    /// Puts the rules of a reloaded configuration in force.
+    pub fn install(&self, rules: PolicySet) {
+        self.current.store(Arc::new(rules));
+    }
+
+    /// Whether test mode redirects mail now (globally, or for some upstream or profile).
+    pub fn test_mode(&self) -> bool {
+        self.current.load().test_mode_anywhere()
+    }
+
+    /// The first app profile matching `origin`, if any.
+    pub fn profile(&self, origin: &Origin) -> Option<usize> {
+        self.current.load().profile(origin)
+    }
+
+    /// See [`PolicySet::sender_route`].
+    pub fn sender_route(&self, profile: Option<usize>, sender: &str) -> (Option<String>, bool) {
+        self.current.load().sender_route(profile, sender)
+    }
+
+    pub fn check_rcpt(&self, sender: &str, rcpt: &str) -> Option<Reply> {
+        self.current.load().check_rcpt_as(None, sender, rcpt)
+    }
+
+    pub fn check_rcpt_as(&self, profile: Option<usize>, sender: &str, rcpt: &str) -> Option<Reply> {
+        self.current.load().check_rcpt_as(profile, sender, rcpt)
+    }
+
+    pub fn apply(&self, env: Envelope, body: Vec<u8>) -> Applied {
+        self.current.load().apply_as(None, env, body)
+    }
+
+    pub fn apply_as(&self, profile: Option<usize>, env: Envelope, body: Vec<u8>) -> Applied {
+        self.current.load().apply_as(profile, env, body)
+    }
+}
+
+impl PolicySet {
+    fn test_mode_anywhere(&self) -> bool {
+        self.global.config.test_mode.enabled
+            || self
+                .per_upstream
+                .values()
+                .any(|r| r.config.test_mode.enabled)
+            || self
+                .profiles
+                .iter()
+                .any(|p| p.rules.config.test_mode.enabled)
+    }
+
+    pub fn new(config: &Config) -> Result<PolicySet, BlacklistError> {
         let mut lists: HashMap<std::path::PathBuf, Arc<Blacklist>> = HashMap::new();
         let mut rules = |config: PolicyConfig| -> Result<Rules, BlacklistError> {
             let blacklist = match &config.blacklist.file {
@@ -101,7 +165,7 @@ impl Policy {
                 "TEST MODE ON: mail is redirected to the test address, nobody else gets it"
             );
         }
-        Ok(Policy {
+        Ok(PolicySet {
             upstreams: config.upstreams.clone(),
             global,
             per_upstream,

@@ -40,3 +40,12 @@ if ! tests/redis/test-redis.sh ready; then
 fi
 
 cargo test --all-targets "$@"
+
+# The operator console in a real browser: Debian's chromium driven by playwright-core (npm, from
+# the committed lock file), against the binary the cargo tests just built.
+. tests/lib/packages.sh
+log() { printf '[run] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+ensure_packages /tmp/smarthost-browser-apt.log chromium nodejs npm
+(cd tests/browser && npm ci --no-audit --no-fund >/dev/null && \
+  SMARTHOST_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/smarthost" npm test)

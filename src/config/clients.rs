@@ -75,12 +75,17 @@ impl RawClient {
 impl ClientAccount {
     /// Checks a password; slow on purpose (argon2id).
     pub fn verify(&self, password: &str) -> bool {
-        PasswordHash::new(&self.hash).is_ok_and(|h| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        verify_password(&self.hash, password)
     }
+}
+
+/// Whether `password` matches the argon2id `hash` (PHC form); slow on purpose.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// The argon2id hash of `password` in PHC form, for `password_hash`.

@@ -9,6 +9,7 @@ use super::AdminConfig;
 use super::auth::{self, DkimConfig};
 use super::clients;
 use super::cluster::RawCluster;
+use super::console::RawConsole;
 use super::policy::{BlacklistConfig, PolicyConfig, RewriteConfig, TestModeConfig};
 use super::profiles;
 use super::retry::RawRetry;
@@ -22,6 +23,7 @@ pub(super) struct RawConfig {
     pub retry: RawRetry,
     pub admin: AdminConfig,
     pub cluster: Option<RawCluster>,
+    pub console: RawConsole,
     pub spf: auth::RawSpf,
     pub dkim: Option<DkimConfig>,
     pub client: Vec<clients::RawClient>,
@@ -48,6 +50,7 @@ impl RawConfig {
             retry: RawRetry::default(),
             admin: AdminConfig::default(),
             cluster: None,
+            console: RawConsole::default(),
             spf: auth::RawSpf::default(),
             dkim: None,
             client: Vec::new(),
@@ -82,6 +85,10 @@ impl RawConfig {
                         Err(e) => error(e.span(), e.message()),
                     }
                 }
+                "console" => match RawConsole::deserialize(ValueDeserializer::from(value)) {
+                    Ok(c) => raw.console = c,
+                    Err(e) => error(e.span(), e.message()),
+                },
                 "cluster" => match RawCluster::deserialize(ValueDeserializer::from(value)) {
                     Ok(c) => raw.cluster = Some(c),
                     Err(e) => error(e.span(), e.message()),
@@ -128,7 +135,7 @@ impl RawConfig {
                 other => error(
                     Some(name.span()),
                     &format!(
-                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `cluster`, `spf`, `dkim`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
+                        "unknown section `{other}`, expected one of `server`, `spool`, `retry`, `admin`, `cluster`, `console`, `spf`, `dkim`, `client`, `profile`, `blacklist`, `test_mode`, `rewrite`, `upstream`"
                     ),
                 ),
             }

@@ -36,7 +36,8 @@ const SCAN_BATCH: usize = 1000;
 pub struct Delivery {
     /// `[cluster]`: the provider limits shared with other relays.
     cluster: Option<Arc<Cluster>>,
-    attempts: Arc<Attempts>,
+    /// Replaced whole on a reload; an attempt in flight keeps the one it started with.
+    attempts: arc_swap::ArcSwap<Attempts>,
     inflight: Mutex<HashSet<String>>,
     /// When each recent attempt ended: a scan that read the spool before that moment holds a
     /// stale copy of the message and must not dispatch it again.
@@ -66,7 +67,7 @@ impl Delivery {
         };
         Ok(Arc::new(Delivery {
             cluster,
-            attempts: Arc::new(attempts),
+            attempts: arc_swap::ArcSwap::from_pointee(attempts),
             inflight: Mutex::new(HashSet::new()),
             finished: Mutex::new(HashMap::new()),
         }))
@@ -80,7 +81,8 @@ impl Delivery {
     ) {
         let mut tick = tokio::time::interval(SCAN_EVERY);
         let mut first_scan = true;
-        let book = &self.attempts.book;
+        let attempts = self.attempts.load_full();
+        let book = &attempts.book;
         book.prune().await;
         let mut reset_mark = book.reset_mark().await.unwrap_or(0);
         self.load_limits().await;
@@ -109,13 +111,14 @@ impl Delivery {
         let Some(cluster) = &self.cluster else { return };
         let queued = self
             .attempts
+            .load()
             .spool
             .queue_stats()
             .await
             .map(|(n, _)| n)
             .unwrap_or(0);
         cluster.heartbeat(queued, 0).await;
-        for t in self.attempts.targets.limited() {
+        for t in self.attempts.load().targets.limited() {
             t.pacer.sync().await;
         }
     }
@@ -132,6 +135,7 @@ impl Delivery {
         }
         let names: Vec<String> = self
             .attempts
+            .load()
             .targets
             .limited()
             .filter(|t| which.as_ref().is_none_or(|w| w.contains(&t.account)))
@@ -141,7 +145,7 @@ impl Delivery {
             "limits reset on another node; held mail of {} goes out now",
             names.join(", ")
         );
-        let dir = self.attempts.spool.dir().to_path_buf();
+        let dir = self.attempts.load().spool.dir().to_path_buf();
         let released = tokio::task::spawn_blocking(move || {
             let mut admin = crate::spool::Admin::open(&dir)?;
             names.iter().try_fold(0, |n, name| {
@@ -159,6 +163,7 @@ impl Delivery {
         let read_at = Instant::now();
         let due = self
             .attempts
+            .load()
             .spool
             .due(now_ms(), SCAN_BATCH, unattempted)
             .await;
@@ -173,7 +178,7 @@ impl Delivery {
         }
         // Every end recorded so far is older than the next scan's read: forget them.
         lock(&self.finished).clear();
-        for t in self.attempts.targets.all() {
+        for t in self.attempts.load().targets.all() {
             t.pool.close_idle().await;
             // Connections lowered after a `432` come back one at a time.
             t.pacer.local().restore_connections();
@@ -198,7 +203,8 @@ impl Delivery {
         let this = self.clone();
         tokio::spawn(async move {
             let id = msg.id.clone();
-            this.attempts.run(msg).await;
+            let attempts = this.attempts.load_full();
+            attempts.run(msg).await;
             let mut inflight = lock(&this.inflight);
             lock(&this.finished).insert(id.clone(), Instant::now());
             inflight.remove(&id);
@@ -208,14 +214,14 @@ impl Delivery {
     /// Loads every upstream's usage and pauses from the spool (at start and after a manual
     /// reset).
     async fn load_limits(&self) {
-        for t in self.attempts.targets.limited() {
-            self.attempts.book.load(&t.name, &t.pacer).await;
+        for t in self.attempts.load().targets.limited() {
+            self.attempts.load().book.load(&t.name, &t.pacer).await;
         }
     }
 
     /// Reloads the limits when `smarthost limits reset` left a new mark.
     async fn follow_resets(&self, seen: &mut i64) {
-        match self.attempts.book.reset_mark().await {
+        match self.attempts.load().book.reset_mark().await {
             Some(mark) if mark != *seen => {
                 *seen = mark;
                 tracing::info!("limits reset by the administrator; held mail goes out now");
@@ -227,7 +233,33 @@ impl Delivery {
 
     /// Every limited upstream's connections, pause and quota windows now (for `/status`).
     pub async fn limits_now(&self) -> Vec<UpstreamLimits> {
-        self.attempts.targets.limits_now().await
+        self.attempts.load().targets.limits_now().await
+    }
+
+    /// Applies a reloaded configuration: new and changed upstreams, limits and notices. Idle
+    /// connections of the old upstreams are closed; their quota use is read again from the
+    /// spool, so counters survive; attempts in flight finish with what they started with.
+    pub async fn reload(&self, config: Arc<Config>) -> Result<(), UpstreamError> {
+        let old = self.attempts.load_full();
+        let targets = Arc::new(Targets::new(&config, self.cluster.as_ref())?);
+        let notices = Notices::new(
+            old.spool.clone(),
+            config.server.hostname.clone(),
+            config.retry.delay_warning,
+        );
+        self.attempts.store(Arc::new(Attempts {
+            book: old.book.clone(),
+            notices,
+            config,
+            spool: old.spool.clone(),
+            metrics: old.metrics.clone(),
+            targets,
+        }));
+        self.load_limits().await;
+        for t in old.targets.all() {
+            t.pool.close_all().await;
+        }
+        Ok(())
     }
 
     /// This node in its cluster, for `/status` and the metrics.
@@ -242,7 +274,8 @@ impl Delivery {
 
     /// Connections allowed to `upstream` now (for status and tests).
     pub fn connection_limit(&self, upstream: &str) -> Option<usize> {
-        let t = self.attempts.targets.get(upstream)?;
+        let attempts = self.attempts.load();
+        let t = attempts.targets.get(upstream)?;
         t.transport
             .is_limited()
             .then(|| t.pacer.local().connection_limit())
@@ -250,7 +283,12 @@ impl Delivery {
 
     /// What AUTO detection found for an upstream (for logs, tests and `send-test`).
     pub fn detected(&self, upstream: &str) -> Option<Detected> {
-        self.attempts.targets.get(upstream)?.transport.detected()
+        self.attempts
+            .load()
+            .targets
+            .get(upstream)?
+            .transport
+            .detected()
     }
 
     /// Waits until no delivery is in flight, at most `grace`; returns how many still were. Those
@@ -268,7 +306,7 @@ impl Delivery {
 
     /// Closes every pooled connection politely (QUIT).
     pub async fn close_all(&self) {
-        for t in self.attempts.targets.all() {
+        for t in self.attempts.load().targets.all() {
             t.pool.close_all().await;
         }
     }

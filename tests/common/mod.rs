@@ -206,6 +206,28 @@ impl TestRelay {
         TestRelay { relay, dir }
     }
 
+    /// As [`TestRelay::start`], but the configuration's source is its file, so the console
+    /// can edit it.
+    pub async fn start_from_file(upstreams: &str, server: &str) -> TestRelay {
+        let t = TestRelay::start(upstreams, server).await;
+        let TestRelay { relay, dir } = t;
+        relay.shutdown().await;
+        let path = dir.path().join("smarthost.toml");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let config = Config::load_file(&path).unwrap();
+            match Relay::start(config).await {
+                Ok(relay) => return TestRelay { relay, dir },
+                Err(smarthost::StartError::Spool(smarthost::spool::SpoolError::Locked {
+                    ..
+                })) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("start failed: {e}"),
+            }
+        }
+    }
+
     /// Stops the relay gracefully and starts a new one on the same configuration and spool.
     pub async fn restart(self) -> TestRelay {
         let TestRelay { relay, dir } = self;

@@ -1,0 +1,520 @@
+//! The JSON API (`/api/v1/`): every action the pages offer, for the pages' script and for
+//! scripts with a Bearer token. Reads answer 200 with JSON; a state-changing request from a
+//! browser session without its CSRF token answers 403; without a login, 401. Values a client
+//! or an upstream chose are returned as data (JSON-escaped), never as markup.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::journal::{CHARTED, JOURNAL};
+use super::{Caller, Shared, caller, csrf_ok, edits, refused};
+use crate::admin::QueueCommand;
+use crate::spool::{QueueEntry, RcptState, now_ms};
+
+pub fn routes() -> axum::Router<Shared> {
+    axum::Router::new()
+        .route("/status", get(status))
+        .route("/upstreams", get(upstreams))
+        .route("/queue", get(queue))
+        .route("/queue/{id}", get(message))
+        .route("/queue/{id}/{action}", post(queue_action))
+        .route("/limits", get(limits))
+        .route("/limits/reset", post(limits_reset))
+        .route("/test-mode", get(test_mode).post(set_test_mode))
+        .route("/blacklist", get(blacklist).post(blacklist_add))
+        .route("/blacklist/remove", post(blacklist_remove))
+        .route("/journal", get(journal))
+        .route("/journal/stream", get(journal_stream))
+        .route("/tokens", get(tokens).post(new_token))
+}
+
+/// The caller, or the 401 to answer.
+fn who(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
+    caller(c, headers).ok_or_else(|| refused(StatusCode::UNAUTHORIZED, "log in first"))
+}
+
+/// The caller of a state-changing request with its CSRF token checked.
+fn writer(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
+    let who = who(c, headers)?;
+    if csrf_ok(&who, headers, None) {
+        Ok(who)
+    } else {
+        Err(refused(
+            StatusCode::FORBIDDEN,
+            "missing or wrong CSRF token",
+        ))
+    }
+}
+
+fn fail(status: StatusCode, e: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": e.to_string() }))).into_response()
+}
+
+#[derive(Serialize)]
+pub struct QueueCounts {
+    pub messages: usize,
+    pub waiting: usize,
+    pub held: usize,
+    pub deferred: usize,
+    pub limited: usize,
+    pub oldest_age_seconds: i64,
+}
+
+pub fn counts(q: &[QueueEntry]) -> QueueCounts {
+    let now = now_ms() / 1000;
+    let deferred = |e: &QueueEntry| {
+        e.rcpts.iter().any(|(_, s)| {
+            matches!(
+                s,
+                RcptState::Pending {
+                    last_reply: Some(_)
+                }
+            )
+        })
+    };
+    QueueCounts {
+        messages: q.len(),
+        held: q.iter().filter(|e| e.held).count(),
+        limited: q.iter().filter(|e| e.limited_by.is_some()).count(),
+        deferred: q.iter().filter(|e| !e.held && deferred(e)).count(),
+        waiting: q
+            .iter()
+            .filter(|e| !e.held && e.limited_by.is_none())
+            .count(),
+        oldest_age_seconds: q.iter().map(|e| now - e.created).max().unwrap_or(0).max(0),
+    }
+}
+
+pub async fn status_value(c: &Shared) -> serde_json::Value {
+    let q = c.spool.list().await.unwrap_or_default();
+    let upstreams: Vec<_> = c
+        .live
+        .delivery()
+        .limits_now()
+        .await
+        .into_iter()
+        .map(|u| {
+            let h = c.metrics.health(&u.name);
+            json!({
+                "name": u.name,
+                "health": h.state,
+                "last_success": h.last_success,
+                "last_error": h.last_error,
+                "connections": u.connections,
+                "paused_until": u.paused_until.map(crate::throttle::local),
+                "quota": u.windows.iter().map(|w| json!({
+                    "window": w.window, "used": w.used, "limit": w.limit,
+                    "left": u64::from(w.limit).saturating_sub(w.used),
+                    "next_at": w.free_at.map(crate::throttle::local),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let chart: Vec<_> = JOURNAL
+        .last_day(now_ms())
+        .into_iter()
+        .map(|(hour, n)| {
+            let mut o = json!({ "hour": hour });
+            for (i, name) in CHARTED.iter().enumerate() {
+                o[*name] = json!(n[i]);
+            }
+            o
+        })
+        .collect();
+    json!({
+        "test_mode": c.live.policy().test_mode(),
+        "queue": counts(&q),
+        "upstreams": upstreams,
+        "last_day": chart,
+    })
+}
+
+async fn status(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    Json(status_value(&c).await).into_response()
+}
+
+async fn upstreams(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    let text = crate::admin::upstreams(&c.live.config(), crate::admin::Format::Json);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    Json(v).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct QueueFilter {
+    #[serde(default)]
+    pub sender: String,
+    #[serde(default)]
+    pub recipient: String,
+    /// `held`, `limited`, `deferred`, `waiting` or empty.
+    #[serde(default)]
+    pub state: String,
+}
+
+pub fn state_of(e: &QueueEntry) -> &'static str {
+    if e.held {
+        "held"
+    } else if e.limited_by.is_some() {
+        "limited"
+    } else if e.rcpts.iter().any(|(_, s)| {
+        matches!(
+            s,
+            RcptState::Pending {
+                last_reply: Some(_)
+            }
+        )
+    }) {
+        "deferred"
+    } else {
+        "waiting"
+    }
+}
+
+pub fn filtered(q: Vec<QueueEntry>, f: &QueueFilter) -> Vec<QueueEntry> {
+    let has = |hay: &str, needle: &str| hay.to_lowercase().contains(&needle.to_lowercase());
+    q.into_iter()
+        .filter(|e| f.sender.is_empty() || has(&e.mail_from, &f.sender))
+        .filter(|e| f.recipient.is_empty() || e.rcpts.iter().any(|(r, _)| has(r, &f.recipient)))
+        .filter(|e| f.state.is_empty() || state_of(e) == f.state)
+        .collect()
+}
+
+pub fn entry_json(e: &QueueEntry) -> serde_json::Value {
+    json!({
+        "id": e.id,
+        "from": e.mail_from,
+        "state": state_of(e),
+        "attempts": e.attempts,
+        "next_attempt": crate::throttle::local(e.next_attempt),
+        "limited_by": e.limited_by,
+        "age_seconds": (now_ms() / 1000 - e.created).max(0),
+        "recipients": e.rcpts.iter().map(|(r, s)| json!({ "to": r, "state": rcpt_state(s) })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn rcpt_state(s: &RcptState) -> String {
+    match s {
+        RcptState::Pending { last_reply: None } => "pending".into(),
+        RcptState::Pending {
+            last_reply: Some(r),
+        } => format!("deferred: {r}"),
+        RcptState::Delivered { reply } => format!("delivered: {reply}"),
+        RcptState::Failed { reply } => format!("failed: {reply}"),
+    }
+}
+
+async fn queue(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(f): Query<QueueFilter>,
+) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    match c.spool.list().await {
+        Ok(q) => Json(filtered(q, &f).iter().map(entry_json).collect::<Vec<_>>()).into_response(),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// One message: envelope, headers, and its history from the journal.
+pub async fn message_value(c: &Shared, id: &str) -> Option<serde_json::Value> {
+    let dir = c.live.config().spool.dir.clone();
+    let id2 = id.to_string();
+    let msg = tokio::task::spawn_blocking(move || {
+        crate::spool::Admin::open(&dir)
+            .ok()?
+            .load(&id2)
+            .ok()
+            .flatten()
+    })
+    .await
+    .ok()
+    .flatten()?;
+    let end = crate::policy::headers::header_end(&msg.body);
+    let headers: Vec<_> = crate::policy::headers::fields(&msg.body[..end])
+        .into_iter()
+        .map(|f| json!({ "name": f.name, "value": crate::maillog::escape_controls(&f.value) }))
+        .collect();
+    let history: Vec<_> = JOURNAL
+        .recent(id, 200)
+        .into_iter()
+        .map(|e| json!(e))
+        .collect();
+    Some(json!({
+        "id": msg.id,
+        "from": msg.envelope.mail_from,
+        "upstream": msg.envelope.upstream,
+        "client": msg.envelope.client,
+        "attempts": msg.attempts,
+        "recipients": msg.envelope.recipients.iter().zip(&msg.rcpts)
+            .map(|(r, s)| json!({ "to": r.address, "state": rcpt_state(s) })).collect::<Vec<_>>(),
+        "headers": headers,
+        "history": history,
+    }))
+}
+
+async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    match message_value(&c, &id).await {
+        Some(v) => Json(v).into_response(),
+        None => fail(
+            StatusCode::NOT_FOUND,
+            format!("no message {id} in the queue"),
+        ),
+    }
+}
+
+/// `retry`, `hold`, `release`, `delete` (with a bounce) or `delete-silent`.
+pub async fn run_queue_action(c: &Shared, id: &str, action: &str) -> Result<String, Response> {
+    let cmd = match action {
+        "retry" => QueueCommand::Retry(Some(id.to_string())),
+        "hold" => QueueCommand::Hold(id.to_string()),
+        "release" => QueueCommand::Release(id.to_string()),
+        "delete" => QueueCommand::Delete {
+            id: id.to_string(),
+            silent: false,
+        },
+        "delete-silent" => QueueCommand::Delete {
+            id: id.to_string(),
+            silent: true,
+        },
+        _ => return Err(fail(StatusCode::NOT_FOUND, "unknown action")),
+    };
+    let config = c.live.config();
+    tokio::task::spawn_blocking(move || crate::admin::queue(&config, &cmd))
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?
+        .map_err(|e| fail(StatusCode::NOT_FOUND, e))
+}
+
+async fn queue_action(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = writer(&c, &headers) {
+        return r;
+    }
+    match run_queue_action(&c, &id, &action).await {
+        Ok(text) => Json(json!({ "done": text.trim() })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn limits(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    Json(status_value(&c).await["upstreams"].clone()).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResetBody {
+    #[serde(default)]
+    pub upstream: Option<String>,
+}
+
+pub async fn reset(c: &Shared, upstream: Option<String>) -> Result<String, Response> {
+    let config = c.live.config();
+    let cmd = crate::admin::LimitsCommand::Reset(upstream.filter(|u| !u.is_empty()));
+    tokio::task::spawn_blocking(move || crate::admin::limits(&config, &cmd))
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?
+        .map_err(|e| fail(StatusCode::NOT_FOUND, e))
+}
+
+async fn limits_reset(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    body: Option<Json<ResetBody>>,
+) -> Response {
+    if let Err(r) = writer(&c, &headers) {
+        return r;
+    }
+    let upstream = body.and_then(|b| b.0.upstream);
+    match reset(&c, upstream).await {
+        Ok(text) => Json(json!({ "done": text.trim() })).into_response(),
+        Err(r) => r,
+    }
+}
+
+pub fn test_mode_value(c: &Shared) -> serde_json::Value {
+    let t = c.live.config().policy.test_mode.clone();
+    json!({ "enabled": c.live.policy().test_mode(), "redirect_to": t.redirect_to })
+}
+
+async fn test_mode(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    Json(test_mode_value(&c)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TestModeBody {
+    pub enabled: bool,
+    #[serde(default)]
+    pub redirect_to: String,
+}
+
+async fn set_test_mode(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Json(b): Json<TestModeBody>,
+) -> Response {
+    if let Err(r) = writer(&c, &headers) {
+        return r;
+    }
+    match edits::test_mode(&c, b.enabled, &b.redirect_to).await {
+        Ok(notes) => {
+            Json(json!({ "test_mode": test_mode_value(&c), "notes": notes })).into_response()
+        }
+        Err(e) => fail(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct Search {
+    #[serde(default)]
+    pub q: String,
+}
+
+async fn blacklist(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(s): Query<Search>,
+) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    let q = s.q.to_lowercase();
+    let list: Vec<String> = edits::blacklist_entries(&c)
+        .into_iter()
+        .filter(|e| q.is_empty() || e.to_lowercase().contains(&q))
+        .collect();
+    Json(list).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct EntryBody {
+    pub entry: String,
+}
+
+async fn blacklist_add(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Json(b): Json<EntryBody>,
+) -> Response {
+    blacklist_change(c, headers, b.entry, true).await
+}
+
+async fn blacklist_remove(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Json(b): Json<EntryBody>,
+) -> Response {
+    blacklist_change(c, headers, b.entry, false).await
+}
+
+async fn blacklist_change(c: Shared, headers: HeaderMap, entry: String, add: bool) -> Response {
+    if let Err(r) = writer(&c, &headers) {
+        return r;
+    }
+    match edits::blacklist(&c, &entry, add).await {
+        Ok(()) => Json(edits::blacklist_entries(&c)).into_response(),
+        Err(e) => fail(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct JournalQuery {
+    #[serde(default)]
+    pub filter: String,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+async fn journal(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<JournalQuery>,
+) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    Json(JOURNAL.recent(&q.filter, q.limit.unwrap_or(200).min(2000))).into_response()
+}
+
+/// New mail-log events as they happen (server-sent events), filtered like the journal.
+async fn journal_stream(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<JournalQuery>,
+) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    let rx = JOURNAL.subscribe();
+    let filter = q.filter;
+    let stream = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if filter.is_empty() || e.mentions(&filter) => {
+                    let ev = SseEvent::default().json_data(&e).unwrap_or_default();
+                    return Some((Ok::<_, std::convert::Infallible>(ev), (rx, filter)));
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn tokens(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = who(&c, &headers) {
+        return r;
+    }
+    Json(c.auth.api_tokens()).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TokenBody {
+    pub label: String,
+}
+
+async fn new_token(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Json(b): Json<TokenBody>,
+) -> Response {
+    match writer(&c, &headers) {
+        // A token is made from a console session only, never from another token.
+        Ok(Caller::Session { .. }) => {}
+        Ok(Caller::Token) => return fail(StatusCode::FORBIDDEN, "tokens are made in the console"),
+        Err(r) => return r,
+    }
+    let label: String = b
+        .label
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(60)
+        .collect();
+    Json(json!({ "label": label, "token": c.auth.new_api_token(&label) })).into_response()
+}

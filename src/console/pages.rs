@@ -1,0 +1,441 @@
+//! The HTML pages: the programs' mail dialogs (overview, servers, queue, limits, test mode,
+//! liste noire, journal) as plain forms that post with the session's CSRF token, so they work
+//! without any script; texts from the message catalog in the browser's language (or the one
+//! chosen). Every value is escaped by the templates (maud). Handlers here; markup in `views`.
+
+mod views;
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::api::{self, QueueFilter};
+use super::auth::{COOKIE, Refused};
+use super::{Caller, Shared, caller, cookie, csrf_ok, edits, peer};
+use crate::catalog::Lang;
+
+pub fn routes() -> axum::Router<Shared> {
+    axum::Router::new()
+        .route("/", get(overview))
+        .route("/login", get(login_page).post(login))
+        .route("/login/once", get(login_once))
+        .route("/logout", post(logout))
+        .route("/servers", get(servers))
+        .route("/queue", get(queue))
+        .route("/queue/{id}", get(message))
+        .route("/queue/{id}/{action}", post(queue_action))
+        .route("/limits", get(limits))
+        .route("/limits/reset", post(limits_reset))
+        .route("/test-mode", get(test_mode).post(set_test_mode))
+        .route("/blacklist", get(blacklist))
+        .route("/blacklist/{change}", post(blacklist_change))
+        .route("/journal", get(journal))
+        .route("/lang/{code}", get(set_lang))
+        .route("/static/console.css", get(css))
+        .route("/static/console.js", get(js))
+}
+
+/// The page's language: the one chosen, else the browser's.
+fn lang(headers: &HeaderMap) -> Lang {
+    if let Some(l) = cookie(headers, "lang").and_then(|l| l.parse().ok()) {
+        return l;
+    }
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Lang::negotiate)
+        .unwrap_or_default()
+}
+
+/// What a page needs to know about its request.
+pub struct Ctx {
+    pub lang: Lang,
+    pub csrf: String,
+    pub test_mode: Option<String>,
+}
+
+/// The page context of a logged-in session, or the redirect to the login page.
+fn session(c: &Shared, headers: &HeaderMap) -> Result<Ctx, Response> {
+    match caller(c, headers) {
+        Some(Caller::Session { csrf, .. }) => Ok(Ctx {
+            lang: lang(headers),
+            csrf,
+            test_mode: c.live.policy().test_mode().then(|| {
+                c.live
+                    .config()
+                    .policy
+                    .test_mode
+                    .redirect_to
+                    .clone()
+                    .unwrap_or_default()
+            }),
+        }),
+        _ => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+/// A form post: the session with its CSRF token checked (403 without).
+fn posted(c: &Shared, headers: &HeaderMap, csrf: &str) -> Result<Ctx, Response> {
+    let ctx = session(c, headers)?;
+    let who = caller(c, headers).expect("a session was just found");
+    if !csrf_ok(&who, headers, Some(csrf)) {
+        return Err((StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response());
+    }
+    Ok(ctx)
+}
+
+fn page(markup: maud::Markup) -> Response {
+    Html(markup.into_string()).into_response()
+}
+
+async fn overview(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    match session(&c, &headers) {
+        Ok(ctx) => page(views::overview(&ctx, &api::status_value(&c).await)),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    seconds: String,
+}
+
+async fn login_page(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let has_password = c
+        .live
+        .config()
+        .console
+        .as_ref()
+        .is_some_and(|k| k.password_hash.is_some());
+    page(views::login(
+        lang(&headers),
+        &q.error,
+        &q.seconds,
+        has_password,
+    ))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(
+    State(c): State<Shared>,
+    addr: ConnectInfo<SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    opened(c.auth.login(peer(&addr), &f.password))
+}
+
+#[derive(Deserialize)]
+struct Once {
+    #[serde(default)]
+    token: String,
+}
+
+async fn login_once(
+    State(c): State<Shared>,
+    addr: ConnectInfo<SocketAddr>,
+    Query(q): Query<Once>,
+) -> Response {
+    opened(c.auth.login_once(peer(&addr), &q.token))
+}
+
+/// A session cookie and the overview, or back to the login page saying why.
+fn opened(result: Result<String, Refused>) -> Response {
+    match result {
+        Ok(id) => {
+            let mut r = Redirect::to("/").into_response();
+            let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(Refused::Wrong) => Redirect::to("/login?error=wrong").into_response(),
+        Err(Refused::Banned { seconds }) => {
+            Redirect::to(&format!("/login?error=banned&seconds={seconds}")).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(State(c): State<Shared>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+    if let Err(r) = posted(&c, &headers, &f.csrf) {
+        return r;
+    }
+    if let Some(id) = cookie(&headers, COOKIE) {
+        c.auth.logout(&id);
+    }
+    Redirect::to("/login").into_response()
+}
+
+async fn servers(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    let ctx = match session(&c, &headers) {
+        Ok(ctx) => ctx,
+        Err(r) => return r,
+    };
+    let text = crate::admin::upstreams(&c.live.config(), crate::admin::Format::Json);
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    page(views::servers(&ctx, &rows))
+}
+
+async fn queue(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(f): Query<QueueFilter>,
+) -> Response {
+    let ctx = match session(&c, &headers) {
+        Ok(ctx) => ctx,
+        Err(r) => return r,
+    };
+    let q = c.spool.list().await.unwrap_or_default();
+    let rows: Vec<serde_json::Value> = api::filtered(q, &f).iter().map(api::entry_json).collect();
+    page(views::queue(&ctx, &f, &rows))
+}
+
+async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let ctx = match session(&c, &headers) {
+        Ok(ctx) => ctx,
+        Err(r) => return r,
+    };
+    match api::message_value(&c, &id).await {
+        Some(m) => page(views::message(&ctx, &m)),
+        None => Redirect::to("/queue").into_response(),
+    }
+}
+
+async fn queue_action(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = posted(&c, &headers, &f.csrf) {
+        return r;
+    }
+    let _ = api::run_queue_action(&c, &id, &action).await;
+    let back = if action.starts_with("delete") {
+        "/queue".to_string()
+    } else {
+        format!("/queue/{id}")
+    };
+    Redirect::to(&back).into_response()
+}
+
+async fn limits(State(c): State<Shared>, headers: HeaderMap) -> Response {
+    match session(&c, &headers) {
+        Ok(ctx) => page(views::limits(&ctx, &api::status_value(&c).await)),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    upstream: String,
+}
+
+async fn limits_reset(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Form(f): Form<ResetForm>,
+) -> Response {
+    if let Err(r) = posted(&c, &headers, &f.csrf) {
+        return r;
+    }
+    let _ = api::reset(&c, Some(f.upstream)).await;
+    Redirect::to("/limits").into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct Notice {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    saved: String,
+}
+
+async fn test_mode(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(n): Query<Notice>,
+) -> Response {
+    match session(&c, &headers) {
+        Ok(ctx) => page(views::test_mode(
+            &ctx,
+            &api::test_mode_value(&c),
+            &n.error,
+            !n.saved.is_empty(),
+        )),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct TestModeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    redirect_to: String,
+}
+
+async fn set_test_mode(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Form(f): Form<TestModeForm>,
+) -> Response {
+    if let Err(r) = posted(&c, &headers, &f.csrf) {
+        return r;
+    }
+    match edits::test_mode(&c, f.enabled.is_some(), &f.redirect_to).await {
+        Ok(_) => Redirect::to("/test-mode?saved=1").into_response(),
+        Err(e) => {
+            Redirect::to(&format!("/test-mode?error={}", urlencode(&e.to_string()))).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct BlacklistQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    error: String,
+}
+
+async fn blacklist(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<BlacklistQuery>,
+) -> Response {
+    let ctx = match session(&c, &headers) {
+        Ok(ctx) => ctx,
+        Err(r) => return r,
+    };
+    let needle = q.q.to_lowercase();
+    let list: Vec<String> = edits::blacklist_entries(&c)
+        .into_iter()
+        .filter(|e| needle.is_empty() || e.contains(&needle))
+        .collect();
+    page(views::blacklist(&ctx, &q.q, &list, &q.error))
+}
+
+#[derive(Deserialize, Default)]
+struct EntryForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    entry: String,
+}
+
+async fn blacklist_change(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Path(change): Path<String>,
+    Form(f): Form<EntryForm>,
+) -> Response {
+    if let Err(r) = posted(&c, &headers, &f.csrf) {
+        return r;
+    }
+    let add = match change.as_str() {
+        "add" => true,
+        "remove" => false,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match edits::blacklist(&c, &f.entry, add).await {
+        Ok(()) => Redirect::to("/blacklist").into_response(),
+        Err(e) => {
+            Redirect::to(&format!("/blacklist?error={}", urlencode(&e.to_string()))).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct JournalQuery {
+    #[serde(default)]
+    filter: String,
+}
+
+async fn journal(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<JournalQuery>,
+) -> Response {
+    match session(&c, &headers) {
+        Ok(ctx) => page(views::journal(
+            &ctx,
+            &q.filter,
+            &super::journal::JOURNAL.recent(&q.filter, 300),
+        )),
+        Err(r) => r,
+    }
+}
+
+async fn set_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let lang: Lang = code.parse().unwrap_or_default();
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| {
+            r.split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
+        })
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    let mut r = Redirect::to(&back).into_response();
+    let cookie = format!("lang={}; SameSite=Strict; Path=/", lang.code());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css")],
+        include_str!("../../static/console.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript")],
+        include_str!("../../static/console.js"),
+    )
+        .into_response()
+}
+
+/// For a reason carried back in a redirect's query.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,475 @@
+//! The operator console over real HTTP, against a running relay and the real Postfix upstream:
+//! logins and the ban, CSRF, the security headers, the JSON API with a Bearer token, and the
+//! dialogs' effects on real mail (test mode, the liste noire, limits reset, queue actions).
+//! The browser tests (tests/browser/) drive the same pages in Chromium.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, Harness, TestRelay, unique};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+
+const PASSWORD: &str = "console-pass-1";
+const UPSTREAM_SECRET: &str = "Upstr3am-S3cret-xyz";
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A relay whose console has a password; the Postfix upstream; a comment to keep in the file.
+async fn relay(extra: &str) -> TestRelay {
+    let hash = smarthost::config::hash_password(PASSWORD);
+    let upstreams = format!(
+        "# our provider, do not remove this comment\n[[upstream]]\nname = \"harness\"\nhost = \"127.0.0.1\"\nport = 2025\n\
+         conn = \"plaintext\"\nauth = \"none\"\ntimeout = \"20s\"\n{extra}\n\
+         [[upstream]]\nname = \"secretive\"\nhost = \"127.0.0.1\"\nport = 2587\nconn = \"starttls\"\n\
+         username = \"someone@example.test\"\npassword = \"{UPSTREAM_SECRET}\"\nsenders = [\"nobody.invalid\"]\n"
+    );
+    let server = format!(
+        "auth_fail_limit = 3\n[console]\nlisten = \"127.0.0.1:0\"\npassword_hash = \"{hash}\"\n"
+    );
+    let upstreams = upstreams.replacen(
+        "[[upstream]]\nname = \"harness\"",
+        "[[upstream]]\nname = \"harness\"\ndefault = true",
+        1,
+    );
+    TestRelay::start_from_file(&upstreams, &server).await
+}
+
+fn base(r: &TestRelay) -> String {
+    format!("http://{}", r.relay.console_addr.expect("console on"))
+}
+
+/// Logs in; the session cookie and the page's CSRF token.
+async fn login(r: &TestRelay) -> (String, String) {
+    let resp = http()
+        .post(format!("{}/login", base(r)))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = get(r, &cookie, "/").await;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+async fn get(r: &TestRelay, cookie: &str, path: &str) -> String {
+    http()
+        .get(format!("{}{path}", base(r)))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn post_json(
+    r: &TestRelay,
+    cookie: &str,
+    csrf: Option<&str>,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut req = http()
+        .post(format!("{}{path}", base(r)))
+        .header("cookie", cookie)
+        .json(&body);
+    if let Some(t) = csrf {
+        req = req.header("x-csrf-token", t);
+    }
+    req.send().await.unwrap()
+}
+
+async fn send(r: &TestRelay, to: &str) -> String {
+    let (mut c, _) = Client::connect(r.addr()).await;
+    let body =
+        format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: console\r\n\r\nhello\r\n");
+    c.send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
+        .await
+}
+
+#[tokio::test]
+async fn the_password_opens_a_session_a_wrong_one_is_refused_and_repeated_ones_ban() {
+    let r = relay("").await;
+    let wrong = http()
+        .post(format!("{}/login", base(&r)))
+        .form(&[("password", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.headers()["location"], "/login?error=wrong");
+    for _ in 0..2 {
+        http()
+            .post(format!("{}/login", base(&r)))
+            .form(&[("password", "nope")])
+            .send()
+            .await
+            .unwrap();
+    }
+    let banned = http()
+        .post(format!("{}/login", base(&r)))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        banned.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?error=banned")
+    );
+    // Without a session every page leads to the login.
+    let anon = http()
+        .get(format!("{}/queue", base(&r)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.headers()["location"], "/login");
+    let api = http()
+        .get(format!("{}/api/v1/status", base(&r)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site_strict_and_pages_carry_a_strict_csp() {
+    let r = relay("").await;
+    let resp = http()
+        .post(format!("{}/login", base(&r)))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let page = http()
+        .get(format!("{}/login", base(&r)))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+}
+
+#[tokio::test]
+async fn a_state_changing_request_without_the_csrf_token_is_refused() {
+    let r = relay("").await;
+    let (cookie, csrf) = login(&r).await;
+    let forged = post_json(
+        &r,
+        &cookie,
+        None,
+        "/api/v1/test-mode",
+        serde_json::json!({"enabled": true, "redirect_to": "x@example.net"}),
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let form = http()
+        .post(format!("{}/test-mode", base(&r)))
+        .header("cookie", &cookie)
+        .form(&[("enabled", "on"), ("redirect_to", "x@example.net")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::FORBIDDEN);
+    assert!(!r.relay.live.policy().test_mode(), "nothing changed");
+    let ok = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        "/api/v1/test-mode",
+        serde_json::json!({"enabled": false}),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn test_mode_turned_on_in_the_console_sends_mail_only_to_the_redirect_address() {
+    let r = relay("").await;
+    let (cookie, csrf) = login(&r).await;
+    let tester = format!("{}@example.net", unique("tester"));
+    let resp = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        "/api/v1/test-mode",
+        serde_json::json!({"enabled": true, "redirect_to": tester}),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    let page = get(&r, &cookie, "/").await;
+    assert!(page.contains("class=\"banner\""), "the red banner shows");
+    let to = format!("{}@example.net", unique("customer"));
+    send(&r, &to).await;
+    Harness::get().wait_for(&tester).await;
+    assert!(Harness::get().find(&to).is_none());
+    // The file keeps its comments, and the previous one is kept.
+    let text = std::fs::read_to_string(r.config_path()).unwrap();
+    assert!(
+        text.contains("# our provider, do not remove this comment"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[test_mode]") && text.contains(&tester),
+        "{text}"
+    );
+    assert!(r.dir.path().join("smarthost.toml.bak").exists());
+}
+
+#[tokio::test]
+async fn a_blacklist_entry_added_in_the_console_is_refused_at_rcpt() {
+    let r = relay("").await;
+    let (cookie, csrf) = login(&r).await;
+    let victim = format!("{}@example.net", unique("listed"));
+    let resp = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        "/api/v1/blacklist",
+        serde_json::json!({"entry": victim}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (mut c, _) = Client::connect(r.addr()).await;
+    c.cmd("EHLO x").await;
+    c.cmd("MAIL FROM:<pay@example.test>").await;
+    let reply = c.cmd(&format!("RCPT TO:<{victim}>")).await;
+    assert!(reply.starts_with("550"), "{reply}");
+    let bad = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        "/api/v1/blacklist",
+        serde_json::json!({"entry": "not an address"}),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_full_quota_reset_in_the_console_lets_the_held_mail_go() {
+    let r = relay("[upstream.limits]\nper_hour = 1\n").await;
+    let (cookie, csrf) = login(&r).await;
+    let first = format!("{}@example.net", unique("q1"));
+    let second = format!("{}@example.net", unique("q2"));
+    send(&r, &first).await;
+    Harness::get().wait_for(&first).await;
+    send(&r, &second).await;
+    r.wait_queue("held", |q| {
+        q.first().is_some_and(|e| e.limited_by.is_some())
+    })
+    .await;
+    let limits = get(&r, &cookie, "/limits").await;
+    assert!(
+        limits.contains("1 of 1 used") || limits.contains("per_hour"),
+        "{limits}"
+    );
+    let reset = http()
+        .post(format!("{}/limits/reset", base(&r)))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("upstream", "harness")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::SEE_OTHER);
+    Harness::get().wait_for(&second).await;
+}
+
+#[tokio::test]
+async fn queue_actions_hold_retry_and_delete_a_message() {
+    // An upstream that refuses nothing but is never reached: the message waits.
+    let r = relay("").await;
+    let (cookie, csrf) = login(&r).await;
+    // Hold everything first by holding the message as soon as it is queued.
+    let (mut c, _) = Client::connect(r.addr()).await;
+    let to = format!("tempfail-{}@example.net", unique("q"));
+    let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
+    let reply = c
+        .send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
+        .await;
+    let id = common::queue_id(&reply);
+    r.wait_queue("deferred", |q| {
+        q.iter().any(|e| e.id == id && e.attempts >= 1)
+    })
+    .await;
+    let page = get(&r, &cookie, &format!("/queue/{id}")).await;
+    assert!(
+        page.contains("451"),
+        "the server's reply is in the history: {page}"
+    );
+    for action in ["hold", "release", "retry"] {
+        let resp = post_json(
+            &r,
+            &cookie,
+            Some(&csrf),
+            &format!("/api/v1/queue/{id}/{action}"),
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK, "{action}");
+    }
+    let del = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        &format!("/api/v1/queue/{id}/delete-silent"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(del.status(), StatusCode::OK);
+    r.wait_queue("deleted", |q| q.iter().all(|e| e.id != id))
+        .await;
+}
+
+#[tokio::test]
+async fn a_bearer_token_made_in_the_console_drives_the_api_without_a_session() {
+    let r = relay("").await;
+    let (cookie, csrf) = login(&r).await;
+    let made: serde_json::Value = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        "/api/v1/tokens",
+        serde_json::json!({"label": "backup script"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let token = made["token"].as_str().unwrap();
+    let status = http()
+        .get(format!("{}/api/v1/status", base(&r)))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), StatusCode::OK);
+    let v: serde_json::Value = status.json().await.unwrap();
+    assert!(v["queue"]["messages"].is_number(), "{v}");
+    let wrong = http()
+        .get(format!("{}/api/v1/status", base(&r)))
+        .bearer_auth("forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn no_page_or_answer_contains_a_configured_password() {
+    let r = relay("").await;
+    let (cookie, _) = login(&r).await;
+    for path in [
+        "/",
+        "/servers",
+        "/queue",
+        "/limits",
+        "/test-mode",
+        "/blacklist",
+        "/journal",
+        "/api/v1/status",
+        "/api/v1/upstreams",
+        "/api/v1/limits",
+    ] {
+        let body = get(&r, &cookie, path).await;
+        assert!(
+            !body.contains(UPSTREAM_SECRET),
+            "{path} shows the upstream's password"
+        );
+        assert!(
+            !body.contains(PASSWORD),
+            "{path} shows the console password"
+        );
+    }
+}
+
+#[tokio::test]
+async fn values_a_client_chose_are_escaped_in_the_pages() {
+    let r = relay("").await;
+    let (cookie, _) = login(&r).await;
+    let (mut c, _) = Client::connect(r.addr()).await;
+    let to = format!("tempfail-{}@example.net", unique("x"));
+    let body = format!(
+        "From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: <script>alert(1)</script>\r\n\r\nx\r\n"
+    );
+    let reply = c
+        .send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
+        .await;
+    let id = common::queue_id(&reply);
+    let page = get(&r, &cookie, &format!("/queue/{id}")).await;
+    assert!(
+        !page.contains("<script>alert(1)</script>"),
+        "raw markup in the page"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_pages_speak_french_when_asked() {
+    let r = relay("").await;
+    let (cookie, _) = login(&r).await;
+    let page = http()
+        .get(format!("{}/limits", base(&r)))
+        .header("cookie", format!("{cookie}; lang=fr"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Réinitialiser les limites maintenant"),
+        "{page}"
+    );
+    let de = http()
+        .get(format!("{}/limits", base(&r)))
+        .header("cookie", &cookie)
+        .header("accept-language", "de-CH, de;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(de.contains("Limits jetzt zurücksetzen"), "{de}");
+}
