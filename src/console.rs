@@ -10,6 +10,7 @@
 //! | `api` | the JSON API: status, queue, limits, test mode, blacklist, journal |
 //! | `edits` | changes written to the configuration (toml_edit, backup, atomic) and applied live |
 //! | `pages` | the HTML pages (maud), their texts from the message catalog |
+//! | `queue` | the queue by state and filter, one message, the actions on it |
 //! | `journal` | the last mail-log events and the hourly counts of the last day |
 
 mod api;
@@ -17,6 +18,7 @@ pub mod auth;
 mod edits;
 pub mod journal;
 mod pages;
+mod queue;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -14,8 +14,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{self, QueueFilter};
+use super::api;
 use super::auth::{COOKIE, Refused};
+use super::queue::{self, QueueFilter};
 use super::{Caller, Shared, caller, cookie, csrf_ok, edits, peer};
 use crate::catalog::Lang;
 
@@ -209,7 +210,10 @@ async fn queue(
         Err(r) => return r,
     };
     let q = c.spool.list().await.unwrap_or_default();
-    let rows: Vec<serde_json::Value> = api::filtered(q, &f).iter().map(api::entry_json).collect();
+    let rows: Vec<serde_json::Value> = queue::filtered(q, &f)
+        .iter()
+        .map(queue::entry_json)
+        .collect();
     page(views::queue(&ctx, &f, &rows))
 }
 
@@ -218,7 +222,7 @@ async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<Str
         Ok(ctx) => ctx,
         Err(r) => return r,
     };
-    match api::message_value(&c, &id).await {
+    match queue::message_value(&c, &id).await {
         Some(m) => page(views::message(&ctx, &m)),
         None => Redirect::to("/queue").into_response(),
     }
@@ -233,7 +237,7 @@ async fn queue_action(
     if let Err(r) = posted(&c, &headers, &f.csrf) {
         return r;
     }
-    let _ = api::run_queue_action(&c, &id, &action).await;
+    let _ = queue::run_queue_action(&c, &id, &action).await;
     let back = if action.starts_with("delete") {
         "/queue".to_string()
     } else {

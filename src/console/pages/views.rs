@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::catalog::{Lang, text};
-use crate::console::api::QueueFilter;
 use crate::console::journal::{CHARTED, Event};
+use crate::console::queue::QueueFilter;
 
 fn t(lang: Lang, id: &str) -> String {
     text(lang, id, &[])
