@@ -151,6 +151,15 @@ pub fn refused(status: StatusCode, why: &str) -> Response {
     (status, why.to_string()).into_response()
 }
 
+/// An API error: its status and `{"error": "..."}`.
+pub fn fail(status: StatusCode, e: impl std::fmt::Display) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
 /// The peer's address, for the login ban.
 pub fn peer(ConnectInfo(addr): &ConnectInfo<SocketAddr>) -> std::net::IpAddr {
     addr.ip()

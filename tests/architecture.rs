@@ -117,6 +117,11 @@ fn paths_in(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
+        // Paths are ASCII; a byte inside a multi-byte character starts none.
+        if !code.is_char_boundary(i) {
+            i += 1;
+            continue;
+        }
         let rest = &code[i..];
         let starts = ["crate::", "super::", "self::"]
             .iter()

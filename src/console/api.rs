@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::journal::{CHARTED, JOURNAL};
 use super::queue::{QueueFilter, counts, entry_json, filtered, message_value, run_queue_action};
-use super::{Caller, Shared, caller, csrf_ok, edits, refused};
+use super::{Caller, Shared, caller, csrf_ok, edits, fail, refused};
 use crate::spool::now_ms;
 
 pub fn routes() -> axum::Router<Shared> {
@@ -50,10 +50,6 @@ fn writer(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
             "missing or wrong CSRF token",
         ))
     }
-}
-
-pub(super) fn fail(status: StatusCode, e: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": e.to_string() }))).into_response()
 }
 
 pub async fn status_value(c: &Shared) -> serde_json::Value {

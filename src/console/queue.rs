@@ -6,9 +6,8 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::Shared;
-use super::api::fail;
 use super::journal::JOURNAL;
+use super::{Shared, fail};
 use crate::admin::QueueCommand;
 use crate::spool::{QueueEntry, RcptState, now_ms};
 
