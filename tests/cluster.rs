@@ -525,3 +525,47 @@ async fn http_get(node: &BinaryRelay, path: &str) -> String {
         .unwrap();
     out
 }
+
+/// The cost of shared limits, one run: 300 messages through one node to an upstream with a
+/// quota, alone and with `[cluster]` (every transaction asks Redis). A figure for the notes,
+/// not an assertion: `cargo test --release --test cluster -- --ignored --nocapture shared_limits_cost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn shared_limits_cost() {
+    redis_ready();
+    let up = counting_upstream(Duration::ZERO).await;
+    let limits = "per_day = 100000\nmax_connections = 10";
+    for cluster in [false, true] {
+        let before = up.arrivals.lock().unwrap().len();
+        let cfg = scripted(&unique("acct-cost"), up.port, limits);
+        let node = if cluster {
+            node("cost", REDIS, &cfg, "")
+        } else {
+            BinaryRelay::start(
+                &format!("[server]\nlisten = [\"127.0.0.1:0\"]\n[spool]\ndir = \"{{dir}}/spool\"\n{cfg}"),
+                &[],
+            )
+        };
+        let n = 300;
+        let start = Instant::now();
+        let addr = node.addr;
+        let tasks: Vec<_> = (0..10)
+            .map(|c| tokio::spawn(async move {
+                for i in 0..n / 10 {
+                    send(addr, &format!("c{c}-{i}@example.net")).await;
+                }
+            }))
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let arrivals = up.arrivals.clone();
+        wait_until("all delivered", 120, || arrivals.lock().unwrap().len() >= before + n).await;
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{}: {n} messages in {secs:.2} s = {:.0} msg/s",
+            if cluster { "with [cluster]" } else { "alone" },
+            n as f64 / secs
+        );
+    }
+}
