@@ -236,43 +236,18 @@ impl Config {
         let clients = checks::clients(raw.client, text, &mut err);
         let profiles = checks::profiles(raw.profile, &upstreams, &clients, text, &mut err);
         checks::policies(&raw.policy, &profiles, &upstreams, text, &mut err);
-        let spf = match raw.spf.validate() {
-            Ok(spf) => spf,
-            Err((key, message)) => {
-                errors.push(at(find_key_line(text, key), format!("spf.{key}"), message));
-                SpfConfig::default()
-            }
-        };
+        let spf = checks::section(raw.spf.validate(), "spf", text, &mut err).unwrap_or_default();
         if let Some(Err((key, message))) = raw.dkim.as_ref().map(DkimConfig::check) {
             let line = match find_key_line(text, key) {
                 0 => find_key_line(text, "[dkim]"),
                 n => n,
             };
-            errors.push(at(line, format!("dkim.{key}"), message));
+            err(line, format!("dkim.{key}"), message);
         }
-        let cluster = match raw.cluster.map(|c| c.validate(&server.hostname)) {
-            Some(Ok(c)) => Some(c),
-            Some(Err((key, message))) => {
-                errors.push(at(
-                    find_key_line(text, key),
-                    format!("cluster.{key}"),
-                    message,
-                ));
-                None
-            }
-            None => None,
-        };
-        let console = match raw.console.validate() {
-            Ok(c) => c,
-            Err((key, message)) => {
-                errors.push(at(
-                    find_key_line(text, key),
-                    format!("console.{key}"),
-                    message,
-                ));
-                None
-            }
-        };
+        let cluster = raw
+            .cluster
+            .and_then(|c| checks::section(c.validate(&server.hostname), "cluster", text, &mut err));
+        let console = checks::section(raw.console.validate(), "console", text, &mut err).flatten();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }

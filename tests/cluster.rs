@@ -542,7 +542,9 @@ async fn shared_limits_cost() {
             node("cost", REDIS, &cfg, "")
         } else {
             BinaryRelay::start(
-                &format!("[server]\nlisten = [\"127.0.0.1:0\"]\n[spool]\ndir = \"{{dir}}/spool\"\n{cfg}"),
+                &format!(
+                    "[server]\nlisten = [\"127.0.0.1:0\"]\n[spool]\ndir = \"{{dir}}/spool\"\n{cfg}"
+                ),
                 &[],
             )
         };
@@ -550,17 +552,22 @@ async fn shared_limits_cost() {
         let start = Instant::now();
         let addr = node.addr;
         let tasks: Vec<_> = (0..10)
-            .map(|c| tokio::spawn(async move {
-                for i in 0..n / 10 {
-                    send(addr, &format!("c{c}-{i}@example.net")).await;
-                }
-            }))
+            .map(|c| {
+                tokio::spawn(async move {
+                    for i in 0..n / 10 {
+                        send(addr, &format!("c{c}-{i}@example.net")).await;
+                    }
+                })
+            })
             .collect();
         for t in tasks {
             t.await.unwrap();
         }
         let arrivals = up.arrivals.clone();
-        wait_until("all delivered", 120, || arrivals.lock().unwrap().len() >= before + n).await;
+        wait_until("all delivered", 120, || {
+            arrivals.lock().unwrap().len() >= before + n
+        })
+        .await;
         let secs = start.elapsed().as_secs_f64();
         println!(
             "{}: {n} messages in {secs:.2} s = {:.0} msg/s",

@@ -159,3 +159,23 @@ pub(super) fn policies(
         err(line, key.to_string(), message);
     }
 }
+
+/// A section's own check: its value, or its problem reported as `section.key` on its line.
+pub(super) fn section<T>(
+    checked: Result<T, (&'static str, String)>,
+    section: &str,
+    text: &str,
+    err: Report,
+) -> Option<T> {
+    match checked {
+        Ok(v) => Some(v),
+        Err((key, message)) => {
+            err(
+                find_key_line(text, key),
+                format!("{section}.{key}"),
+                message,
+            );
+            None
+        }
+    }
+}
