@@ -102,37 +102,7 @@ impl RawOAuth2 {
     ) -> Result<OAuth2Config, (&'static str, String)> {
         let microsoft = self.tenant.is_some() || preset.is_some_and(|p| p.starts_with("office365"));
         let google = preset == Some("gmail");
-        let (token_url, device_code_url) = match (&self.token_url, &self.tenant) {
-            (Some(t), _) => (t.clone(), self.device_code_url.clone()),
-            (None, Some(tenant)) => {
-                let tenant = tenant.trim();
-                if tenant.is_empty() || tenant.contains(['/', ' ', '?', '#']) {
-                    return Err(("tenant", format!("`{tenant}` is not a tenant id or domain")));
-                }
-                (
-                    format!("{MS_LOGIN}/{tenant}/oauth2/v2.0/token"),
-                    Some(
-                        self.device_code_url
-                            .clone()
-                            .unwrap_or(format!("{MS_LOGIN}/{tenant}/oauth2/v2.0/devicecode")),
-                    ),
-                )
-            }
-            (None, None) if google => (
-                GOOGLE_TOKEN.to_string(),
-                Some(
-                    self.device_code_url
-                        .clone()
-                        .unwrap_or(GOOGLE_DEVICE.to_string()),
-                ),
-            ),
-            (None, None) => {
-                return Err((
-                    "token_url",
-                    "give token_url (or tenant = \"...\" for Microsoft 365)".into(),
-                ));
-            }
-        };
+        let (token_url, device_code_url) = self.endpoints(google)?;
         check_url("token_url", &token_url)?;
         if let Some(u) = &device_code_url {
             check_url("device_code_url", u)?;
@@ -143,23 +113,7 @@ impl RawOAuth2 {
                 "flow = \"device_code\" needs device_code_url (or tenant = \"...\")".into(),
             ));
         }
-        let scope = match (&self.scope, self.flow) {
-            (Some(s), _) => s.clone(),
-            (None, Flow::ClientCredentials) if api == Api::Graph => {
-                "https://graph.microsoft.com/.default".to_string()
-            }
-            (None, _) if api == Api::Graph => {
-                "https://graph.microsoft.com/Mail.Send offline_access".to_string()
-            }
-            (None, Flow::ClientCredentials) if microsoft => {
-                "https://outlook.office365.com/.default".to_string()
-            }
-            (None, _) if microsoft => "https://outlook.office.com/SMTP.Send offline_access".into(),
-            (None, _) if google => "https://mail.google.com/".into(),
-            (None, _) => {
-                return Err(("scope", "give the scope the provider wants for SMTP".into()));
-            }
-        };
+        let scope = self.scope(api, microsoft, google)?;
         let client_secret = match (&self.client_secret_env, &self.client_secret_file) {
             (Some(_), Some(_)) => {
                 return Err((
@@ -205,6 +159,68 @@ impl RawOAuth2 {
 }
 
 impl RawOAuth2 {
+    /// The token endpoint and the device endpoint: given, or Microsoft's for the tenant, or
+    /// Google's.
+    fn endpoints(&self, google: bool) -> Result<(String, Option<String>), (&'static str, String)> {
+        Ok(match (&self.token_url, &self.tenant) {
+            (Some(t), _) => (t.clone(), self.device_code_url.clone()),
+            (None, Some(tenant)) => {
+                let tenant = tenant.trim();
+                if tenant.is_empty() || tenant.contains(['/', ' ', '?', '#']) {
+                    return Err(("tenant", format!("`{tenant}` is not a tenant id or domain")));
+                }
+                (
+                    format!("{MS_LOGIN}/{tenant}/oauth2/v2.0/token"),
+                    Some(
+                        self.device_code_url
+                            .clone()
+                            .unwrap_or(format!("{MS_LOGIN}/{tenant}/oauth2/v2.0/devicecode")),
+                    ),
+                )
+            }
+            (None, None) if google => (
+                GOOGLE_TOKEN.to_string(),
+                Some(
+                    self.device_code_url
+                        .clone()
+                        .unwrap_or(GOOGLE_DEVICE.to_string()),
+                ),
+            ),
+            (None, None) => {
+                return Err((
+                    "token_url",
+                    "give token_url (or tenant = \"...\" for Microsoft 365)".into(),
+                ));
+            }
+        })
+    }
+
+    /// The scope: given, or the one the API and provider want.
+    fn scope(
+        &self,
+        api: Api,
+        microsoft: bool,
+        google: bool,
+    ) -> Result<String, (&'static str, String)> {
+        Ok(match (&self.scope, self.flow) {
+            (Some(s), _) => s.clone(),
+            (None, Flow::ClientCredentials) if api == Api::Graph => {
+                "https://graph.microsoft.com/.default".to_string()
+            }
+            (None, _) if api == Api::Graph => {
+                "https://graph.microsoft.com/Mail.Send offline_access".to_string()
+            }
+            (None, Flow::ClientCredentials) if microsoft => {
+                "https://outlook.office365.com/.default".to_string()
+            }
+            (None, _) if microsoft => "https://outlook.office.com/SMTP.Send offline_access".into(),
+            (None, _) if google => "https://mail.google.com/".into(),
+            (None, _) => {
+                return Err(("scope", "give the scope the provider wants for SMTP".into()));
+            }
+        })
+    }
+
     /// `client_certificate` (with its key, or both in one PEM): read, matched, and RSA, as
     /// RS256/PS256 assertions need.
     fn certificate(&self) -> Result<Option<CertCredential>, (&'static str, String)> {
