@@ -151,19 +151,25 @@ struct Counting {
 }
 
 async fn counting_upstream(hold: Duration) -> Counting {
+    counting_upstream_replying(hold, None).await
+}
+
+/// As [`counting_upstream`]; the first message's end of data gets `first` instead of 250.
+async fn counting_upstream_replying(hold: Duration, first: Option<&'static str>) -> Counting {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     let open = Arc::new(AtomicUsize::new(0));
     let max_open = Arc::new(AtomicUsize::new(0));
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let (o, m, a) = (open.clone(), max_open.clone(), arrivals.clone());
+    let answered = Arc::new(std::sync::atomic::AtomicBool::new(first.is_none()));
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
             let now_open = o.fetch_add(1, Ordering::SeqCst) + 1;
             m.fetch_max(now_open, Ordering::SeqCst);
-            let (o, a) = (o.clone(), a.clone());
+            let (o, a, answered) = (o.clone(), a.clone(), answered.clone());
             tokio::spawn(async move {
-                let _ = smtp_session(s, hold, &a).await;
+                let _ = smtp_session(s, hold, &a, first, &answered).await;
                 o.fetch_sub(1, Ordering::SeqCst);
             });
         }
@@ -180,6 +186,8 @@ async fn smtp_session(
     s: tokio::net::TcpStream,
     hold: Duration,
     arrivals: &Mutex<Vec<Instant>>,
+    first: Option<&'static str>,
+    answered: &std::sync::atomic::AtomicBool,
 ) -> std::io::Result<()> {
     let (r, mut w) = s.into_split();
     let mut r = BufReader::new(r);
@@ -202,6 +210,10 @@ async fn smtp_session(
                 }
             }
             tokio::time::sleep(hold).await;
+            if let Some(reply) = first.filter(|_| !answered.swap(true, Ordering::SeqCst)) {
+                w.write_all(format!("{reply}\r\n").as_bytes()).await?;
+                continue;
+            }
             arrivals.lock().unwrap().push(Instant::now());
             b"250 ok\r\n"
         } else if cmd.starts_with("QUIT") {
@@ -575,4 +587,58 @@ async fn shared_limits_cost() {
             n as f64 / secs
         );
     }
+}
+
+#[tokio::test]
+async fn a_provider_pause_seen_by_one_node_holds_the_accounts_mail_on_the_other() {
+    redis_ready();
+    let up = counting_upstream_replying(
+        Duration::ZERO,
+        Some("421 4.7.0 Try again later, closing connection"),
+    )
+    .await;
+    let cfg = scripted(&unique("acct-pause"), up.port, "max_connections = 2");
+    let (a, b) = (
+        node("pause-a", REDIS, &cfg, ""),
+        node("pause-b", REDIS, &cfg, ""),
+    );
+    send(a.addr, "p1@example.net").await;
+    wait_until("node A paused", 30, || held(&a) == 1).await;
+    send(b.addr, "p2@example.net").await;
+    wait_until("node B holds without trying", 30, || held(&b) == 1).await;
+    assert!(
+        up.arrivals.lock().unwrap().is_empty(),
+        "nothing went during the pause"
+    );
+    let show = cli(&b, &["limits", "show"]);
+    assert!(show.contains("paused until"), "{show}");
+}
+
+#[tokio::test]
+async fn a_batch_of_two_spans_both_nodes_then_rests() {
+    redis_ready();
+    let up = counting_upstream(Duration::ZERO).await;
+    let cfg = scripted(
+        &unique("acct-batch"),
+        up.port,
+        "batch = 2\nbatch_wait = \"3s\"",
+    );
+    let (a, b) = (
+        node("batch-a", REDIS, &cfg, ""),
+        node("batch-b", REDIS, &cfg, ""),
+    );
+    for i in 0..4 {
+        let via = if i % 2 == 0 { a.addr } else { b.addr };
+        send(via, &format!("b{i}@example.net")).await;
+    }
+    let arrivals = up.arrivals.clone();
+    wait_until("four arrivals", 60, || arrivals.lock().unwrap().len() == 4).await;
+    let mut t = up.arrivals.lock().unwrap().clone();
+    t.sort();
+    // Two go, the account rests 3 s (wherever the next two were accepted), two more go.
+    assert!(t[1].duration_since(t[0]) < Duration::from_secs(2), "{t:?}");
+    assert!(
+        t[2].duration_since(t[1]) >= Duration::from_millis(2900),
+        "{t:?}"
+    );
 }
