@@ -230,6 +230,9 @@ impl Config {
         }
         let mut err = |line, key, msg| errors.push(at(line, key, msg));
         let clients = checks::clients(raw.client, text, &mut err);
+        // With accounts, every login is checked: "any login" is for a relay without them.
+        let mut server = server;
+        server.auth.accept_any &= clients.is_empty();
         let profiles = checks::profiles(raw.profile, &upstreams, &clients, text, &mut err);
         checks::policies(&raw.policy, &profiles, &upstreams, text, &mut err);
         let spf = match raw.spf.validate() {
