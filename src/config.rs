@@ -233,7 +233,8 @@ impl Config {
         // With accounts, every login is checked: "any login" is for a relay without them.
         let mut server = server;
         server.auth.accept_any &= clients.is_empty();
-        let profiles = checks::profiles(raw.profile, &upstreams, &clients, text, &mut err);
+        let any = server.auth.accept_any;
+        let profiles = checks::profiles(raw.profile, &upstreams, &clients, any, text, &mut err);
         checks::policies(&raw.policy, &profiles, &upstreams, text, &mut err);
         let spf = match raw.spf.validate() {
             Ok(spf) => spf,
