@@ -73,6 +73,19 @@ async fn delivered_to(dir: &Path, rcpt: &str) -> serde_json::Value {
     }
 }
 
+/// The `.eml` the file upstream in `dir` wrote for `rcpt`.
+async fn eml_to(dir: &Path, rcpt: &str) -> String {
+    delivered_to(dir, rcpt).await;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .find(|t| t.contains(rcpt))
+        .unwrap()
+}
+
 /// A relay (the release binary's code, as a child process) with two file upstreams: `main`
 /// (`{dir}/main`) and `profiled` (`{dir}/profiled`).
 fn relay(server: &str, extra: &str) -> BinaryRelay {
@@ -160,6 +173,9 @@ async fn curl_logs_in_without_tls_on_loopback_to_a_configured_account() {
     );
     let env = delivered_to(&relay.dir.path().join("main"), &to).await;
     assert_eq!(env["client"], "payroll", "{env}");
+    // RFC 3848: a logged-in session is ESMTPA in the trace field.
+    let eml = eml_to(&relay.dir.path().join("main"), &to).await;
+    assert!(eml.contains("(smarthost) with ESMTPA id "), "{eml}");
 }
 
 #[tokio::test]
@@ -345,19 +361,54 @@ async fn bdat_chunks_over_a_real_socket_are_queued_and_delivered() {
     c.raw(last).await;
     let r = c.reply().await;
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-    delivered_to(&relay.dir.path().join("main"), &to).await;
-    let eml = std::fs::read_dir(relay.dir.path().join("main"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.extension().is_some_and(|e| e == "eml")
-                && std::fs::read_to_string(p).unwrap_or_default().contains(&to)
-        })
-        .unwrap();
-    let text = std::fs::read_to_string(eml).unwrap();
+    let text = eml_to(&relay.dir.path().join("main"), &to).await;
     assert!(
         text.contains("\r\n.line with a dot\r\nlast line\r\n"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn an_address_outside_allowed_networks_is_banned_told_why_and_the_log_names_the_account() {
+    let server = "allowed_networks = [\"127.0.0.1/32\"]\nauth_from_anywhere = true\n\
+                  auth_fail_limit = 2\n";
+    let relay = relay(server, &accounts());
+    let mut s = session_from("127.0.0.2", relay.addr).await;
+    assert!(
+        say(&mut s, &plain("payroll", "guess1"))
+            .await
+            .starts_with("535")
+    );
+    assert!(
+        say(&mut s, &plain("payroll", "guess2"))
+            .await
+            .starts_with("535")
+    );
+    let closing = read_reply(&mut s).await;
+    assert!(
+        closing.starts_with("421 4.7.0 Too many failed logins from 127.0.0.2; try again after "),
+        "{closing}"
+    );
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut again = BufReader::new(sock.connect(relay.addr).await.unwrap());
+    let refused = read_reply(&mut again).await;
+    assert!(
+        refused.starts_with("421 4.7.0 Too many failed logins from 127.0.0.2; try again after "),
+        "{refused}"
+    );
+    assert!(!refused.contains("not allowed to relay"), "{refused}");
+    relay.wait_log("code=421").await;
+    let log = relay.log();
+    assert!(
+        log.lines().any(|l| l.contains("event=rejected")
+            && l.contains("client=127.0.0.2")
+            && l.contains("account=payroll")
+            && l.contains("code=421")),
+        "{log}"
+    );
+    // The machine itself (127.0.0.1) is not affected.
+    let (mut c, greeting) = Client::connect(relay.addr).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    assert!(c.cmd("NOOP").await.starts_with("250"));
 }
