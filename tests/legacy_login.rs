@@ -211,9 +211,13 @@ async fn swaks_logs_in_with_login_on_loopback_and_a_wrong_password_is_refused() 
 }
 
 #[tokio::test]
-async fn plain_text_auth_on_loopback_can_be_turned_off() {
-    let relay = relay("allow_plain_auth_on_loopback = false\n", &accounts());
-    let mut s = session_from("127.0.0.1", relay.addr).await;
+async fn plain_text_auth_is_the_default_on_loopback_and_the_opt_out_refuses_it() {
+    let default = relay("", &accounts());
+    let mut s = session_from("127.0.0.1", default.addr).await;
+    let r = say(&mut s, &plain("payroll", "payroll-pw")).await;
+    assert!(r.starts_with("235"), "{r}");
+    let opted_out = relay("allow_plain_auth_on_loopback = false\n", &accounts());
+    let mut s = session_from("127.0.0.1", opted_out.addr).await;
     let r = say(&mut s, &plain("payroll", "payroll-pw")).await;
     assert!(r.starts_with("538 5.7.11"), "{r}");
 }
