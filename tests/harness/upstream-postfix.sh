@@ -88,7 +88,7 @@ die() { log "ERROR: $*"; exit 1; }
 # pkg_installed and ensure_packages, shared with the test DNS and the bench.
 # shellcheck source=../lib/packages.sh
 . "$HERE/../lib/packages.sh"
-WANT=(postfix dovecot-core swaks openssl libnet-ssleay-perl python3 iproute2)
+WANT=(postfix dovecot-core swaks openssl libnet-ssleay-perl python3 iproute2 curl)
 
 # ---------------------------------------------------------------- pid helpers
 # pid_alive, stop_pid, take_lock and do_start, shared with the other test service scripts.
