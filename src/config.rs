@@ -234,7 +234,11 @@ impl Config {
         }
         let mut err = |line, key, msg| errors.push(at(line, key, msg));
         let clients = checks::clients(raw.client, text, &mut err);
-        let profiles = checks::profiles(raw.profile, &upstreams, &clients, text, &mut err);
+        // With accounts, every login is checked: "any login" is for a relay without them.
+        let mut server = server;
+        server.auth.accept_any &= clients.is_empty();
+        let any = server.auth.accept_any;
+        let profiles = checks::profiles(raw.profile, &upstreams, &clients, any, text, &mut err);
         checks::policies(&raw.policy, &profiles, &upstreams, text, &mut err);
         let spf = checks::section(raw.spf.validate(), "spf", text, &mut err).unwrap_or_default();
         if let Some(Err((key, message))) = raw.dkim.as_ref().map(DkimConfig::check) {

@@ -185,6 +185,35 @@ impl Signer {
         out.extend_from_slice(message);
         Ok(out)
     }
+
+    /// The message without the `DKIM-Signature:` this relay put in its header for this signer
+    /// (its domain and selector), to sign again after a change; any other signature is left as
+    /// it is. Borrowed when there was none.
+    pub fn strip_own<'a>(&self, message: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let fields = headers::fields(message);
+        let ours = fields.iter().find(|f| {
+            if !f.name.eq_ignore_ascii_case("DKIM-Signature") {
+                return false;
+            }
+            let tags: Vec<(String, String)> = f
+                .value
+                .split(';')
+                .filter_map(|t| {
+                    let (k, v) = t.split_once('=')?;
+                    Some((k.trim().to_string(), v.split_whitespace().collect()))
+                })
+                .collect();
+            let tag = |k: &str| tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            tag("d").is_some_and(|d| d.eq_ignore_ascii_case(&self.domain))
+                && tag("s") == Some(self.selector.as_str())
+        });
+        let Some(field) = ours else {
+            return message.into();
+        };
+        let mut out = message[..field.span.start].to_vec();
+        out.extend_from_slice(&message[field.span.end..]);
+        out.into()
+    }
 }
 
 /// The signers in force: the global `[dkim]` and each upstream's own.

@@ -170,6 +170,12 @@ impl Relay {
             None => None,
         };
         let ctx_tls = tls.clone();
+        if config.server.auth.accept_any {
+            tracing::info!(
+                "no [[client]] accounts: a login from allowed_networks is accepted with any \
+                 password, its name becomes the client name (accept_any_login = false to refuse)"
+            );
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics = Arc::new(metrics::Metrics::new());
         let delivery = delivery::Delivery::new(config.clone(), spool.clone(), metrics.clone())?;

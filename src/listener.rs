@@ -128,9 +128,17 @@ async fn accept_loop(
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        if ctx.bans.is_banned(peer.ip()) {
-            tracing::warn!(%peer, "connection refused: banned after failed logins");
-            tokio::spawn(refuse(stream, reply::client_not_allowed()));
+        // Only addresses outside allowed_networks are ever banned as a whole; they are told
+        // why and until when, never "not allowed to relay".
+        if let Some((until, account)) = ctx.bans.banned(peer.ip()) {
+            let at = session::login_guard::wall_clock(until);
+            let r = reply::too_many_auth_failures(peer.ip(), &at);
+            let account = account.as_deref().map(crate::maillog::escape_controls);
+            let account = account.as_deref().unwrap_or("-");
+            let text = r.lines.join(" ");
+            crate::maillog!(crate::maillog::REJECTED, client = %peer.ip(), %account,
+                code = r.code, reply = %text);
+            tokio::spawn(refuse(stream, r));
             continue;
         }
         let outside = !allowed.iter().any(|n| n.contains(peer.ip()));

@@ -9,6 +9,7 @@ pub mod client_limits;
 pub mod data;
 pub mod login;
 pub mod login_guard;
+mod login_reply;
 pub mod machine;
 mod params;
 pub mod received;
@@ -66,6 +67,8 @@ impl machine::RcptFilter for Policy {
 /// and the account once it logs in).
 struct Session {
     peer: SocketAddr,
+    /// The peer is in `allowed_networks` (never banned as a whole for failed logins).
+    trusted: bool,
     local: SocketAddr,
     policy: Arc<Policy>,
     profile: std::sync::Mutex<Option<usize>>,
@@ -130,15 +133,11 @@ pub async fn serve_as<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let offer = if ctx.clients.is_empty() {
-        login::AuthOffer::Off
-    } else if ctx.auth.plain_on_loopback && peer.ip().is_loopback() {
-        login::AuthOffer::AlsoPlaintext
-    } else {
-        login::AuthOffer::TlsOnly
-    };
+    let any_login = ctx.auth.accept_any && ctx.clients.is_empty();
+    let offer = login::offer(&ctx.auth, !ctx.clients.is_empty(), peer.ip());
     let session = Arc::new(Session {
         peer,
+        trusted: !outside,
         local,
         policy: ctx.policy.clone(),
         profile: std::sync::Mutex::new(ctx.policy.profile(&crate::config::Origin {
@@ -152,6 +151,7 @@ pub async fn serve_as<S>(
     let mut machine = Machine::new(ctx.limits.clone(), implicit_tls)
         .with_filter(session.clone())
         .with_auth(offer, ctx.auth.required || outside)
+        .with_cram_md5(any_login.then(|| login_reply::cram_challenge(&ctx.limits.hostname)))
         .with_sender_check(ctx.spf.mode() == crate::config::SpfMode::Reject)
         .with_bare_newlines(ctx.bare_newlines)
         .with_memory_budget(ctx.memory.clone());
@@ -216,29 +216,17 @@ where
                     Action::Reply(r) => {
                         if r.code >= 400 {
                             let reply = r.lines.join(" ");
-                            crate::maillog!(maillog::REJECTED, client = %peer.ip(), code = r.code, %reply);
+                            let from = m.last_sender().unwrap_or("-");
+                            crate::maillog!(maillog::REJECTED, client = %peer.ip(), %from,
+                                code = r.code, %reply);
                             ctx.metrics.count(maillog::REJECTED, "", 1);
                         }
                         r.write_to(&mut out)
                     }
                     Action::Authenticate(l) => {
-                        let close = match Box::pin(login_guard::check_login(ctx, peer, l)).await {
-                            login_guard::LoginOutcome::Accepted(a) => {
-                                session.logged_in(&a);
-                                if let Some(c) = ctx.clients.iter().find(|c| c.name == a) {
-                                    m.restrict(c.max_recipients, c.max_message_size);
-                                }
-                                m.authenticated(Some(a)).write_to(&mut out);
-                                false
-                            }
-                            login_guard::LoginOutcome::Failed { banned } => {
-                                m.authenticated(None).write_to(&mut out);
-                                banned
-                            }
-                            login_guard::LoginOutcome::Refused => true,
-                        };
+                        let close =
+                            Box::pin(login_reply::login(ctx, session, m, l, &mut out)).await;
                         if close {
-                            reply::too_many_auth_failures().write_to(&mut out);
                             write_timed(&mut stream, &out, ctx.command_timeout).await?;
                             let _ = stream.shutdown().await;
                             return Ok(End::Closed);
@@ -256,6 +244,12 @@ where
                         write_timed(&mut stream, &out, ctx.command_timeout).await?;
                         // RFC 3207: anything the client pipelined after STARTTLS is discarded.
                         return Ok(End::StartTls(stream));
+                    }
+                    Action::ClientSpeaksTls => {
+                        tracing::warn!(%peer, "client speaks TLS on a plain port: set the program \
+                            to no encryption or STARTTLS, or use listen_tls");
+                        let _ = stream.shutdown().await;
+                        return Ok(End::Closed);
                     }
                     Action::Close => {
                         write_timed(&mut stream, &out, ctx.command_timeout).await?;
@@ -433,6 +427,8 @@ async fn store(
         hostname: &ctx.limits.hostname,
         esmtp: m.is_esmtp(),
         tls: m.is_tls(),
+        authenticated: m.user().is_some(),
+        utf8: tx.envelope.smtputf8,
         queue_id: &id,
         for_rcpt: single,
         date: chrono::Local::now().fixed_offset(),
@@ -452,11 +448,8 @@ async fn store(
         let to = &applied.envelope.recipients[0].address;
         crate::maillog!(maillog::REDIRECTED, %client, queue_id = %id, %to, reason = "test mode");
     }
-    let rcpts = applied.envelope.recipients.len();
-    let from = applied.envelope.mail_from.clone();
     let (envelope, body) = (applied.envelope, applied.body);
     let body = authenticate(ctx, &client, &id, &envelope, body).await?;
-    let size = body.len();
     match ctx
         .spool
         .put(NewMessage {
@@ -467,7 +460,6 @@ async fn store(
         .await
     {
         Ok(()) => {
-            crate::maillog!(maillog::QUEUED, %client, queue_id = %id, %from, rcpts, size);
             ctx.metrics.count(maillog::QUEUED, "", 1);
             Ok(id)
         }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod client;
 pub mod connect;
+pub mod downgrade;
 pub mod error;
 pub mod file;
 pub mod redact;
@@ -39,7 +40,61 @@ impl RcptResult {
 
 /// Sends one message to the recipients at `indices` (into `env.recipients`). `Err` means the
 /// connection is no longer usable; every recipient not yet answered must then be retried.
+/// A UTF-8 address toward a server without SMTPUTF8 fails at once with `5.6.7` (RFC 6531
+/// 3.2): never sent bare. The other recipients of the message go.
 pub async fn send(
+    conn: &mut Conn,
+    env: &Envelope,
+    indices: &[usize],
+    body: &[u8],
+    default_notify: Option<Notify>,
+) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
+    let (go, mut results) = smtputf8_check(env, indices, conn.caps.smtputf8);
+    if !go.is_empty() {
+        results.extend(transaction(conn, env, &go, body, default_notify).await?);
+    }
+    Ok(results)
+}
+
+/// The recipients that may go to a server with or without SMTPUTF8, and a `5.6.7` failure for
+/// each that may not (all of them when the sender's address is not ASCII).
+fn smtputf8_check(
+    env: &Envelope,
+    indices: &[usize],
+    server_has_it: bool,
+) -> (Vec<usize>, Vec<(usize, RcptResult)>) {
+    if server_has_it || !env.smtputf8 {
+        return (indices.to_vec(), Vec::new());
+    }
+    let sender_utf8 = !env.mail_from.is_ascii();
+    let (mut go, mut refused) = (Vec::new(), Vec::new());
+    for &i in indices {
+        let rcpt = &env.recipients[i].address;
+        if sender_utf8 {
+            refused.push((
+                i,
+                RcptResult::Failed(needs_smtputf8("sender", &env.mail_from)),
+            ));
+        } else if !rcpt.is_ascii() {
+            refused.push((i, RcptResult::Failed(needs_smtputf8("recipient", rcpt))));
+        } else {
+            go.push(i);
+        }
+    }
+    (go, refused)
+}
+
+/// The reply recorded (and bounced) for an address the server cannot take.
+fn needs_smtputf8(role: &str, address: &str) -> String {
+    format!(
+        "553 5.6.7 The {role} address <{address}> is not ASCII and the upstream server does not \
+         offer SMTPUTF8 (RFC 6531): write the address in ASCII, or relay through a server that \
+         accepts international addresses"
+    )
+}
+
+/// One MAIL/RCPT/DATA transaction to the recipients at `indices`.
+async fn transaction(
     conn: &mut Conn,
     env: &Envelope,
     indices: &[usize],
@@ -262,6 +317,47 @@ mod tests {
             dot_stuff(b".start\r\nno newline"),
             b"..start\r\nno newline\r\n.\r\n"
         );
+    }
+
+    fn utf8_envelope(from: &str, rcpts: &[&str]) -> Envelope {
+        Envelope {
+            mail_from: from.into(),
+            body: BodyType::EightBitMime,
+            smtputf8: true,
+            ret: None,
+            envid: None,
+            recipients: rcpts
+                .iter()
+                .map(|a| crate::envelope::Recipient {
+                    address: a.to_string(),
+                    orcpt: None,
+                    notify: None,
+                })
+                .collect(),
+            upstream: None,
+            client: None,
+        }
+    }
+
+    #[test]
+    fn utf8_recipients_fail_with_5_6_7_without_smtputf8_and_the_others_go() {
+        let env = utf8_envelope("a@x.test", &["jörg@bücher.test", "b@y.test"]);
+        let (go, refused) = smtputf8_check(&env, &[0, 1], false);
+        assert_eq!(go, vec![1]);
+        match &refused[..] {
+            [(0, RcptResult::Failed(r))] => assert!(r.starts_with("553 5.6.7 "), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        let (go, refused) = smtputf8_check(&env, &[0, 1], true);
+        assert_eq!((go.len(), refused.len()), (2, 0));
+    }
+
+    #[test]
+    fn a_utf8_sender_without_smtputf8_fails_every_recipient() {
+        let env = utf8_envelope("jörg@bücher.test", &["b@y.test"]);
+        let (go, refused) = smtputf8_check(&env, &[0], false);
+        assert!(go.is_empty());
+        assert_eq!(refused.len(), 1);
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn drive(m: &mut Machine, chunks: &[Vec<u8>]) {
                             }),
                         );
                     }
-                    Action::Close => return,
+                    Action::Close | Action::ClientSpeaksTls => return,
                 }
             }
             if m.is_closed() {

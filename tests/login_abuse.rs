@@ -46,7 +46,9 @@ async fn refused_at_connect(relay: &TestRelay, ip: &str) -> bool {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
     let mut r = BufReader::new(sock.connect(relay.addr()).await.unwrap());
-    read_reply(&mut r).await.starts_with("554")
+    read_reply(&mut r).await.starts_with(&format!(
+        "421 4.7.0 Too many failed logins from {ip}; try again after "
+    ))
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ stop() {
 trap stop EXIT
 
 if ! tests/harness/upstream-postfix.sh ready; then
-  # Installs postfix, dovecot-core, swaks and openssl with apt-get when missing, without ever
+  # Installs postfix, dovecot-core, swaks, curl and openssl with apt-get when missing, without ever
   # starting the system postfix/dovecot services.
   tests/harness/upstream-postfix.sh start
   started_here=1

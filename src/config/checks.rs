@@ -94,6 +94,7 @@ pub(super) fn profiles(
     raw: Vec<RawProfile>,
     upstreams: &[Upstream],
     clients: &[ClientAccount],
+    any_login: bool,
     text: &str,
     err: Report,
 ) -> Vec<Profile> {
@@ -114,7 +115,8 @@ pub(super) fn profiles(
             .matches
             .client
             .as_ref()
-            .filter(|n| !clients.iter().any(|c| &c.name == *n));
+            // With any login accepted, the name is whatever the program logs in with.
+            .filter(|n| !any_login && !clients.iter().any(|c| &c.name == *n));
         if let Some(n) = unknown_upstream {
             err(
                 find_key_line(text, "upstream"),

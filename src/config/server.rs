@@ -45,8 +45,15 @@ pub struct AuthPolicy {
     pub from_anywhere: bool,
     /// Every session must log in before MAIL.
     pub required: bool,
-    /// PLAIN/LOGIN without TLS from 127.0.0.0/8 and ::1 (old software); never from elsewhere.
+    /// AUTH without TLS from 127.0.0.0/8 and ::1 (a program on the relay's own machine: there
+    /// is no network to protect); never from elsewhere. On by default.
     pub plain_on_loopback: bool,
+    /// `[server] accept_any_login`: any name and password log in (the name becomes the
+    /// session's client name). Only in force without `[[client]]` accounts: [`Config::load`]
+    /// clears it when accounts exist.
+    ///
+    /// [`Config::load`]: super::Config::load
+    pub accept_any: bool,
     /// Failed logins from one address before it is banned.
     pub fail_limit: u32,
     pub ban: Duration,
@@ -103,8 +110,10 @@ pub(super) struct RawServer {
     pub auth_from_anywhere: bool,
     #[serde(default)]
     pub require_auth: bool,
-    #[serde(default)]
+    #[serde(default = "default_true")]
     pub allow_plain_auth_on_loopback: bool,
+    #[serde(default = "default_true")]
+    pub accept_any_login: bool,
     #[serde(default = "default_auth_fail_limit")]
     pub auth_fail_limit: u32,
     #[serde(default = "default_auth_ban")]
@@ -113,6 +122,10 @@ pub(super) struct RawServer {
     pub bare_newlines: BareNewlines,
     #[serde(default = "default_memory_budget")]
     pub memory_budget: ByteSize,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_sessions_per_address() -> usize {
@@ -191,6 +204,7 @@ impl RawServer {
                 from_anywhere: s.auth_from_anywhere,
                 required: s.require_auth,
                 plain_on_loopback: s.allow_plain_auth_on_loopback,
+                accept_any: s.accept_any_login,
                 fail_limit: s.auth_fail_limit.max(1),
                 ban: s.auth_ban.0,
             },

@@ -40,7 +40,7 @@ impl Transport {
         signer: Option<Arc<Signer>>,
     ) -> Result<Transport, UpstreamError> {
         Ok(match &up.transport {
-            Kind::Smtp(s) => Transport::Smtp(smtp::Smtp::new(&up.name, s, config)?),
+            Kind::Smtp(s) => Transport::Smtp(smtp::Smtp::new(&up.name, s, config, signer)?),
             Kind::Graph(g) => Transport::Graph(graph::Graph::new(&up.name, g, config, signer)?),
             Kind::File { dir } => Transport::File(file::Directory::new(dir.clone())),
         })

@@ -1,6 +1,7 @@
-//! The DATA reader: turns the bytes a client sends after `354` into the message, byte by byte
-//! and across any chunking. Owns the end-of-data rule, dot-unstuffing, the bare CR / bare LF /
-//! NUL rule and the size limit. Never replies and never does I/O: the machine asks it for an
+//! The DATA reader: turns the bytes a client sends after `354` (or in `BDAT` chunks, RFC 3030)
+//! into the message, byte by byte and across any chunking. Owns the end-of-data rule,
+//! dot-unstuffing, the bare CR / bare LF / NUL rule, the size limit and the memory budget, the
+//! same for DATA and BDAT. Never replies and never does I/O: the machine asks it for an
 //! [`Outcome`] once the end-of-data line has been read.
 //!
 //! Why it is not smtp-proto's `DataReceiver`: that one ends DATA at `CRLF . CR CR LF` and at a
@@ -25,8 +26,8 @@ pub enum Flaw {
 pub enum Outcome {
     /// Dot-unstuffed, every line ending CRLF, without the terminating `.` line.
     Body(Vec<u8>),
-    /// Larger than the limit; the rest was read and thrown away.
-    TooBig,
+    /// Larger than the limit (`size` bytes in all); the rest was read and thrown away.
+    TooBig { size: u64 },
     /// Refused under `bare_newlines = "reject"`; the rest was read and thrown away.
     Refused(Flaw),
     /// All sessions together hold `[server] memory_budget` of messages; the rest was read
@@ -62,6 +63,8 @@ pub struct DataReader {
     /// Memory the body holds, from the shared budget; `None`: no budget.
     memory: Option<Reservation>,
     over_budget: bool,
+    /// BDAT: no dot-stuffing and no end-of-data line; the chunk sizes say where it ends.
+    chunked: bool,
 }
 
 impl DataReader {
@@ -76,7 +79,30 @@ impl DataReader {
             flaw: None,
             memory: None,
             over_budget: false,
+            chunked: false,
         }
+    }
+
+    /// A reader for `BDAT` chunks (RFC 3030): the bytes are the message as is, without
+    /// dot-stuffing; the same bare-newline rule, size limit and memory budget apply.
+    pub fn chunked(rule: BareNewlines, max_size: u64) -> Self {
+        DataReader {
+            chunked: true,
+            ..DataReader::new(rule, max_size)
+        }
+    }
+
+    /// The last BDAT chunk was read: a CR at its very end is a bare one.
+    pub fn finish_chunks(mut self) -> (Outcome, Option<Reservation>) {
+        if std::mem::take(&mut self.pending_cr) {
+            self.bare_line_end();
+        }
+        self.finish()
+    }
+
+    /// Bytes of content so far.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// Counts the body against a shared memory budget.
@@ -95,7 +121,7 @@ impl DataReader {
                 self.pending_cr = false;
                 if b == b'\n' {
                     i += 1;
-                    if self.line_ended_by_crlf() {
+                    if self.line_ended_by_crlf() && !self.chunked {
                         return (i, true);
                     }
                     continue;
@@ -105,7 +131,7 @@ impl DataReader {
                 continue;
             }
             match (self.line, b) {
-                (Line::Start { crlf }, b'.') => {
+                (Line::Start { crlf }, b'.') if !self.chunked => {
                     self.line = Line::Dot { crlf };
                     i += 1;
                     continue;
@@ -128,7 +154,7 @@ impl DataReader {
     /// reservation comes with the body: the memory stays counted until it is dropped.
     pub fn finish(self) -> (Outcome, Option<Reservation>) {
         let outcome = if self.size > self.max_size {
-            Outcome::TooBig
+            Outcome::TooBig { size: self.size }
         } else if let Some(flaw) = self.flaw {
             Outcome::Refused(flaw)
         } else if self.over_budget {

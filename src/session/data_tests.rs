@@ -35,7 +35,7 @@ fn a_message_over_the_limit_is_read_to_its_end_and_reported_too_big() {
     input.extend_from_slice(b"\r\n.\r\n");
     let (used, outcome) = read_all(BareNewlines::Normalize, &input);
     assert_eq!(used, input.len());
-    assert_eq!(outcome, Some(Outcome::TooBig));
+    assert_eq!(outcome, Some(Outcome::TooBig { size: 1502 }));
 }
 
 #[test]

@@ -7,10 +7,34 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// One whole failed attempt.
+fn outside(s: &str) -> Source {
+    Source::Outside(ip(s))
+}
+
+fn trusted(s: &str) -> Source {
+    Source::Trusted(ip(s))
+}
+
+/// One whole failed attempt for `name` (a configured account when `account`).
+fn fail_as(b: &Bans, from: Source, name: &str, account: bool) -> Option<Lock> {
+    let account = account.then_some(name);
+    assert!(
+        b.begin(from, name, account, LIMIT, BAN).is_ok(),
+        "attempt refused"
+    );
+    b.failed(from, name, account, LIMIT, BAN)
+}
+
 fn fail(b: &Bans, from: &str, account: Option<&str>) -> bool {
-    assert!(b.begin(ip(from), account, LIMIT, BAN), "attempt refused");
-    b.failed(ip(from), account, LIMIT, BAN)
+    let name = account.unwrap_or("nobody");
+    matches!(
+        fail_as(b, outside(from), name, account.is_some()),
+        Some(Lock::Address(_))
+    )
+}
+
+fn begins(b: &Bans, from: Source, name: &str) -> bool {
+    b.begin(from, name, Some(name), LIMIT, BAN).is_ok()
 }
 
 #[test]
@@ -19,8 +43,8 @@ fn a_good_login_for_another_account_does_not_clear_an_address_failures() {
     for _ in 0..4 {
         assert!(!fail(&b, "127.0.0.2", Some("boss")));
     }
-    assert!(b.begin(ip("127.0.0.2"), Some("payroll"), LIMIT, BAN));
-    b.succeeded(ip("127.0.0.2"), Some("payroll"));
+    assert!(begins(&b, outside("127.0.0.2"), "payroll"));
+    b.succeeded(outside("127.0.0.2"), "payroll", Some("payroll"));
     assert!(fail(&b, "127.0.0.2", Some("boss")), "the 5th failure bans");
     assert!(b.is_banned(ip("127.0.0.2")));
     assert!(!b.is_banned(ip("127.0.0.3")));
@@ -30,7 +54,7 @@ fn a_good_login_for_another_account_does_not_clear_an_address_failures() {
 fn concurrent_attempts_count_as_they_start() {
     let b = Bans::default();
     let started = (0..20)
-        .filter(|_| b.begin(ip("127.0.0.2"), Some("boss"), LIMIT, BAN))
+        .filter(|_| begins(&b, outside("127.0.0.2"), "boss"))
         .count();
     assert_eq!(started, LIMIT as usize);
 }
@@ -41,7 +65,10 @@ fn a_banned_address_gets_no_attempt_even_with_the_right_password() {
     for _ in 0..LIMIT {
         fail(&b, "127.0.0.2", None);
     }
-    assert!(!b.begin(ip("127.0.0.2"), Some("payroll"), LIMIT, BAN));
+    assert!(matches!(
+        b.begin(outside("127.0.0.2"), "payroll", Some("payroll"), LIMIT, BAN),
+        Err(Lock::Address(_))
+    ));
 }
 
 #[test]
@@ -50,8 +77,55 @@ fn guessing_one_account_from_many_addresses_bans_the_account() {
     for i in 0..(LIMIT * ACCOUNT_FACTOR) {
         fail(&b, &format!("10.0.{}.1", i / 4), Some("boss"));
     }
-    assert!(!b.begin(ip("10.9.9.9"), Some("boss"), LIMIT, BAN));
-    assert!(b.begin(ip("10.9.9.9"), Some("payroll"), LIMIT, BAN));
+    assert!(!begins(&b, outside("10.9.9.9"), "boss"));
+    assert!(begins(&b, outside("10.9.9.9"), "payroll"));
+}
+
+#[test]
+fn a_trusted_address_is_never_banned_as_a_whole() {
+    let b = Bans::default();
+    for _ in 0..LIMIT {
+        fail_as(&b, trusted("127.0.0.1"), "payroll", true);
+    }
+    assert!(!b.is_banned(ip("127.0.0.1")));
+    assert!(begins(&b, trusted("127.0.0.1"), "invoicing"));
+}
+
+#[test]
+fn a_trusted_address_pauses_only_the_failing_name() {
+    let b = Bans::default();
+    let mut locks = (0..LIMIT).map(|_| fail_as(&b, trusted("127.0.0.1"), "payroll", true));
+    assert!(locks.by_ref().take(LIMIT as usize - 1).all(|l| l.is_none()));
+    assert!(matches!(locks.next().flatten(), Some(Lock::Name(_))));
+    assert!(matches!(
+        b.begin(trusted("127.0.0.1"), "payroll", Some("payroll"), LIMIT, BAN),
+        Err(Lock::Name(_))
+    ));
+    // The same name from another machine of the office is not paused.
+    assert!(begins(&b, trusted("127.0.0.2"), "payroll"));
+}
+
+#[test]
+fn unknown_names_from_a_trusted_address_share_one_count() {
+    let b = Bans::default();
+    for i in 0..LIMIT {
+        fail_as(&b, trusted("127.0.0.1"), &format!("guess{i}"), false);
+    }
+    let next = b.begin(trusted("127.0.0.1"), "another", None, LIMIT, BAN);
+    assert!(matches!(next, Err(Lock::Name(_))));
+    assert!(begins(&b, trusted("127.0.0.1"), "payroll"));
+    assert_eq!(b.lock().names.len(), 2);
+}
+
+#[test]
+fn the_time_to_try_again_is_never_before_the_ban_ends() {
+    let until = Instant::now() + Duration::from_secs(15 * 60);
+    let said = wall_clock(until);
+    let end = chrono::Local::now() + chrono::Duration::minutes(15);
+    assert!(
+        said >= end.format("%H:%M").to_string() || said.starts_with("00"),
+        "{said}"
+    );
 }
 
 fn accounts() -> Arc<Vec<ClientAccount>> {

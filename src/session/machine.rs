@@ -1,12 +1,12 @@
 //! Sans-IO SMTP server state machine (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
-//! ENHANCEDSTATUSCODES, DSN and STARTTLS). Bytes in, [`Action`]s out. It never touches a socket,
+//! ENHANCEDSTATUSCODES, DSN, CHUNKING and STARTTLS). Bytes in, [`Action`]s out. It never touches a socket,
 //! a clock or the disk, so it can be driven line by line from tests and fuzzers; the driver in
 //! `session.rs` does the I/O and answers [`Action::Deliver`] with [`Machine::delivered`].
 
 use smtp_proto::Request;
 
 use super::budget::{MemoryBudget, Reservation};
-use super::data::{self, DataReader, Outcome};
+use super::data::DataReader;
 use super::params::{memchr, parse_error_reply, size_param_overflows};
 
 use super::login::{self, AuthOffer, Login, Step};
@@ -43,6 +43,9 @@ pub enum Action {
     CheckSender(String),
     /// Flush queued replies and close the connection.
     Close,
+    /// The client opened with a TLS handshake on this plain port: log it once and close,
+    /// without a reply (it could not read one).
+    ClientSpeaksTls,
 }
 
 /// One mail transaction, from MAIL to the final dot.
@@ -60,6 +63,12 @@ enum Phase {
     /// Discarding an over-long command line until its LF.
     LongLine,
     Data(Box<DataReader>),
+    /// Reading the `left` octets of a BDAT chunk (into `Machine::chunks`, or thrown away when
+    /// the chunk is refused); `last`: the chunk had `LAST`.
+    Bdat {
+        left: u64,
+        last: bool,
+    },
     /// The driver owes us a `delivered` call.
     AwaitingDelivery,
     /// Reading the client's response lines of an AUTH exchange.
@@ -98,6 +107,15 @@ pub struct Machine {
     sender_check: bool,
     bare_newlines: BareNewlines,
     memory: Option<std::sync::Arc<MemoryBudget>>,
+    /// CRAM-MD5 is offered with this challenge (only when any login is accepted: checking it
+    /// needs the plaintext password, and accounts keep only an argon2 hash).
+    cram_challenge: Option<String>,
+    /// The message of a BDAT transaction, between its chunks; `None` for a refused one.
+    chunks: Option<Box<DataReader>>,
+    /// The refusal owed at the end of a refused BDAT chunk.
+    chunk_refusal: Option<Reply>,
+    /// The sender of the current or last transaction, for the mail log of a refusal.
+    last_sender: Option<String>,
 }
 
 impl Machine {
@@ -117,7 +135,22 @@ impl Machine {
             sender_check: false,
             bare_newlines: BareNewlines::default(),
             memory: None,
+            cram_challenge: None,
+            chunks: None,
+            chunk_refusal: None,
+            last_sender: None,
         }
+    }
+
+    /// Offers CRAM-MD5 with this challenge (`<unique@host>`), for relays that accept any login.
+    pub fn with_cram_md5(mut self, challenge: Option<String>) -> Self {
+        self.cram_challenge = challenge;
+        self
+    }
+
+    /// The sender of the current or last transaction (for the mail log of a refusal).
+    pub fn last_sender(&self) -> Option<&str> {
+        self.last_sender.as_deref()
     }
 
     /// Counts every body against this budget, shared with the other sessions.
@@ -195,7 +228,7 @@ impl Machine {
     }
 
     pub fn in_data(&self) -> bool {
-        matches!(self.phase, Phase::Data(_))
+        matches!(self.phase, Phase::Data(_) | Phase::Bdat { .. })
     }
 
     pub fn is_closed(&self) -> bool {
@@ -222,6 +255,14 @@ impl Machine {
                     None => pos = input.len(),
                 },
                 Phase::Data(_) => pos += self.data(&input[pos..], out),
+                Phase::Bdat { .. } => pos += self.chunk_bytes(&input[pos..], out),
+                // A TLS record (handshake, 0x16) where a command should start: a program set
+                // to SSL on a plain port. Nothing it could read is worth sending.
+                Phase::Command if input[pos] == 0x16 && !self.tls => {
+                    self.phase = Phase::Closed;
+                    out.push(Action::ClientSpeaksTls);
+                    return input.len();
+                }
                 // A command, or a response line of an AUTH exchange: both are lines.
                 Phase::Command | Phase::AuthResponse(_) => {
                     let rest = &input[pos..];
@@ -267,7 +308,7 @@ impl Machine {
         self.user = None;
         self.helo = None;
         self.esmtp = false;
-        self.tx = None;
+        self.reset();
         self.phase = Phase::Command;
     }
 
@@ -302,7 +343,7 @@ impl Machine {
             Request::Rcpt { to } => self.rcpt(to, line, out),
             Request::Data => self.start_data(out),
             Request::Rset => {
-                self.tx = None;
+                self.reset();
                 out.push(Action::Reply(reply::ok()));
             }
             Request::Noop { .. } => out.push(Action::Reply(reply::ok())),
@@ -314,7 +355,10 @@ impl Machine {
                 self.phase = Phase::Closed;
             }
             Request::StartTls => self.starttls(out),
-            Request::Bdat { .. } => self.error(reply::not_implemented("BDAT"), out),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size as u64, is_last, out),
             Request::Auth {
                 mechanism,
                 initial_response,
@@ -327,10 +371,17 @@ impl Machine {
         }
     }
 
+    /// Forgets the transaction, a BDAT message in progress included.
+    fn reset(&mut self) {
+        self.tx = None;
+        self.chunks = None;
+        self.chunk_refusal = None;
+    }
+
     fn hello(&mut self, host: String, esmtp: bool, out: &mut Vec<Action>) {
         self.helo = Some(host);
         self.esmtp = esmtp;
-        self.tx = None;
+        self.reset();
         let first = format!(
             "{} Hello {}",
             self.limits.hostname,
@@ -348,12 +399,13 @@ impl Machine {
             "SMTPUTF8".into(),
             "ENHANCEDSTATUSCODES".into(),
             "DSN".into(),
+            "CHUNKING".into(),
         ];
         if self.limits.tls_available && !self.tls {
             lines.push("STARTTLS".into());
         }
         if self.auth_available() {
-            lines.push("AUTH PLAIN LOGIN".into());
+            lines.push(format!("AUTH {}", self.mechanisms()).into());
         }
         lines.push("HELP".into());
         out.push(Action::Reply(Reply {
@@ -361,21 +413,6 @@ impl Machine {
             status: None,
             lines,
         }));
-    }
-
-    fn start_data(&mut self, out: &mut Vec<Action>) {
-        match &self.tx {
-            None => self.error(reply::need_mail(), out),
-            Some(tx) if tx.recipients.is_empty() => self.error(reply::need_rcpt(), out),
-            Some(_) => {
-                let mut reader = DataReader::new(self.bare_newlines, self.limits.max_message_size);
-                if let Some(budget) = &self.memory {
-                    reader = reader.with_memory(budget.reservation());
-                }
-                self.phase = Phase::Data(Box::new(reader));
-                out.push(Action::Reply(reply::start_data()));
-            }
-        }
     }
 
     fn starttls(&mut self, out: &mut Vec<Action>) {
@@ -391,46 +428,14 @@ impl Machine {
         out.push(Action::Reply(reply::ready_for_tls()));
         out.push(Action::StartTls);
     }
-
-    /// Feeds message bytes; returns how many were consumed.
-    fn data(&mut self, input: &[u8], out: &mut Vec<Action>) -> usize {
-        let Phase::Data(reader) = &mut self.phase else {
-            return 0;
-        };
-        let (used, done) = reader.ingest(input);
-        if !done {
-            return used;
-        }
-        let Phase::Data(reader) = std::mem::replace(&mut self.phase, Phase::Command) else {
-            unreachable!()
-        };
-        let (outcome, memory) = reader.finish();
-        let refusal = match outcome {
-            Outcome::TooBig => reply::message_too_big(),
-            Outcome::OverBudget => reply::memory_budget_spent(),
-            Outcome::Refused(flaw) => reply::bad_line_ends(flaw),
-            Outcome::Body(body) if data::hop_count(&body) >= data::MAX_HOPS => reply::mail_loop(),
-            Outcome::Body(body) => {
-                let envelope = self.tx.take().expect("DATA phase always has a transaction");
-                self.phase = Phase::AwaitingDelivery;
-                out.push(Action::Deliver(Box::new(Transaction {
-                    envelope,
-                    body,
-                    memory,
-                })));
-                return used;
-            }
-        };
-        self.tx = None;
-        out.push(Action::Reply(refusal));
-        used
-    }
 }
 
 #[path = "machine_auth.rs"]
 mod auth;
 #[path = "machine_mail.rs"]
 mod mail;
+#[path = "machine_data.rs"]
+mod message;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]
@@ -439,3 +444,7 @@ mod tests;
 #[cfg(test)]
 #[path = "hostile_tests.rs"]
 mod hostile_tests;
+
+#[cfg(test)]
+#[path = "legacy_tests.rs"]
+mod legacy_tests;

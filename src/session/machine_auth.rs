@@ -22,6 +22,22 @@ impl Machine {
         }
     }
 
+    /// The SASL mechanisms offered, as the EHLO line lists them.
+    pub(super) fn mechanisms(&self) -> &'static str {
+        if self.cram_challenge.is_some() {
+            "PLAIN LOGIN CRAM-MD5"
+        } else {
+            "PLAIN LOGIN"
+        }
+    }
+
+    /// The driver refused the credentials of `Authenticate` unchecked (a paused name): this
+    /// reply, and the session goes on.
+    pub fn auth_refused(&mut self, r: Reply) -> Reply {
+        self.phase = Phase::Command;
+        r
+    }
+
     pub(super) fn auth_available(&self) -> bool {
         match self.auth_offer {
             AuthOffer::Off => false,
@@ -53,7 +69,15 @@ impl Machine {
                 out.push(Action::Reply(reply::auth_challenge("VXNlcm5hbWU6")));
             }
             smtp_proto::AUTH_LOGIN => self.auth_response(Step::LoginUser, initial, out),
-            _ => self.error(reply::auth_mechanism_unknown(), out),
+            smtp_proto::AUTH_CRAM_MD5 if initial.is_empty() => match &self.cram_challenge {
+                Some(challenge) => {
+                    let challenge = login::encode(challenge);
+                    self.phase = Phase::AuthResponse(Step::CramMd5);
+                    out.push(Action::Reply(reply::auth_challenge(&challenge)));
+                }
+                None => self.error(reply::auth_mechanism_unknown_of(self.mechanisms()), out),
+            },
+            _ => self.error(reply::auth_mechanism_unknown_of(self.mechanisms()), out),
         }
     }
 
@@ -81,6 +105,18 @@ impl Machine {
                 self.phase = Phase::AuthResponse(Step::LoginPassword(text));
                 out.push(Action::Reply(reply::auth_challenge("UGFzc3dvcmQ6")));
             }
+            // "name digest": the digest cannot be checked without the plaintext password, and
+            // CRAM-MD5 is only offered when any login is accepted; the digest is dropped.
+            Step::CramMd5 => match login::cram_md5_name(&text) {
+                Some(username) => self.authenticate(
+                    Login {
+                        username,
+                        password: String::new(),
+                    },
+                    out,
+                ),
+                None => self.error(reply::auth_failed(), out),
+            },
             Step::LoginPassword(username) => self.authenticate(
                 Login {
                     username,

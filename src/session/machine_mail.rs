@@ -28,6 +28,7 @@ impl Machine {
             Ok(m) => m.map(|m| m.to_string()).unwrap_or_default(),
             Err(e) => return self.error(reply::bad_sender_mailbox(&e), out),
         };
+        self.last_sender = Some(sender.clone());
         if let Some(refusal) = self.filter.as_ref().and_then(|f| f.check_mail(&sender)) {
             out.push(Action::Reply(refusal));
             return;
@@ -44,7 +45,8 @@ impl Machine {
             return self.error(reply::syntax("Invalid ENVID parameter"), out);
         }
         if from.size as u64 > self.limits.max_message_size {
-            return self.error(reply::declared_size_too_big(), out);
+            let r = reply::message_too_big(from.size as u64, self.limits.max_message_size);
+            return self.error(r, out);
         }
         // A declared size the memory budget cannot hold now: say so before the client sends it.
         if self
@@ -69,10 +71,13 @@ impl Machine {
         } else {
             None
         };
+        let utf8_sender = !sender.is_ascii();
         self.tx = Some(Envelope {
             mail_from: sender,
             body,
-            smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
+            // A UTF-8 address sent without the parameter (msmtp, Perl, swaks, sendEmail) still
+            // needs it: marked here, so it is never relayed bare (RFC 6531).
+            smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0 || utf8_sender,
             ret,
             envid: from.env_id.map(|e| e.into_owned()),
             recipients: Vec::new(),
@@ -118,6 +123,7 @@ impl Machine {
             out.push(Action::Reply(refusal));
             return;
         }
+        tx.smtputf8 |= !rcpt.is_ascii();
         let notify = notify_from_flags(to.flags);
         tx.recipients.push(Recipient {
             address: rcpt,

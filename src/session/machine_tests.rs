@@ -42,7 +42,9 @@ pub(super) fn run(m: &mut Machine, input: &str) -> (Vec<String>, Vec<Transaction
                     replies.push(m.sender_checked(refusal).to_wire());
                     progressed = true;
                 }
-                Action::StartTls | Action::Close => return (replies, delivered),
+                Action::StartTls | Action::Close | Action::ClientSpeaksTls => {
+                    return (replies, delivered);
+                }
             }
         }
         if rest.is_empty() || !progressed {
@@ -122,9 +124,9 @@ fn dialogs_get_the_rfc_5321_replies() {
             &[250, 502],
         ),
         (
-            "bdat not offered",
-            "EHLO c\r\nBDAT 10 LAST\r\n",
-            &[250, 502],
+            "bdat before mail: its octets are read, then 503",
+            "EHLO c\r\nBDAT 6 LAST\r\nabcdef",
+            &[250, 503],
         ),
         (
             "starttls inside a transaction",

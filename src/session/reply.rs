@@ -104,7 +104,7 @@ pub fn help() -> Reply {
     Reply::new(
         214,
         "2.0.0",
-        "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS",
+        "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH",
     )
 }
 pub fn unknown_command() -> Reply {
@@ -178,11 +178,29 @@ pub fn client_rate_exceeded() -> Reply {
 pub fn too_many_from_address() -> Reply {
     Reply::new(421, "4.7.0", "Too many connections from your address")
 }
-pub fn too_many_auth_failures() -> Reply {
+/// The address (outside `allowed_networks`) is banned for failed logins until `at` ("14:35").
+pub fn too_many_auth_failures(ip: std::net::IpAddr, at: &str) -> Reply {
     Reply::new(
         421,
         "4.7.0",
-        "Too many failed logins from your address, try again later",
+        format!("Too many failed logins from {ip}; try again after {at}"),
+    )
+}
+/// This name is paused from this address until `at`; other names and programs go on.
+pub fn login_paused(name: &str, at: &str) -> Reply {
+    let name: String = name.chars().take(64).collect();
+    Reply::new(
+        454,
+        "4.7.0",
+        format!("Too many failed logins as {name}; try again after {at}"),
+    )
+}
+/// `AUTH` with a mechanism name this relay does not offer.
+pub fn auth_mechanism_unknown_of(offered: &str) -> Reply {
+    Reply::new(
+        504,
+        "5.5.4",
+        format!("Unrecognized authentication type (use {offered})"),
     )
 }
 pub fn unsupported_parameter(param: &str) -> Reply {
@@ -193,6 +211,14 @@ pub fn nested_mail() -> Reply {
 }
 pub fn need_mail() -> Reply {
     Reply::new(503, "5.5.1", "Error: need MAIL command")
+}
+/// A BDAT chunk that is not the last was read (RFC 3030).
+pub fn chunk_received(total: u64) -> Reply {
+    Reply::new(250, "2.0.0", format!("Ok: {total} octets received"))
+}
+/// DATA in the middle of a BDAT transaction (RFC 3030 2).
+pub fn data_after_bdat() -> Reply {
+    Reply::new(503, "5.5.1", "Error: DATA in a BDAT transaction")
 }
 pub fn need_rcpt() -> Reply {
     Reply::new(503, "5.5.1", "Error: need RCPT command")
@@ -210,8 +236,31 @@ pub fn tls_in_transaction() -> Reply {
 pub fn too_many_recipients() -> Reply {
     Reply::new(452, "4.5.3", "Error: too many recipients")
 }
-pub fn message_too_big() -> Reply {
-    Reply::new(552, "5.3.4", "Error: message file too big")
+/// The message (declared at MAIL with SIZE, or as received) is over the limit; both in words.
+pub fn message_too_big(size: u64, limit: u64) -> Reply {
+    Reply::new(
+        552,
+        "5.3.4",
+        format!(
+            "Message too big: {}, the limit is {}",
+            human_size(size),
+            human_size(limit)
+        ),
+    )
+}
+
+/// `1.4 MB`, `980 KB`, `512 bytes`: decimal units, as `max_message_size = "1MB"` means.
+pub fn human_size(n: u64) -> String {
+    let scaled = |unit: f64, name: &str| {
+        let v = format!("{:.1}", n as f64 / unit);
+        format!("{} {name}", v.strip_suffix(".0").unwrap_or(&v))
+    };
+    match n {
+        1_000_000_000.. => scaled(1e9, "GB"),
+        1_000_000.. => scaled(1e6, "MB"),
+        1_000.. => scaled(1e3, "KB"),
+        _ => format!("{n} bytes"),
+    }
 }
 /// `[server] bare_newlines = "reject"` and the message held a bare CR/LF or a NUL.
 pub fn bad_line_ends(flaw: super::data::Flaw) -> Reply {
@@ -239,6 +288,7 @@ pub fn mail_loop() -> Reply {
         "Error: too many hops (Received: fields), mail loop?",
     )
 }
+/// A `SIZE=` too large to be a number at all.
 pub fn declared_size_too_big() -> Reply {
     Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit")
 }
@@ -298,6 +348,25 @@ mod tests {
         assert_eq!(
             unknown_command().to_wire(),
             "500 5.5.2 Error: command not recognized\r\n"
+        );
+    }
+
+    #[test]
+    fn a_size_refusal_gives_the_size_and_the_limit_in_megabytes() {
+        assert_eq!(
+            message_too_big(1_400_000, 1_000_000).to_wire(),
+            "552 5.3.4 Message too big: 1.4 MB, the limit is 1 MB\r\n"
+        );
+        assert_eq!(human_size(999), "999 bytes");
+        assert_eq!(human_size(35_000_000), "35 MB");
+    }
+
+    #[test]
+    fn a_banned_address_is_told_its_address_and_when_to_try_again() {
+        let r = too_many_auth_failures("192.0.2.7".parse().unwrap(), "14:35");
+        assert_eq!(
+            r.to_wire(),
+            "421 4.7.0 Too many failed logins from 192.0.2.7; try again after 14:35\r\n"
         );
     }
 

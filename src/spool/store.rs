@@ -225,6 +225,17 @@ pub(super) fn decode(
     Ok((env, states))
 }
 
+/// `queued` for a client's message, written here, once it is durable and before delivery can
+/// see it: a message's `delivered` can never come before its `queued` in the mail log. The
+/// relay's own notices have no client and are logged as `notice` by delivery.
+fn log_queued(msg: &super::NewMessage) {
+    if let Some(client) = &msg.envelope.client {
+        crate::maillog!(crate::maillog::QUEUED, %client, queue_id = %msg.id,
+            from = %msg.envelope.mail_from, rcpts = msg.envelope.recipients.len(),
+            size = msg.body.len());
+    }
+}
+
 pub(super) fn writer_loop(
     _lock: File,
     mut conn: Connection,
@@ -246,6 +257,7 @@ pub(super) fn writer_loop(
             match op {
                 WriteOp::Put(msg, reply) => {
                     if result.is_ok() {
+                        log_queued(&msg);
                         let _ = new_tx.send(stored(msg));
                     }
                     let _ = reply.send(result.clone().map_err(SpoolError::Commit));

@@ -61,6 +61,23 @@ pub async fn scripted_server_on(
     auth: Auth,
     after_data: AfterData,
 ) -> (u16, mpsc::UnboundedReceiver<Seen>) {
+    scripted_server_ehlo(port, "8BITMIME", mechs, auth, after_data).await
+}
+
+/// A 7-bit server from before 8BITMIME (RFC 6152) and SMTPUTF8: its EHLO offers neither. It
+/// accepts any message and reports it, so a test sees exactly what was sent to it.
+pub async fn seven_bit_server() -> (u16, mpsc::UnboundedReceiver<Seen>) {
+    scripted_server_ehlo(0, "HELP", "PLAIN", accept_plain, AfterData::Accept).await
+}
+
+/// The scripted server with `last` as the last line of its EHLO reply.
+pub async fn scripted_server_ehlo(
+    port: u16,
+    last: &'static str,
+    mechs: &'static str,
+    auth: Auth,
+    after_data: AfterData,
+) -> (u16, mpsc::UnboundedReceiver<Seen>) {
     let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -92,7 +109,7 @@ pub async fn scripted_server_on(
                     let cmd = line.trim_end().to_string();
                     let upper = cmd.to_ascii_uppercase();
                     let answer: String = if upper.starts_with("EHLO") {
-                        format!("250-scripted\r\n250-AUTH {mechs}\r\n250 8BITMIME\r\n")
+                        format!("250-scripted\r\n250-AUTH {mechs}\r\n250 {last}\r\n")
                     } else if upper.starts_with("AUTH ") {
                         // Drive the exchange: each step may need more client lines.
                         challenge_lines.clear();

@@ -29,6 +29,9 @@
 #         certificate, relays only for the fingerprints in relay_clientcerts
 #         (the harness client certificate $TLSD/client-cert.pem); no AUTH
 #   2025  plain SMTP, no TLS, no AUTH; relays for 127.0.0.0/8
+#   2591  a 7-bit, ASCII-only server: like 2025, but smtputf8_enable = no and
+#         8BITMIME not advertised (smtpd_discard_ehlo_keywords), the upstream
+#         of old mail systems for the 8-bit/UTF-8 conversion tests
 #   2998  the file sink itself (postfix delivers everything here)
 # Fault injection (all ports): recipient local part "reject*" -> 550 5.1.1,
 #   "tempfail*" -> 451 4.3.0 (at RCPT time).
@@ -50,6 +53,7 @@ SUBM_PORT="${HARNESS_SUBMISSION_PORT:-2587}"
 SMTPS_PORT="${HARNESS_SMTPS_PORT:-2465}"
 OAUTH2_PORT="${HARNESS_OAUTH2_PORT:-2589}"
 CCERT_PORT="${HARNESS_CCERT_PORT:-2590}"
+SEVENBIT_PORT="${HARNESS_7BIT_PORT:-2591}"
 # the token introspection endpoint dovecot POSTs token=<token> to (RFC 7662 style)
 OAUTH2_INTROSPECT_URL="${HARNESS_OAUTH2_INTROSPECT_URL:-http://127.0.0.1:2980/introspect}"
 # per-request HTTP timeout of dovecot's introspection call (a hung server fails the AUTH after this)
@@ -84,7 +88,7 @@ die() { log "ERROR: $*"; exit 1; }
 # pkg_installed and ensure_packages, shared with the test DNS and the bench.
 # shellcheck source=../lib/packages.sh
 . "$HERE/../lib/packages.sh"
-WANT=(postfix dovecot-core swaks openssl libnet-ssleay-perl python3 iproute2)
+WANT=(postfix dovecot-core swaks openssl libnet-ssleay-perl python3 iproute2 curl)
 
 # ---------------------------------------------------------------- pid helpers
 # pid_alive, stop_pid, take_lock and do_start, shared with the other test service scripts.
@@ -111,6 +115,7 @@ is_ready() {
     port_listening "$PLAIN_PORT" && port_listening "$SUBM_PORT" &&
     port_listening "$SMTPS_PORT" && port_listening "$OAUTH2_PORT" &&
     port_listening "$CCERT_PORT" && [ -s "$CONF/relay_clientcerts" ] &&
+    port_listening "$SEVENBIT_PORT" &&
     port_listening "$SINK_PORT"
 }
 
@@ -417,6 +422,13 @@ EOF
   -o smtpd_sasl_auth_enable=no
   -o smtpd_client_restrictions=
   -o smtpd_relay_restrictions=permit_tls_clientcerts,reject_unauth_destination
+127.0.0.1:$SEVENBIT_PORT inet n - n - - smtpd
+  -o syslog_name=harness-upstream/sevenbit
+  -o smtpd_tls_security_level=none
+  -o smtpd_sasl_auth_enable=no
+  -o smtputf8_enable=no
+  -o smtpd_discard_ehlo_keywords=8bitmime,smtputf8
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -486,17 +498,17 @@ start_postfix() {
         /usr/sbin/postfix -c "$CONF" reload >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || true
         # a reload also opens listeners added to master.cf since the start
         local p
-        for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT"; do wait_port "$p" "postfix"; done
+        for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT" "$SEVENBIT_PORT"; do wait_port "$p" "postfix"; done
         return 0
     fi
     local p
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT"; do
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT" "$SEVENBIT_PORT"; do
         port_listening "$p" && die "port $p is busy (not our postfix)"
     done
     /usr/sbin/postfix -c "$CONF" set-permissions >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || true
     /usr/sbin/postfix -c "$CONF" check >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || die "postfix check failed, see $LOGD/postfix-cmd.log"
     /usr/sbin/postfix -c "$CONF" start >>"$LOGD/postfix-cmd.log" 2>&1 </dev/null 8>&- 9>&- || die "postfix start failed, see $LOGD/postfix-cmd.log and $LOGD/maillog"
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT"; do wait_port "$p" "postfix"; done
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT" "$SEVENBIT_PORT"; do wait_port "$p" "postfix"; done
     log "postfix started (pid $(tr -dc 0-9 < "$PF_PID")), config $CONF"
 }
 
@@ -512,7 +524,7 @@ do_start_locked() {
     start_dovecot
     start_postfix
     is_ready || die "not everything came up; run: $0 status"
-    log "ready: plain 127.0.0.1:$PLAIN_PORT, submission+STARTTLS 127.0.0.1:$SUBM_PORT, implicit TLS 127.0.0.1:$SMTPS_PORT, OAuth2 submission 127.0.0.1:$OAUTH2_PORT (introspection $OAUTH2_INTROSPECT_URL), sink $SINK_DIR"
+    log "ready: plain 127.0.0.1:$PLAIN_PORT, 7-bit ASCII-only 127.0.0.1:$SEVENBIT_PORT, submission+STARTTLS 127.0.0.1:$SUBM_PORT, implicit TLS 127.0.0.1:$SMTPS_PORT, OAuth2 submission 127.0.0.1:$OAUTH2_PORT (introspection $OAUTH2_INTROSPECT_URL), sink $SINK_DIR"
 }
 
 do_stop() {
@@ -536,7 +548,7 @@ do_status() {
     if pid="$(pid_alive "$DOVE2_PID" dovecot-oauth2)"; then echo "dovecot-oauth2: running (pid $pid) config $DOVE2/dovecot.conf, introspection $OAUTH2_INTROSPECT_URL"; else echo "dovecot-oauth2: stopped"; rc=3; fi
     if pid="$(pid_alive "$SINK_PID" smtp-file-sink)"; then echo "sink    : running (pid $pid) dir $SINK_DIR"; else echo "sink    : stopped"; rc=3; fi
     local p
-    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT" "$SINK_PORT"; do
+    for p in "$PLAIN_PORT" "$SUBM_PORT" "$SMTPS_PORT" "$OAUTH2_PORT" "$CCERT_PORT" "$SEVENBIT_PORT" "$SINK_PORT"; do
         if port_listening "$p"; then echo "port $p: listening"; else echo "port $p: closed"; fi
     done
     if [ -d "$SINK_DIR" ]; then
@@ -568,6 +580,7 @@ export HARNESS_SMTPS_PORT=$SMTPS_PORT
 export HARNESS_OAUTH2_PORT=$OAUTH2_PORT
 export HARNESS_OAUTH2_INTROSPECT_URL=$OAUTH2_INTROSPECT_URL
 export HARNESS_CCERT_PORT=$CCERT_PORT
+export HARNESS_7BIT_PORT=$SEVENBIT_PORT
 export HARNESS_CLIENT_CERT=$TLSD/client-cert.pem
 export HARNESS_CLIENT_KEY=$TLSD/client-key.pem
 export HARNESS_SINK_PORT=$SINK_PORT

@@ -9,7 +9,6 @@ use crate::config::{Config, GraphUpstream};
 use crate::dkim::Signer;
 use crate::graph::error::Meaning;
 use crate::graph::{GraphClient, recipients};
-use crate::policy::headers;
 use crate::spool::StoredMessage;
 use crate::upstream::RcptResult;
 use crate::upstream::error::UpstreamError;
@@ -63,7 +62,7 @@ impl Graph {
         let changed = matches!(aligned, std::borrow::Cow::Owned(_));
         match (&self.signer, changed) {
             (Some(signer), true) => {
-                let unsigned = strip_own_signature(&aligned, signer);
+                let unsigned = signer.strip_own(&aligned);
                 signer.sign(&unsigned).unwrap_or_else(|e| {
                     tracing::warn!("DKIM signing after aligning the recipients failed: {e}");
                     unsigned.to_vec()
@@ -80,31 +79,4 @@ impl Graph {
     pub fn client(&self) -> &GraphClient {
         &self.client
     }
-}
-
-/// The message without the `DKIM-Signature:` this relay put on top for `signer` (its domain
-/// and selector); any other signature is left as it is.
-fn strip_own_signature<'a>(message: &'a [u8], signer: &Signer) -> std::borrow::Cow<'a, [u8]> {
-    let fields = headers::fields(message);
-    let Some(first) = fields.first() else {
-        return message.into();
-    };
-    let tags: Vec<(String, String)> = first
-        .value
-        .split(';')
-        .filter_map(|t| {
-            let (k, v) = t.split_once('=')?;
-            Some((k.trim().to_string(), v.trim().to_string()))
-        })
-        .collect();
-    let tag = |k: &str| tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let ours = first.name.eq_ignore_ascii_case("DKIM-Signature")
-        && tag("d").is_some_and(|d| d.eq_ignore_ascii_case(&signer.domain))
-        && tag("s") == Some(signer.selector.as_str());
-    if !ours {
-        return message.into();
-    }
-    let mut out = message[..first.span.start].to_vec();
-    out.extend_from_slice(&message[first.span.end..]);
-    out.into()
 }

@@ -1,26 +1,38 @@
 //! The SMTP transport: a connection from `crate::upstream` (CONN and AUTH modes, AUTO
-//! detection) and one MAIL/RCPT/DATA transaction over it. Owns nothing but the endpoint.
+//! detection) and one MAIL/RCPT/DATA transaction over it. Owns the endpoint, and the 7-bit
+//! form of a message for a server that cannot take 8-bit (RFC 6152), signed again so that the
+//! DKIM signature covers what is sent.
+
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::config::{Config, SmtpUpstream};
+use crate::dkim::Signer;
 use crate::spool::StoredMessage;
 use crate::upstream::client::Conn;
 use crate::upstream::connect::{Detected, Endpoint};
 use crate::upstream::error::UpstreamError;
-use crate::upstream::{self, RcptResult};
+use crate::upstream::{self, RcptResult, downgrade};
 
 pub struct Smtp {
     endpoint: Endpoint,
+    signer: Option<Arc<Signer>>,
 }
 
 impl Smtp {
-    pub fn new(name: &str, cfg: &SmtpUpstream, config: &Config) -> Result<Smtp, UpstreamError> {
+    pub fn new(
+        name: &str,
+        cfg: &SmtpUpstream,
+        config: &Config,
+        signer: Option<Arc<Signer>>,
+    ) -> Result<Smtp, UpstreamError> {
         let endpoint = Endpoint::new(
             name,
             cfg.clone(),
             &config.server.hostname,
             &config.spool.dir,
         )?;
-        Ok(Smtp { endpoint })
+        Ok(Smtp { endpoint, signer })
     }
 
     pub async fn open(&self) -> Result<Conn, UpstreamError> {
@@ -34,7 +46,33 @@ impl Smtp {
         rcpts: &[usize],
     ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
         let notify = self.endpoint.cfg.default_notify;
-        upstream::send(conn, &msg.envelope, rcpts, &msg.body, notify).await
+        let body = self.for_server(&msg.body, conn, &msg.id);
+        upstream::send(conn, &msg.envelope, rcpts, &body, notify).await
+    }
+
+    /// The message as this server can take it: as stored, or in 7 bits and signed again.
+    fn for_server<'a>(&self, body: &'a [u8], conn: &Conn, id: &str) -> Cow<'a, [u8]> {
+        if !downgrade::needed(body, &conn.caps) {
+            return Cow::Borrowed(body);
+        }
+        tracing::info!(queue_id = %id, upstream = %self.endpoint.name,
+            "the upstream offers no 8BITMIME/SMTPUTF8: message converted to 7 bits");
+        let Some(signer) = &self.signer else {
+            return Cow::Owned(downgrade::to_seven_bit(body));
+        };
+        let unsigned = signer.strip_own(body);
+        let was_signed = matches!(unsigned, Cow::Owned(_));
+        let converted = downgrade::to_seven_bit(&unsigned);
+        if !was_signed {
+            return Cow::Owned(converted);
+        }
+        match signer.sign(&converted) {
+            Ok(signed) => Cow::Owned(signed),
+            Err(e) => {
+                tracing::warn!(queue_id = %id, "DKIM signing after the 7-bit conversion failed: {e}");
+                Cow::Owned(converted)
+            }
+        }
     }
 
     pub fn per_transaction(&self) -> Option<usize> {
