@@ -46,6 +46,8 @@ cargo test --all-targets "$@"
 . tests/lib/packages.sh
 log() { printf '[run] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-ensure_packages /tmp/smarthost-browser-apt.log chromium nodejs npm
+ensure_packages /tmp/smarthost-browser-apt.log chromium
+# Some machines bring node with its own npm (NodeSource); Debian's come as two packages.
+command -v npm >/dev/null 2>&1 || ensure_packages /tmp/smarthost-browser-apt.log nodejs npm
 (cd tests/browser && npm ci --no-audit --no-fund >/dev/null && \
   SMARTHOST_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/smarthost" npm test)
