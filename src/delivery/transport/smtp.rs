@@ -63,6 +63,11 @@ impl Smtp {
         let unsigned = signer.strip_own(body);
         let was_signed = matches!(unsigned, Cow::Owned(_));
         let converted = downgrade::to_seven_bit(&unsigned);
+        if !converted.is_ascii() {
+            // 8-bit octets outside every MIME part (a preamble, say): sent as they are.
+            tracing::warn!(queue_id = %id, "8-bit octets left outside the MIME parts after the \
+                7-bit conversion");
+        }
         if !was_signed {
             return Cow::Owned(converted);
         }
