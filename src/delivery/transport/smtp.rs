@@ -57,10 +57,11 @@ impl Smtp {
         }
         tracing::info!(queue_id = %id, upstream = %self.endpoint.name,
             "the upstream offers no 8BITMIME/SMTPUTF8: message converted to 7 bits");
-        let Some(signer) = &self.signer else {
-            return Cow::Owned(downgrade::to_seven_bit(body));
+        // Our signature covers the 8-bit form: taken off, and made again over what is sent.
+        let unsigned = match &self.signer {
+            Some(signer) => signer.strip_own(body),
+            None => Cow::Borrowed(body),
         };
-        let unsigned = signer.strip_own(body);
         let was_signed = matches!(unsigned, Cow::Owned(_));
         let converted = downgrade::to_seven_bit(&unsigned);
         if !converted.is_ascii() {
@@ -68,9 +69,9 @@ impl Smtp {
             tracing::warn!(queue_id = %id, "8-bit octets left outside the MIME parts after the \
                 7-bit conversion");
         }
-        if !was_signed {
+        let Some(signer) = self.signer.as_ref().filter(|_| was_signed) else {
             return Cow::Owned(converted);
-        }
+        };
         match signer.sign(&converted) {
             Ok(signed) => Cow::Owned(signed),
             Err(e) => {
