@@ -188,4 +188,7 @@ async fn a_utf8_address_sent_without_the_parameter_is_forwarded_with_smtputf8() 
         "{}",
         got.top_received()
     );
+    // Our own trace field says so too (RFC 6531).
+    let ours = got.headers().replace("\r\n\t", " ");
+    assert!(ours.contains("(smarthost) with UTF8SMTP id "), "{ours}");
 }

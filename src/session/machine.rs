@@ -114,7 +114,8 @@ pub struct Machine {
     chunks: Option<Box<DataReader>>,
     /// The refusal owed at the end of a refused BDAT chunk.
     chunk_refusal: Option<Reply>,
-    /// The sender of the current or last transaction, for the mail log of a refusal.
+    /// The sender of the current transaction, or of the one just refused (until the next
+    /// MAIL, RSET or EHLO), for the mail log of a refusal.
     last_sender: Option<String>,
 }
 
@@ -148,7 +149,7 @@ impl Machine {
         self
     }
 
-    /// The sender of the current or last transaction (for the mail log of a refusal).
+    /// The sender of the current transaction, or of the one just refused (for the mail log).
     pub fn last_sender(&self) -> Option<&str> {
         self.last_sender.as_deref()
     }
@@ -296,6 +297,7 @@ impl Machine {
         debug_assert!(matches!(self.phase, Phase::AwaitingDelivery));
         self.phase = Phase::Command;
         self.tx = None;
+        self.last_sender = None;
         match result {
             Ok(id) => reply::queued(&id),
             Err(r) => r,
@@ -374,6 +376,7 @@ impl Machine {
     /// Forgets the transaction, a BDAT message in progress included.
     fn reset(&mut self) {
         self.tx = None;
+        self.last_sender = None;
         self.chunks = None;
         self.chunk_refusal = None;
     }

@@ -15,6 +15,7 @@ use mail_builder::encoders::base64::Base64Encoder;
 use mail_builder::encoders::quoted_printable::QuotedPrintableEncoder;
 use mail_builder::headers::Header;
 use mail_builder::headers::address::Address as BuiltAddress;
+use mail_builder::headers::content_type::ContentType as BuiltContentType;
 use mail_builder::headers::text::Text;
 use mail_parser::{HeaderValue, MessageParser, MessagePart, PartType};
 
@@ -67,15 +68,14 @@ fn header_edits(message: &[u8], part: &MessagePart, edits: &mut Vec<(Range<usize
             .map(|v| unfold(&String::from_utf8_lossy(v)))
             .unwrap_or_default();
         let mut out = format!("{name}:").into_bytes();
-        match address_of(&h.value) {
-            Some(list) if !list.is_empty() => {
-                out.push(b' ');
-                BuiltAddress::new_list(list).write_header(&mut out, name.len() + 2);
-            }
-            _ => {
-                out.push(b' ');
-                Text::new(value).write_header(&mut out, name.len() + 2);
-            }
+        out.push(b' ');
+        let column = name.len() + 2;
+        if let Some(ct) = content_type_of(&h.value) {
+            ct.write_header(&mut out, column);
+        } else if let Some(list) = address_of(&h.value).filter(|l| !l.is_empty()) {
+            BuiltAddress::new_list(list).write_header(&mut out, column);
+        } else {
+            Text::new(value).write_header(&mut out, column);
         }
         edits.push((field, out));
     }
@@ -94,6 +94,27 @@ fn address_of<'a>(value: &'a HeaderValue<'a>) -> Option<Vec<BuiltAddress<'a>>> {
         })
         .collect();
     Some(list)
+}
+
+/// A `Content-Type` or `Content-Disposition` with its parameters: an 8-bit parameter value (a
+/// file name) is written the RFC 2231 way (`filename*=utf-8''...`), as encoded words are not
+/// allowed there.
+fn content_type_of<'a>(value: &'a HeaderValue<'a>) -> Option<BuiltContentType<'a>> {
+    let HeaderValue::ContentType(ct) = value else {
+        return None;
+    };
+    let c_type = match ct.subtype() {
+        Some(sub) => format!("{}/{sub}", ct.ctype()),
+        None => ct.ctype().to_string(),
+    };
+    let attributes = ct.attributes().unwrap_or_default();
+    Some(
+        attributes
+            .iter()
+            .fold(BuiltContentType::new(c_type), |b, a| {
+                b.attribute(a.name.as_ref(), a.value.as_ref())
+            }),
+    )
 }
 
 /// A header value on one line: folding whitespace becomes one space.

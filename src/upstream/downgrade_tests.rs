@@ -1,4 +1,5 @@
 use super::*;
+use mail_parser::MimeHeaders;
 
 fn caps(eight_bit_mime: bool, smtputf8: bool) -> Capabilities {
     Capabilities {
@@ -77,4 +78,26 @@ Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r
 fn a_7bit_message_is_left_as_it_is() {
     let m = b"Subject: x\r\n\r\nascii\r\n";
     assert_eq!(to_seven_bit(m), m);
+}
+
+#[test]
+fn an_8bit_attachment_name_is_written_as_an_rfc_2231_parameter() {
+    let m = "From: a@example.test\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+--b1\r\nContent-Type: application/pdf; name=\"Lohn März.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"Lohn März.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b1--\r\n"
+        .as_bytes();
+    let out = to_seven_bit(m);
+    assert!(out.is_ascii(), "{}", String::from_utf8_lossy(&out));
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        !text.contains("=?"),
+        "no encoded words in parameters: {text}"
+    );
+    let parsed = parse(&out);
+    assert_eq!(
+        parsed.attachment(0).unwrap().attachment_name(),
+        Some("Lohn März.pdf")
+    );
 }

@@ -15,6 +15,7 @@ SUBM="${HARNESS_SUBMISSION_PORT:-2587}"
 SMTPS="${HARNESS_SMTPS_PORT:-2465}"
 OAUTH2="${HARNESS_OAUTH2_PORT:-2589}"
 CCERT="${HARNESS_CCERT_PORT:-2590}"
+SEVENBIT="${HARNESS_7BIT_PORT:-2591}"
 INTROSPECT_URL="${HARNESS_OAUTH2_INTROSPECT_URL:-http://127.0.0.1:2980/introspect}"
 INTROSPECT_PORT="$(printf '%s' "$INTROSPECT_URL" | sed -E 's#^https?://[^/]*:([0-9]+)/.*#\1#')"
 U="${HARNESS_SASL_USER:-relay@example.test}"
@@ -177,6 +178,13 @@ run_case "ccert-$CCERT-with-client-certificate-relayed" 0 '^<~ +250 2\.0\.0 Ok: 
     --to ccert@example.net --h-Subject "$(subj ccert)"
 run_case "ccert-$CCERT-without-client-certificate-554-relay-denied" 24 '^<\S* +554 5\.7\.1 .*Relay access denied' - -- \
     "${SW[@]}" --port "$CCERT" -tls --to noccert@example.net --h-Subject "$(subj noccert)"
+
+echo "== 7-bit port $SEVENBIT: no 8BITMIME, no SMTPUTF8, relays for loopback"
+run_case "sevenbit-$SEVENBIT-advertises-no-8BITMIME-no-SMTPUTF8" 0 '^<- +250 CHUNKING' '' -- \
+    bash -c "${SW[*]} --port $SEVENBIT --quit-after EHLO --to x@example.net > $OUT/ehlo-sevenbit.raw 2>&1; cat $OUT/ehlo-sevenbit.raw; ! grep -qE '250.(8BITMIME|SMTPUTF8)' $OUT/ehlo-sevenbit.raw"
+run_case "sevenbit-$SEVENBIT-ascii-mail-accepted" 0 '^<- +250 2\.0\.0 Ok: queued' \
+    "$(subj sevenbit)" -- \
+    "${SW[@]}" --port "$SEVENBIT" --to sevenbit@example.net --h-Subject "$(subj sevenbit)"
 
 echo "== OAuth2 port $OAUTH2: XOAUTH2/OAUTHBEARER checked by introspection (demo server on 127.0.0.1:$INTROSPECT_PORT)"
 # oauth2-introspect-demo.py plays the tests' introspection server; started and stopped here by PID

@@ -57,15 +57,21 @@ impl Smtp {
         }
         tracing::info!(queue_id = %id, upstream = %self.endpoint.name,
             "the upstream offers no 8BITMIME/SMTPUTF8: message converted to 7 bits");
-        let Some(signer) = &self.signer else {
-            return Cow::Owned(downgrade::to_seven_bit(body));
+        // Our signature covers the 8-bit form: taken off, and made again over what is sent.
+        let unsigned = match &self.signer {
+            Some(signer) => signer.strip_own(body),
+            None => Cow::Borrowed(body),
         };
-        let unsigned = signer.strip_own(body);
         let was_signed = matches!(unsigned, Cow::Owned(_));
         let converted = downgrade::to_seven_bit(&unsigned);
-        if !was_signed {
-            return Cow::Owned(converted);
+        if !converted.is_ascii() {
+            // 8-bit octets outside every MIME part (a preamble, say): sent as they are.
+            tracing::warn!(queue_id = %id, "8-bit octets left outside the MIME parts after the \
+                7-bit conversion");
         }
+        let Some(signer) = self.signer.as_ref().filter(|_| was_signed) else {
+            return Cow::Owned(converted);
+        };
         match signer.sign(&converted) {
             Ok(signed) => Cow::Owned(signed),
             Err(e) => {
