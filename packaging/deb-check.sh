@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package with cargo-deb and checks it on this machine, as root (CI stage
 # "deb", called from .ci/run):
-#  1. release build (no debug info, stripped), man page and completions from the binary itself,
-#     `cargo deb` -> target/debian/smarthost_*.deb (size printed);
+#  1. packaging/build-deb.sh: release build (no debug info, stripped), man page and completions,
+#     `cargo deb` -> target/debian/smarthost_*.deb (size and build time printed);
 #  2. dpkg -i; /usr/bin/smarthost check-config /etc/smarthost/smarthost.toml;
 #  3. systemd-analyze verify on the unit, systemd-analyze security (exposure score printed);
 #  4. starts the relay the way the unit's ExecStart does (systemctl when systemd is PID 1, else
@@ -17,40 +17,19 @@ cd "$root"
 say() { printf '\n== deb-check: %s\n' "$*"; }
 fail() { printf 'deb-check FAILED: %s\n' "$*" >&2; exit 1; }
 t0=$(date +%s)
-CARGO_DEB_VERSION=3.8.0
-target=${CARGO_TARGET_DIR:-$root/target}
 
-say "tools"
+say "build (packaging/build-deb.sh)"
+packaging/build-deb.sh | tee /tmp/smarthost-build-deb.txt
+deb=$(tail -1 /tmp/smarthost-build-deb.txt)
+[ -f "$deb" ] || fail "no package built"
 export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)
-command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-tools=${SMARTHOST_TOOLS_DIR:-$root/../smarthost-tools}
-export PATH="$tools/bin:$PATH"
-if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
-  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --root "$tools" --quiet
-fi
-cargo deb --version
-
-say "build"
-packaging/deb/make-config.sh --check
-tb=$(date +%s)
-cargo build --release --locked --quiet
-gen=packaging/deb/generated
-mkdir -p "$gen"
-"$target/release/smarthost" manpage | gzip -9n >"$gen/smarthost.1.gz"
-"$target/release/smarthost" completions bash >"$gen/smarthost.bash"
-"$target/release/smarthost" completions zsh >"$gen/_smarthost"
-"$target/release/smarthost" completions fish >"$gen/smarthost.fish"
-rm -f "$target"/debian/smarthost_*.deb
-cargo deb --no-build --quiet
-deb=$(ls "$target"/debian/smarthost_*.deb)
-echo "built $deb in $(( $(date +%s) - tb )) s: $(du -h "$deb" | cut -f1) (binary $(du -h "$target/release/smarthost" | cut -f1), stripped: $(file -b "$target/release/smarthost" | grep -o 'not stripped\|stripped'))"
 dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
 dpkg-deb --contents "$deb" | awk '{print $1, $6}'
 

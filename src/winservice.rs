@@ -1,7 +1,8 @@
 //! The Windows service (`smarthost service install|uninstall|start|stop|status`, and the hidden
 //! `service run` the service control manager starts): registration with automatic start and
 //! restart on failure, the data directory %ProgramData%\smarthost (configuration, spool, log),
-//! and the stop request from the service control manager. The relay itself is `serve`.
+//! the stop request from the service control manager, and the Event Log entries for start, stop
+//! and fatal errors (the log file has the rest). The relay itself is `serve`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -82,17 +83,7 @@ pub fn command(action: Action) -> anyhow::Result<()> {
             service.set_description(
                 "Relays mail from local programs (localhost:2525) to the configured provider",
             )?;
-            let restart = ServiceAction {
-                action_type: ServiceActionType::Restart,
-                delay: Duration::from_secs(10),
-            };
-            service.update_failure_actions(ServiceFailureActions {
-                reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(86_400)),
-                reboot_msg: None,
-                command: None,
-                actions: Some(vec![restart.clone(), restart.clone(), restart]),
-            })?;
-            service.set_failure_actions_on_non_crash_failures(true)?;
+            set_recovery(&service)?;
             println!(
                 "service {NAME} installed (automatic start); configuration {}",
                 config_file().display()
@@ -130,6 +121,56 @@ pub fn command(action: Action) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Restart 10 s after a failure (also an exit with an error), the count reset after a day.
+fn set_recovery(service: &windows_service::service::Service) -> windows_service::Result<()> {
+    let restart = ServiceAction {
+        action_type: ServiceActionType::Restart,
+        delay: Duration::from_secs(10),
+    };
+    service.update_failure_actions(ServiceFailureActions {
+        reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(86_400)),
+        reboot_msg: None,
+        command: None,
+        actions: Some(vec![restart.clone(), restart.clone(), restart]),
+    })?;
+    service.set_failure_actions_on_non_crash_failures(true)
+}
+
+/// One entry in the Application event log, source "smarthost".
+fn event_log(error: bool, text: &str) {
+    use windows_sys::Win32::System::EventLog::{
+        DeregisterEventSource, EVENTLOG_ERROR_TYPE, EVENTLOG_INFORMATION_TYPE,
+        RegisterEventSourceW, ReportEventW,
+    };
+    let wide = |s: &str| -> Vec<u16> { s.encode_utf16().chain(std::iter::once(0)).collect() };
+    let (source, text) = (wide(NAME), wide(text));
+    // SAFETY: NUL-terminated UTF-16 strings that outlive the calls; the handle is closed here.
+    unsafe {
+        let handle = RegisterEventSourceW(std::ptr::null(), source.as_ptr());
+        if handle.is_null() {
+            return;
+        }
+        let strings = [text.as_ptr()];
+        let kind = if error {
+            EVENTLOG_ERROR_TYPE
+        } else {
+            EVENTLOG_INFORMATION_TYPE
+        };
+        ReportEventW(
+            handle,
+            kind,
+            0,
+            if error { 2 } else { 1 },
+            std::ptr::null_mut(),
+            1,
+            0,
+            strings.as_ptr(),
+            std::ptr::null(),
+        );
+        DeregisterEventSource(handle);
+    }
+}
+
 define_windows_service!(ffi_service_main, service_main);
 
 /// `smarthost service run`: hands the process to the service control manager.
@@ -158,8 +199,12 @@ pub fn run_service(format: LogFormat) -> ExitCode {
 }
 
 fn service_main(_arguments: Vec<OsString>) {
-    if let Err(e) = service_body() {
-        tracing::error!("service stopped: {e:#}");
+    match service_body() {
+        Ok(()) => event_log(false, "smarthost stopped"),
+        Err(e) => {
+            tracing::error!("service stopped: {e:#}");
+            event_log(true, &format!("smarthost stopped: {e:#}"));
+        }
     }
 }
 
@@ -194,6 +239,14 @@ fn service_body() -> anyhow::Result<()> {
         _ => ServiceControlHandlerResult::NotImplemented,
     })?;
     handle.set_service_status(status(ServiceState::StartPending, 0))?;
+    // Installed by the MSI (ServiceInstall has no failure actions) or by `service install`:
+    // either way the service restarts after a failure.
+    if let Ok(manager) = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        && let Ok(me) = manager.open_service(NAME, ServiceAccess::CHANGE_CONFIG)
+        && let Err(e) = set_recovery(&me)
+    {
+        tracing::warn!("could not set the restart-on-failure actions: {e}");
+    }
     // Relative paths in the configuration (spool, outbox) are inside the data directory.
     let result = (|| -> anyhow::Result<()> {
         prepare_data_dir()?;
@@ -212,6 +265,7 @@ fn service_body() -> anyhow::Result<()> {
             let ready = || {
                 let _ = handle.set_service_status(status(ServiceState::Running, 0));
                 tracing::info!("service started with {}", config_file().display());
+                event_log(false, "smarthost started");
             };
             crate::serve(config, stop, ready).await
         })
