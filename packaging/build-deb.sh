@@ -4,7 +4,7 @@
 # itself (`smarthost manpage`, `smarthost completions SHELL`) into packaging/deb/generated/, and
 # runs `cargo deb`. The last line printed is the path of the .deb:
 #   packaging/build-deb.sh     # -> target/debian/smarthost_VERSION-1_amd64.deb
-# cargo-deb goes into SMARTHOST_TOOLS_DIR (default: ../smarthost-tools beside the repository).
+# cargo-deb goes into SMARTHOST_TOOLS_DIR (default: target/tools).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,7 +16,7 @@ command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-tools=${SMARTHOST_TOOLS_DIR:-$root/../smarthost-tools}
+tools=${SMARTHOST_TOOLS_DIR:-$target/tools}
 export PATH="$tools/bin:$PATH"
 if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
   cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --root "$tools" --quiet
