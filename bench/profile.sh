@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where smarthost spends its CPU while relaying a burst: perf samples (cpu-clock, call graphs) of
-# the release build, durable spool, 20 sessions one message per connection into smtp-sink.
+# the `profiling` build (release with debug info: the shipped release build has none), durable spool, 20 sessions one message per connection into smtp-sink.
 # Prints the split by thread and by user/kernel, the hottest functions, and writes folded stacks
 # (and an SVG flame graph when inferno-flamegraph or flamegraph.pl is on the PATH) to OUT.
 #   bench/profile.sh                    # 5000 x 10 KB; OUT=/tmp/smarthost-profile
@@ -28,11 +28,11 @@ source_run() {
     -M bench.harness.test "127.0.0.1:$port" >/dev/null
 }
 
-(cd "$root" && cargo build --release --quiet)
+(cd "$root" && cargo build --profile profiling --quiet)
 . "$here/relay-config.sh"
 relay_config "$work/smarthost.toml" "$port" "$sink_port" "$work/spool"
 /usr/sbin/smtp-sink -u nobody "127.0.0.1:$sink_port" 1024 & pids+=($!)
-SMARTHOST_LOG=warn "$root/target/release/smarthost" run --config "$work/smarthost.toml" 2>"$work/log" &
+SMARTHOST_LOG=warn "${CARGO_TARGET_DIR:-$root/target}/profiling/smarthost" run --config "$work/smarthost.toml" 2>"$work/log" &
 relay=$!; pids+=($relay)
 wait_port "$sink_port"; wait_port "$port"
 source_run 10 200   # warm-up: process start, page cache, pooled upstream connections

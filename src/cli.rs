@@ -1,5 +1,5 @@
 //! Command-line interface (clap): `run`, `check-config`, `queue`, `limits`, `send-test`, `spf`,
-//! `dkim`, `oauth2`, `--version`. Parses arguments only;
+//! `dkim`, `oauth2`, `completions`, `manpage`, `service` (Windows), `--version`. Parses arguments only;
 //! the work is done by the library.
 
 use std::path::PathBuf;
@@ -39,6 +39,9 @@ pub enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// The file to check (the same as --config FILE).
+        #[arg(conflicts_with = "config", value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Look at and act on queued mail, also while the relay runs.
     Queue {
@@ -119,6 +122,37 @@ pub enum Command {
         #[command(subcommand)]
         action: ClusterAction,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff, for `man`).
+    Manpage,
+    /// The Windows service: install (automatic start, restart on failure), uninstall, start,
+    /// stop, status. Configuration in %ProgramData%\smarthost\smarthost.toml.
+    #[cfg(windows)]
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+}
+
+#[cfg(windows)]
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ServiceAction {
+    /// Register the service (automatic start, restart on failure) and create
+    /// %ProgramData%\smarthost with the reference configuration if it has none.
+    Install,
+    /// Stop and remove the service; the configuration and the spool stay.
+    Uninstall,
+    Start,
+    /// Stop the service: sessions and deliveries in flight may finish, the queue stays.
+    Stop,
+    Status,
+    /// Run as the service (the service control manager starts this; not for a console).
+    #[command(hide = true)]
+    Run,
 }
 
 #[derive(Debug, Subcommand)]

@@ -168,13 +168,11 @@ impl Config {
 
     /// A warning when the file is readable by every local user and holds a password.
     pub fn exposed_secrets_warning(&self) -> Option<String> {
-        use std::os::unix::fs::PermissionsExt;
         let names = self.inline_secrets();
         if names.is_empty() {
             return None;
         }
-        let mode = std::fs::metadata(&self.source).ok()?.permissions().mode();
-        (mode & 0o004 != 0).then(|| {
+        world_readable(&self.source)?.then(|| {
             format!(
                 "warning: {} is readable by every user on this machine and holds the password of upstream {}; \
                  run `chmod 600 {}` or use password_env / password_file",
@@ -309,6 +307,22 @@ impl Upstream {
         ups.iter()
             .find(|u| u.default)
             .or_else(|| (ups.len() == 1).then(|| &ups[0]))
+    }
+}
+
+/// Whether every local user may read `path` (Unix mode bits). Windows: not known (`None`); there
+/// the file takes the ACL of %ProgramData%\smarthost (SYSTEM and Administrators).
+fn world_readable(path: &Path) -> Option<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        Some(mode & 0o004 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 

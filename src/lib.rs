@@ -36,6 +36,7 @@ pub mod diagnose;
 pub mod dkim;
 pub mod dsn;
 pub mod envelope;
+pub mod fsutil;
 pub mod graph;
 pub mod listener;
 pub mod live;

@@ -2,6 +2,11 @@
 
 #[path = "cli.rs"]
 mod cli;
+#[path = "platform.rs"]
+mod platform;
+#[cfg(windows)]
+#[path = "winservice.rs"]
+mod winservice;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,29 +21,32 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SMARTHOST_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        // Client and upstream text is escaped: it must not be able to forge a log line.
-        cli::LogFormat::Human => logs
-            .fmt_fields(smarthost::maillog::human_fields())
-            .finish()
-            .with(smarthost::console::journal::Layer)
-            .init(),
-        cli::LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .finish()
-            .with(smarthost::console::journal::Layer)
-            .init(),
+    #[cfg(windows)]
+    if let Some(Command::Service {
+        action: cli::ServiceAction::Run,
+    }) = cli.command
+    {
+        // The service logs to a file beside its configuration, not to a console.
+        return winservice::run_service(cli.log_format);
     }
+    // Under systemd the journal stamps each line itself: no second timestamp, no colours.
+    init_logs(cli.log_format, platform::logs_to_journal(), std::io::stderr);
     let result = match cli.command.unwrap_or(Command::Run { config: None }) {
         Command::Run { config } => run(config.as_deref()),
-        Command::CheckConfig { config } => return check_config(config.as_deref()),
+        Command::CheckConfig { config, file } => {
+            return check_config(config.or(file).as_deref());
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "smarthost", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Manpage => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+            .context("writing the manual page"),
+        #[cfg(windows)]
+        Command::Service { action } => winservice::command(action),
         Command::Queue { config, action } => queue(config.as_deref(), action),
         Command::Limits { config, action } => limits(config.as_deref(), action),
         Command::Cluster { config, action } => match action {
@@ -86,6 +94,73 @@ fn main() -> ExitCode {
             eprintln!("smarthost: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logging to `writer`; `bare` leaves out the timestamp and colours (the journal adds its own).
+pub(crate) fn init_logs<W>(format: cli::LogFormat, bare: bool, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMARTHOST_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(!bare)
+        .with_writer(writer);
+    // Client and upstream text is escaped: it must not be able to forge a log line.
+    // Every mail-log event is also kept for the console's journal.
+    let journal = smarthost::console::journal::Layer;
+    match (format, bare) {
+        (cli::LogFormat::Human, false) => logs
+            .fmt_fields(smarthost::maillog::human_fields())
+            .finish()
+            .with(journal)
+            .init(),
+        (cli::LogFormat::Human, true) => logs
+            .without_time()
+            .fmt_fields(smarthost::maillog::human_fields())
+            .finish()
+            .with(journal)
+            .init(),
+        (cli::LogFormat::Json, false) => logs
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(journal)
+            .init(),
+        (cli::LogFormat::Json, true) => logs
+            .without_time()
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(journal)
+            .init(),
+    }
+}
+
+/// SIGHUP: the configuration file again, applied without a restart; a file with errors is
+/// not applied (each error logged with file, line and key) and the running one stays.
+async fn reload_config(relay: &smarthost::Relay, path: Option<&Path>) {
+    let Some(path) = path else {
+        return;
+    };
+    let config = match Config::load_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("SIGHUP: the configuration was not applied:\n{e}");
+            return;
+        }
+    };
+    match relay.reload(config).await {
+        Ok(notes) => {
+            tracing::info!("SIGHUP: configuration reloaded from {}", path.display());
+            for n in notes {
+                tracing::warn!("SIGHUP: {n}");
+            }
+        }
+        Err(e) => tracing::error!("SIGHUP: the configuration was not applied: {e}"),
     }
 }
 
@@ -168,30 +243,6 @@ where
             eprintln!("smarthost: {e:#}");
             ExitCode::from(2)
         }
-    }
-}
-
-/// SIGHUP: the configuration file again, applied without a restart; a file with errors is
-/// not applied (each error logged with file, line and key) and the running one stays.
-async fn reload(relay: &smarthost::Relay, path: Option<&Path>) {
-    let Some(path) = path else {
-        return;
-    };
-    let config = match smarthost::config::Config::load_file(path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("SIGHUP: the configuration was not applied:\n{e}");
-            return;
-        }
-    };
-    match relay.reload(config).await {
-        Ok(notes) => {
-            tracing::info!("SIGHUP: configuration reloaded from {}", path.display());
-            for n in notes {
-                tracing::warn!("SIGHUP: {n}");
-            }
-        }
-        Err(e) => tracing::error!("SIGHUP: the configuration was not applied: {e}"),
     }
 }
 
@@ -327,20 +378,11 @@ fn cluster_status(path: Option<&Path>) -> anyhow::Result<()> {
 
 fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let config = load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(w) = config.exposed_secrets_warning() {
-        tracing::warn!("{w}");
-    }
-    // Queued mail and delivered files hold payslips and invoices: nobody else may read them.
-    // SAFETY: umask only changes this process's file creation mask.
-    unsafe {
-        libc::umask(0o077);
-    }
     if path.is_none() {
         tracing::info!(
             "no --config given: embedded default (127.0.0.1:2525, mail goes to ./outbox/)"
         );
     }
-    raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -348,53 +390,44 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
     runtime.block_on(async {
         // Handlers first: a SIGTERM that arrives while the relay starts must still stop it
         // gracefully, not kill it with the default action.
-        let stop = stop_signal()?;
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("SIGHUP handler")?;
-        let relay = smarthost::Relay::start(config).await?;
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => break,
-                _ = hangup.recv() => {
-                    match relay.reload_tls() {
-                        Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
-                        Err(e) => tracing::error!("SIGHUP: {e}; the certificate in use stays"),
-                    }
-                    reload(&relay, path).await;
+        let stop = platform::stop_signal()?;
+        serve(config, path, stop, || {}).await
+    })
+}
+
+/// Runs the relay until `stop` completes, then drains it. Tells the service manager when it is
+/// ready (listeners bound, spool open; then `ready` runs) and when it stops.
+pub(crate) async fn serve(
+    config: Config,
+    path: Option<&Path>,
+    stop: impl std::future::Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> anyhow::Result<()> {
+    if let Some(w) = config.exposed_secrets_warning() {
+        tracing::warn!("{w}");
+    }
+    platform::prepare_process();
+    let mut reload = platform::Reload::install()?;
+    let relay = smarthost::Relay::start(config).await?;
+    platform::notify(platform::State::Ready);
+    ready();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = reload.recv() => {
+                platform::notify(platform::State::Reloading);
+                match relay.reload_tls() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                    Err(e) => tracing::error!("SIGHUP: {e}; the certificate in use stays"),
                 }
+                reload_config(&relay, path).await;
+                platform::notify(platform::State::Ready);
             }
         }
-        tracing::info!("shutting down");
-        relay.shutdown().await;
-        Ok(())
-    })
-}
-
-/// Installs the SIGTERM and SIGINT handlers now; the future completes on the first signal.
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-    })
-}
-
-/// Many concurrent sessions need many descriptors; the soft limit is often 1024.
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
+    tracing::info!("shutting down");
+    platform::notify(platform::State::Stopping);
+    relay.shutdown().await;
+    Ok(())
 }

@@ -153,25 +153,22 @@ pub fn dkim_keygen(
     selector: &str,
 ) -> Result<String, String> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
     let pem = dkim::generate(algorithm, bits).map_err(|e| e.to_string())?;
     let key = dkim::Key::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .map_err(|e| {
-            format!(
-                "cannot create {}: {e}{}",
-                out.display(),
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    " (an existing key is never overwritten: move it away first)"
-                } else {
-                    ""
-                }
-            )
-        })?;
+    let mut file =
+        crate::fsutil::private_file(std::fs::OpenOptions::new().write(true).create_new(true))
+            .open(out)
+            .map_err(|e| {
+                format!(
+                    "cannot create {}: {e}{}",
+                    out.display(),
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        " (an existing key is never overwritten: move it away first)"
+                    } else {
+                        ""
+                    }
+                )
+            })?;
     file.write_all(pem.as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;

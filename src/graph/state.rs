@@ -58,9 +58,8 @@ fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    // The rename is durable once the directory is.
-    std::fs::File::open(dir)?.sync_all()
+    drop(f);
+    crate::fsutil::rename_durable(&tmp, path)
 }
 
 /// Names from the configuration and queue ids become file names: letters, digits, `-`, `_`.

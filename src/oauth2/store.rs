@@ -81,7 +81,6 @@ pub fn load(path: &Path) -> std::io::Result<TokenState> {
 }
 
 pub fn save(path: &Path, state: &TokenState) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -93,24 +92,23 @@ pub fn save(path: &Path, state: &TokenState) -> std::io::Result<()> {
             .and_then(|n| n.to_str())
             .unwrap_or("oauth2")
     ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = crate::fsutil::private_file(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+    )
+    .open(&tmp)?;
     let body = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
     f.write_all(&body)?;
     f.sync_all()?;
     drop(f);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    crate::fsutil::rename_durable(&tmp, path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_saved_state_reads_back_and_is_private() {
@@ -123,8 +121,12 @@ mod tests {
         };
         save(&p, &s).unwrap();
         assert_eq!(load(&p).unwrap(), s);
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
     }
 
     #[test]

@@ -43,11 +43,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SpoolError + '_ {
 pub(super) fn open(dir: &Path) -> Result<Opened, SpoolError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     // The queue holds every message: only the relay's own user may enter the directory.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_err(dir))?;
-    }
+    crate::fsutil::private_dir(dir).map_err(io_err(dir))?;
     let lock = lock_dir(dir)?;
     let path = dir.join(DB_FILE);
     let writer = match open_db(&path) {
@@ -161,9 +157,7 @@ fn move_aside(dir: &Path, path: &Path) -> Result<PathBuf, SpoolError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    crate::fsutil::sync_dir(dir).map_err(io_err(dir))
 }
 
 /// Rows whose envelope cannot be decoded are moved to the `corrupt` table and reported, so one

@@ -45,7 +45,6 @@ pub fn write(
     let json = serde_json::to_vec_pretty(&sub).map_err(std::io::Error::other)?;
     durable_write(&dir.join(format!("{name}.json")), &json)?;
     durable_write(&eml, &content)?;
-    std::fs::File::open(dir)?.sync_all()?;
     Ok(eml)
 }
 
@@ -54,5 +53,6 @@ fn durable_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    drop(f);
+    crate::fsutil::rename_durable(&tmp, path)
 }
