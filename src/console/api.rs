@@ -241,6 +241,7 @@ async fn blacklist(
     }
     let q = s.q.to_lowercase();
     let list: Vec<String> = edits::blacklist_entries(&c)
+        .await
         .into_iter()
         .filter(|e| q.is_empty() || e.to_lowercase().contains(&q))
         .collect();
@@ -273,7 +274,7 @@ async fn blacklist_change(c: Shared, headers: HeaderMap, entry: String, add: boo
         return r;
     }
     match edits::blacklist(&c, &entry, add).await {
-        Ok(()) => Json(edits::blacklist_entries(&c)).into_response(),
+        Ok(()) => Json(edits::blacklist_entries(&c).await).into_response(),
         Err(e) => fail(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
 }

@@ -54,10 +54,8 @@ pub async fn blacklist_file(c: &Console) -> Result<PathBuf, EditError> {
     }
     let path = config.spool.dir.join("blacklist.txt");
     if !path.exists() {
-        write_atomically(
-            &path,
-            b"# liste noire: one entry a line (user@domain, @domain, *.domain)\n",
-        )?;
+        let header = b"# liste noire: one entry a line (user@domain, @domain, *.domain)\n";
+        write_atomically(path.clone(), header.to_vec(), false).await?;
     }
     let shown = path.display().to_string();
     edit(c, |doc| {
@@ -77,7 +75,7 @@ pub async fn blacklist(c: &Console, entry: &str, add: bool) -> Result<(), EditEr
         )));
     }
     let path = blacklist_file(c).await?;
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = tokio::fs::read_to_string(&path).await.unwrap_or_default();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let present = lines.iter().any(|l| l.trim().eq_ignore_ascii_case(&entry));
     match (add, present) {
@@ -87,18 +85,19 @@ pub async fn blacklist(c: &Console, entry: &str, add: bool) -> Result<(), EditEr
     }
     let mut out = lines.join("\n");
     out.push('\n');
-    write_atomically(&path, out.as_bytes())?;
+    write_atomically(path, out.into_bytes(), false).await?;
     // The policy re-reads the file by itself; a reload makes it immediate.
     c.live.reload((*c.live.config()).clone()).await?;
     Ok(())
 }
 
 /// The entries of the blacklist file, comments left out.
-pub fn blacklist_entries(c: &Console) -> Vec<String> {
+pub async fn blacklist_entries(c: &Console) -> Vec<String> {
     let Some(f) = c.live.config().policy.blacklist.file.clone() else {
         return Vec::new();
     };
-    std::fs::read_to_string(f)
+    tokio::fs::read_to_string(f)
+        .await
         .unwrap_or_default()
         .lines()
         .map(str::trim)
@@ -117,7 +116,7 @@ async fn edit(
     let text = if embedded {
         c.embedded_text()
     } else {
-        std::fs::read_to_string(&path)?
+        tokio::fs::read_to_string(&path).await?
     };
     let mut doc: DocumentMut = text
         .parse()
@@ -128,8 +127,7 @@ async fn edit(
     if embedded {
         c.set_embedded_text(new_text);
     } else {
-        std::fs::copy(&path, backup(&path))?;
-        write_atomically(&path, new_text.as_bytes())?;
+        write_atomically(path.clone(), new_text.into_bytes(), true).await?;
     }
     Ok(c.live.reload(new).await?)
 }
@@ -147,7 +145,20 @@ fn backup(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` (keeping the old file as `.bak` when asked) with its fsyncs off the
+/// async workers.
+async fn write_atomically(path: PathBuf, bytes: Vec<u8>, keep_backup: bool) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        if keep_backup {
+            std::fs::copy(&path, backup(&path))?;
+        }
+        write_blocking(&path, &bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+fn write_blocking(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp-console");
     {
         let mut f = std::fs::File::create(&tmp)?;

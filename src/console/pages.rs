@@ -342,6 +342,7 @@ async fn blacklist(
     };
     let needle = q.q.to_lowercase();
     let list: Vec<String> = edits::blacklist_entries(&c)
+        .await
         .into_iter()
         .filter(|e| needle.is_empty() || e.contains(&needle))
         .collect();
