@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::graph_server::{GraphServer, Sent, Step};
@@ -453,7 +452,7 @@ async fn a_dkim_signature_is_made_again_when_graph_needs_other_recipient_headers
     let sent = graph.wait_sent(1, WAIT).await;
     let mime = text(&sent[0]);
     assert_eq!(mime.matches("DKIM-Signature:").count(), 1, "{mime}");
-    let (code, report) = dkim_verify(&sent[0].mime);
+    let (code, report) = common::dkim_verify(&sent[0].mime);
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("result=pass"), "{report}");
 }
@@ -535,25 +534,6 @@ async fn graph_throughput() {
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn dkim_verify(message: &[u8]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p: PathBuf = dir.path().join("m.eml");
-    std::fs::write(&p, message).unwrap();
-    let out = Command::new(root().join("tests/dns/dkim_verify.py"))
-        .args(["--dns", "127.0.0.1:5353"])
-        .arg(&p)
-        .output()
-        .expect("run tests/dns/dkim_verify.py");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// Bytes that look like a PDF and cover every byte value, so any re-encoding would show.

@@ -13,8 +13,6 @@ use std::process::Command;
 use common::scripted::{Seen, next, seven_bit_server};
 use common::{Client, Harness, TestRelay, unique};
 
-const DNS: &str = "127.0.0.1:5353";
-
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
@@ -34,26 +32,6 @@ fn dkim_section() -> String {
     format!(
         "[dkim]\ndomain = \"dkim.smarthost.test\"\nselector = \"rsa\"\nkey_file = \"{}\"\n",
         root().join("tests/dns/keys/rsa.pem").display()
-    )
-}
-
-/// dkimpy's verdict on `message`, with the key from the test DNS.
-fn dkim_verify(message: &[u8]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("m.eml");
-    std::fs::write(&p, message).unwrap();
-    let out = Command::new(root().join("tests/dns/dkim_verify.py"))
-        .args(["--dns", DNS])
-        .arg(&p)
-        .output()
-        .expect("run tests/dns/dkim_verify.py");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
     )
 }
 
@@ -100,7 +78,7 @@ async fn an_8bit_message_reaches_a_7bit_server_converted_and_signed() {
         parsed.body_text(0).unwrap(),
         "Grüße aus Zürich,\r\ndie Lohnabrechnung ist fertig.\r\n"
     );
-    let (code, report) = dkim_verify(&data);
+    let (code, report) = common::dkim_verify(&data);
     assert_eq!(code, 0, "the signature must cover what was sent: {report}");
     assert!(report.contains("result=pass"), "{report}");
 }
@@ -143,7 +121,7 @@ async fn toward_postfix_without_smtputf8_a_utf8_recipient_bounces_5_6_7_and_the_
     );
     let rcpts = got.json["rcpt_to"].as_array().unwrap();
     assert_eq!(rcpts.len(), 1, "only the ASCII recipient: {rcpts:?}");
-    let (code, report) = dkim_verify(&got.data);
+    let (code, report) = common::dkim_verify(&got.data);
     assert_eq!(code, 0, "{report}");
 
     // The UTF-8 recipient: a bounce to the sender, with 5.6.7 and the reason.

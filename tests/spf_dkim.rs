@@ -75,26 +75,6 @@ fn mail(from: &str, to: &str, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Runs dkimpy on `message`; (exit code, its report).
-fn dkim_verify(message: &[u8]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("m.eml");
-    std::fs::write(&p, message).unwrap();
-    let out = Command::new(root().join("tests/dns/dkim_verify.py"))
-        .args(["--dns", DNS])
-        .arg(&p)
-        .output()
-        .expect("run tests/dns/dkim_verify.py");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// Sends one message through `relay` and returns what Postfix's sink got.
 async fn relay_one(relay: &TestRelay, from: &str, header_from: &str) -> common::SinkMessage {
     let to = format!("{}@example.net", unique("spf"));
@@ -417,7 +397,7 @@ async fn rsa_signed_mail_verifies_against_the_published_key() {
         sig.contains("a=rsa-sha256") && sig.contains("c=relaxed/relaxed"),
         "{sig}"
     );
-    let (code, report) = dkim_verify(&got.data);
+    let (code, report) = common::dkim_verify(&got.data);
     assert_eq!(code, 0, "{report}");
     assert!(
         report.contains("d=dkim.smarthost.test s=rsa a=rsa-sha256 result=pass"),
@@ -434,7 +414,7 @@ async fn ed25519_signed_mail_verifies_against_the_published_key() {
     )
     .await;
     let got = relay_one(&relay, "pay@dkim.smarthost.test", "pay@dkim.smarthost.test").await;
-    let (code, report) = dkim_verify(&got.data);
+    let (code, report) = common::dkim_verify(&got.data);
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("a=ed25519-sha256 result=pass"), "{report}");
 }
@@ -449,7 +429,7 @@ async fn a_changed_subject_breaks_the_signature() {
     .await;
     let got = relay_one(&relay, "pay@dkim.smarthost.test", "pay@dkim.smarthost.test").await;
     let text = String::from_utf8_lossy(&got.data).replacen("Subject: ", "Subject: Re: ", 1);
-    let (code, report) = dkim_verify(text.as_bytes());
+    let (code, report) = common::dkim_verify(text.as_bytes());
     assert_eq!(code, 1, "{report}");
 }
 
@@ -472,7 +452,7 @@ async fn signing_comes_after_the_sender_rewrite() {
             .contains("noreply@dkim.smarthost.test"),
         "{h}"
     );
-    let (code, report) = dkim_verify(&got.data);
+    let (code, report) = common::dkim_verify(&got.data);
     assert_eq!(code, 0, "{report}");
 }
 
@@ -507,7 +487,7 @@ async fn an_upstream_dkim_section_replaces_the_global_one() {
         sig.contains("a=ed25519-sha256") && sig.contains("s=ed"),
         "{sig}"
     );
-    assert_eq!(dkim_verify(&got.data).0, 0);
+    assert_eq!(common::dkim_verify(&got.data).0, 0);
 }
 
 // ---- the commands ----

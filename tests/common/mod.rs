@@ -498,3 +498,25 @@ pub async fn say<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, line: 
         .unwrap();
     read_reply(s).await
 }
+
+/// Runs dkimpy (tests/dns/dkim_verify.py) on `message` against the test DNS on 127.0.0.1:5353;
+/// its exit code and report.
+pub fn dkim_verify(message: &[u8]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.eml");
+    std::fs::write(&p, message).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns/dkim_verify.py");
+    let out = std::process::Command::new(script)
+        .args(["--dns", "127.0.0.1:5353"])
+        .arg(&p)
+        .output()
+        .expect("run tests/dns/dkim_verify.py");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
