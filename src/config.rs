@@ -249,7 +249,13 @@ impl Config {
         let cluster = raw
             .cluster
             .and_then(|c| checks::section(c.validate(&server.hostname), "cluster", text, &mut err));
-        let console = checks::section(raw.console.validate(), "console", text, &mut err).flatten();
+        let console = checks::section(
+            raw.console.validate(server.tls.is_some()),
+            "console",
+            text,
+            &mut err,
+        )
+        .flatten();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
