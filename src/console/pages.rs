@@ -211,11 +211,18 @@ async fn queue(
         Err(r) => return r,
     };
     let q = c.spool.list().await.unwrap_or_default();
-    let rows: Vec<serde_json::Value> = queue::filtered(q, &f)
+    let rows: Vec<serde_json::Value> = queue::filtered(q, &f, &queue::default_upstream(&c))
         .iter()
         .map(queue::entry_json)
         .collect();
-    page(views::queue(&ctx, &f, &rows))
+    let names: Vec<String> = c
+        .live
+        .config()
+        .upstreams
+        .iter()
+        .map(|u| u.name.clone())
+        .collect();
+    page(views::queue(&ctx, &f, &names, &rows))
 }
 
 async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
