@@ -120,9 +120,27 @@ pub fn notice(
         return None;
     }
     let id = new_queue_id();
-    let boundary = format!("{id}/{hostname}");
-    let date = now.format("%a, %d %b %Y %H:%M:%S %z");
     let mut human = String::new();
+    let mut report = report_fields(msg, hostname);
+    for f in &due {
+        recipient_fields(kind, f, &env.recipients[f.index], &mut human, &mut report);
+    }
+    let texts = Texts {
+        human,
+        report,
+        date: now.format("%a, %d %b %Y %H:%M:%S %z").to_string(),
+    };
+    let body = compose(kind, msg, &id, hostname, &texts);
+    Some(NewMessage {
+        id,
+        envelope: notice_envelope(env),
+        body,
+    })
+}
+
+/// The per-message fields of the delivery report (RFC 3464 section 2.2).
+fn report_fields(msg: &StoredMessage, hostname: &str) -> String {
+    let env = &msg.envelope;
     let mut report = format!(
         "Reporting-MTA: dns; {hostname}\r\nX-Smarthost-Queue-ID: {}\r\n",
         msg.id
@@ -136,32 +154,54 @@ pub fn notice(
             arrival.format("%a, %d %b %Y %H:%M:%S +0000")
         ));
     }
-    for f in &due {
-        let r = &env.recipients[f.index];
-        let why = if f.expired {
-            format!("gave up after retrying: {}", f.reply)
-        } else {
-            f.reply.to_string()
-        };
-        human.push_str(&format!("<{}>: {}\r\n", field(&r.address), one_line(&why)));
-        report.push_str(&format!(
-            "\r\nFinal-Recipient: rfc822; {}\r\n",
-            field(&r.address)
-        ));
-        if let Some(o) = &r.orcpt {
-            report.push_str(&format!("Original-Recipient: rfc822; {}\r\n", field(o)));
-        }
-        let status = match kind {
-            Kind::Failed => status_of(f.reply, f.expired),
-            Kind::Delayed => "4.4.7".into(),
-            Kind::Relayed => "2.0.0".into(),
-        };
-        report.push_str(&format!(
-            "Action: {}\r\nStatus: {status}\r\n",
-            kind.action()
-        ));
-        report.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", one_line(f.reply)));
+    report
+}
+
+/// One recipient: its line for people and its per-recipient report fields (section 2.3).
+fn recipient_fields(
+    kind: Kind,
+    f: &Failure,
+    r: &Recipient,
+    human: &mut String,
+    report: &mut String,
+) {
+    let why = if f.expired {
+        format!("gave up after retrying: {}", f.reply)
+    } else {
+        f.reply.to_string()
+    };
+    human.push_str(&format!("<{}>: {}\r\n", field(&r.address), one_line(&why)));
+    report.push_str(&format!(
+        "\r\nFinal-Recipient: rfc822; {}\r\n",
+        field(&r.address)
+    ));
+    if let Some(o) = &r.orcpt {
+        report.push_str(&format!("Original-Recipient: rfc822; {}\r\n", field(o)));
     }
+    let status = match kind {
+        Kind::Failed => status_of(f.reply, f.expired),
+        Kind::Delayed => "4.4.7".into(),
+        Kind::Relayed => "2.0.0".into(),
+    };
+    report.push_str(&format!(
+        "Action: {}\r\nStatus: {status}\r\n",
+        kind.action()
+    ));
+    report.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", one_line(f.reply)));
+}
+
+/// The texts a notice is made of, besides the original message.
+struct Texts {
+    human: String,
+    report: String,
+    date: String,
+}
+
+/// The multipart/report: the words for people, the report, and the original (or its headers,
+/// unless RET=FULL).
+fn compose(kind: Kind, msg: &StoredMessage, id: &str, hostname: &str, t: &Texts) -> Vec<u8> {
+    let env = &msg.envelope;
+    let boundary = format!("{id}/{hostname}");
     let original = &msg.body[..];
     let (returned_type, returned) = match env.ret {
         Some(Ret::Full) => ("message/rfc822", original),
@@ -186,6 +226,9 @@ pub fn notice(
         to = field(&env.mail_from),
         subject = kind.subject(),
         text = kind.text(),
+        date = t.date,
+        human = t.human,
+        report = t.report,
     )
     .into_bytes();
     body.extend_from_slice(returned);
@@ -193,7 +236,12 @@ pub fn notice(
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let envelope = Envelope {
+    body
+}
+
+/// A notice goes from the null sender to the original sender, asking for no notice back.
+fn notice_envelope(env: &Envelope) -> Envelope {
+    Envelope {
         mail_from: String::new(),
         body: crate::envelope::BodyType::EightBitMime,
         smtputf8: false,
@@ -206,8 +254,7 @@ pub fn notice(
         }],
         upstream: env.upstream.clone(),
         client: None,
-    };
-    Some(NewMessage { id, envelope, body })
+    }
 }
 
 /// A value from the envelope as it may appear in a notice field: control characters (which a
@@ -239,245 +286,9 @@ fn one_line(s: &str) -> String {
 mod injection_tests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spool::RcptState;
-    use std::sync::Arc;
-
-    pub(super) fn msg(from: &str, notify: Option<Notify>, ret: Option<Ret>) -> StoredMessage {
-        StoredMessage {
-            id: "ORIG1".into(),
-            created: 1_790_000_000,
-            envelope: Envelope {
-                mail_from: from.into(),
-                body: Default::default(),
-                smtputf8: false,
-                ret,
-                envid: Some("env-42".into()),
-                recipients: vec![
-                    Recipient {
-                        address: "bad@y.test".into(),
-                        orcpt: Some("orig@y.test".into()),
-                        notify,
-                    },
-                    Recipient {
-                        address: "ok@y.test".into(),
-                        orcpt: None,
-                        notify: None,
-                    },
-                ],
-                upstream: Some("isp".into()),
-                client: None,
-            },
-            rcpts: vec![RcptState::Pending { last_reply: None }; 2],
-            body: Arc::new(b"Subject: payslip\r\nFrom: a@x.test\r\n\r\nsecret body\r\n".to_vec()),
-            attempts: 1,
-            warned: false,
-        }
-    }
-
-    pub(super) fn now() -> chrono::DateTime<chrono::FixedOffset> {
-        chrono::DateTime::parse_from_rfc2822("Tue, 24 Nov 2026 10:00:00 +0000").unwrap()
-    }
-
-    const REPLY: &str = "550 5.1.1 <bad@y.test>: Recipient address rejected: User unknown";
-
-    /// The bounce for recipient 0 refused with [`REPLY`].
-    fn bounce_of(m: &StoredMessage, host: &str) -> Option<NewMessage> {
-        failure_notice(
-            m,
-            &[Failure {
-                index: 0,
-                reply: REPLY,
-                expired: false,
-            }],
-            host,
-            now(),
-        )
-    }
-
-    #[test]
-    fn bounce_is_a_multipart_report_from_the_null_sender_to_the_original_sender() {
-        let m = msg("payroll@x.test", None, None);
-        let n = bounce_of(&m, "relay.test").unwrap();
-        assert_eq!(n.envelope.mail_from, "");
-        assert_eq!(n.envelope.recipients[0].address, "payroll@x.test");
-        assert_eq!(n.envelope.upstream.as_deref(), Some("isp"));
-        let text = String::from_utf8(n.body).unwrap();
-        assert!(text.contains("Content-Type: multipart/report; report-type=delivery-status;"));
-        assert!(text.contains("Reporting-MTA: dns; relay.test\r\n"));
-        assert!(text.contains("Original-Envelope-Id: env-42\r\n"));
-        assert!(text.contains("Final-Recipient: rfc822; bad@y.test\r\nOriginal-Recipient: rfc822; orig@y.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"));
-        assert!(text.contains(&format!("Diagnostic-Code: smtp; {REPLY}\r\n")));
-        assert!(
-            text.contains(&format!("<bad@y.test>: {REPLY}")),
-            "the human part quotes the reply"
-        );
-        // RET=HDRS is the default: headers only, never the body.
-        assert!(text.contains("Content-Type: text/rfc822-headers\r\n\r\nSubject: payslip\r\n"));
-        assert!(!text.contains("secret body"));
-        assert!(!text.contains("ok@y.test"));
-    }
-
-    #[test]
-    fn ret_full_returns_the_whole_message() {
-        let m = msg("payroll@x.test", None, Some(Ret::Full));
-        let n = bounce_of(&m, "relay.test").unwrap();
-        let text = String::from_utf8(n.body).unwrap();
-        assert!(text.contains("Content-Type: message/rfc822\r\n\r\nSubject: payslip"));
-        assert!(text.contains("secret body"));
-    }
-
-    #[test]
-    fn null_sender_never_gets_a_bounce() {
-        let m = msg("", None, None);
-        assert!(
-            failure_notice(
-                &m,
-                &[Failure {
-                    index: 0,
-                    reply: REPLY,
-                    expired: false
-                }],
-                "relay.test",
-                now()
-            )
-            .is_none()
-        );
-    }
-
-    #[test]
-    fn notify_never_or_success_only_suppresses_the_bounce() {
-        for n in [
-            Notify::Never,
-            Notify::On {
-                success: true,
-                failure: false,
-                delay: true,
-            },
-        ] {
-            let m = msg("payroll@x.test", Some(n), None);
-            assert!(
-                failure_notice(
-                    &m,
-                    &[Failure {
-                        index: 0,
-                        reply: REPLY,
-                        expired: false
-                    }],
-                    "r",
-                    now()
-                )
-                .is_none()
-            );
-        }
-    }
-
-    #[test]
-    fn expiry_reports_status_4_4_7() {
-        assert_eq!(status_of("451 4.3.0 try later", true), "4.4.7");
-        assert_eq!(status_of("554 no enhanced code here", false), "5.0.0");
-        assert_eq!(status_of(REPLY, false), "5.1.1");
-    }
-}
+#[path = "dsn/tests.rs"]
+mod tests;
 
 #[cfg(test)]
-mod notice_tests {
-    use super::*;
-    use crate::spool::RcptState;
-    use std::sync::Arc;
-
-    fn msg(notify: Option<Notify>) -> StoredMessage {
-        StoredMessage {
-            id: "Q".into(),
-            created: 0,
-            envelope: Envelope {
-                mail_from: "s@x.test".into(),
-                body: Default::default(),
-                smtputf8: false,
-                ret: None,
-                envid: None,
-                recipients: vec![Recipient {
-                    address: "r@y.test".into(),
-                    orcpt: None,
-                    notify,
-                }],
-                upstream: None,
-                client: None,
-            },
-            rcpts: vec![RcptState::Pending { last_reply: None }],
-            body: Arc::new(b"Subject: s\r\n\r\nb\r\n".to_vec()),
-            attempts: 0,
-            warned: false,
-        }
-    }
-
-    fn now() -> chrono::DateTime<chrono::FixedOffset> {
-        chrono::DateTime::parse_from_rfc2822("Tue, 24 Nov 2026 10:00:00 +0000").unwrap()
-    }
-
-    #[test]
-    fn notices_follow_notify_and_the_rfc_3461_defaults() {
-        let item = [Failure {
-            index: 0,
-            reply: "451 4.3.0 later",
-            expired: false,
-        }];
-        let on = |s, f, d| {
-            Some(Notify::On {
-                success: s,
-                failure: f,
-                delay: d,
-            })
-        };
-        let table = [
-            (Kind::Delayed, None, true),
-            (Kind::Delayed, on(false, true, false), false),
-            (Kind::Delayed, on(false, false, true), true),
-            (Kind::Relayed, None, false),
-            (Kind::Relayed, on(true, false, false), true),
-            (Kind::Failed, Some(Notify::Never), false),
-        ];
-        for (kind, notify, want) in table {
-            let n = notice(kind, &msg(notify), &item, "relay.test", now());
-            assert_eq!(n.is_some(), want, "{kind:?} with {notify:?}");
-        }
-    }
-
-    #[test]
-    fn a_delay_notice_says_delayed_and_a_success_notice_relayed() {
-        let item = [Failure {
-            index: 0,
-            reply: "451 4.3.0 later",
-            expired: false,
-        }];
-        let d = notice(Kind::Delayed, &msg(None), &item, "relay.test", now()).unwrap();
-        let d = String::from_utf8(d.body).unwrap();
-        assert!(
-            d.contains("Action: delayed\r\nStatus: 4.4.7") && d.contains("Subject: Delayed Mail"),
-            "{d}"
-        );
-        let item = [Failure {
-            index: 0,
-            reply: "250 2.0.0 Ok",
-            expired: false,
-        }];
-        let r = notice(
-            Kind::Relayed,
-            &msg(Some(Notify::On {
-                success: true,
-                failure: false,
-                delay: false,
-            })),
-            &item,
-            "r",
-            now(),
-        )
-        .unwrap();
-        assert!(
-            String::from_utf8(r.body)
-                .unwrap()
-                .contains("Action: relayed\r\nStatus: 2.0.0")
-        );
-    }
-}
+#[path = "dsn/notice_tests.rs"]
+mod notice_tests;
