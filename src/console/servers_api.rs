@@ -180,12 +180,17 @@ async fn test(
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<LangQuery>,
-    body: Option<Json<TestInput>>,
+    body: Result<Json<TestInput>, JsonRejection>,
 ) -> Response {
     if let Err(r) = writer(&c, &headers) {
         return r;
     }
-    let input = body.map(|b| b.0).unwrap_or_default();
+    // No body at all: the defaults (connection and login only, the caller's language).
+    let input = match body {
+        Ok(Json(b)) => b,
+        Err(JsonRejection::MissingJsonContentType(_)) => TestInput::default(),
+        Err(e) => return bad_body(e),
+    };
     match tester::run(&c, &name, input, lang(&headers, &q)).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(&e),
