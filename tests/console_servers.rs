@@ -650,3 +650,35 @@ async fn the_form_shows_each_error_beside_its_field_and_a_good_one_saves() {
         "only what differs from the preset: {toml}"
     );
 }
+
+#[tokio::test]
+async fn a_renamed_server_with_a_new_password_keeps_a_single_password_file() {
+    let api = Api::new().await;
+    api.submission_server("sub", "first-password").await;
+    let (status, v) = api
+        .post(
+            "/servers/sub",
+            json!({"name": "sub2", "password": Harness::get().var("HARNESS_SASL_PASS")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["server"]["name"], "sub2");
+    let new = api.secrets().join("sub2.password");
+    assert_eq!(
+        std::fs::read_to_string(&new).unwrap().trim_end(),
+        Harness::get().var("HARNESS_SASL_PASS")
+    );
+    assert!(
+        !api.secrets().join("sub.password").exists(),
+        "the old file went"
+    );
+    let toml = api.toml();
+    assert!(
+        toml.contains(&format!("password_file = \"{}\"", new.display())),
+        "{toml}"
+    );
+    assert!(!toml.contains("first-password"), "{toml}");
+    // The new password is the one the relay uses: the Tester logs in with it.
+    let (_, v) = api.post("/servers/sub2/test", json!({})).await;
+    assert_eq!(v["verdict"]["code"], "ok", "{v}");
+}

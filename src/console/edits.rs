@@ -142,7 +142,7 @@ pub(super) async fn edit_with<E: From<EditError>>(
     beside: Option<Beside>,
 ) -> Result<Vec<String>, E> {
     let _turn = EDITING.lock().await;
-    Ok(edit_locked(c, change, beside).await??)
+    edit_locked(c, change, beside).await?
 }
 
 async fn edit_locked<E>(

@@ -6,6 +6,7 @@
 //! file, or to the preset's when the file leaves it to the preset, leaves the file alone. A
 //! password goes to its own private file (`secrets`), which the table names in `password_file`.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
@@ -16,7 +17,7 @@ use super::secrets;
 use super::servers::{Change, ServerError, ServerInput, Set, field};
 use crate::catalog::{Lang, text};
 use crate::config::presets::{self, Preset};
-use crate::config::{Secret, Transport};
+use crate::config::{Config, Secret, Transport, Upstream};
 
 /// Adds a server; the notes of the reload (what waits for a restart).
 pub async fn create(
@@ -38,7 +39,7 @@ pub async fn create(
         |doc| {
             let list = upstreams(doc, lang)?;
             if ch.default == Some(true) {
-                list.iter_mut().for_each(|t| not_default(t));
+                list.iter_mut().for_each(not_default);
             }
             let mut t = Table::new();
             apply(&mut t, &ch, path.as_deref());
@@ -75,21 +76,30 @@ pub async fn update(
         return Err(exists(&new_name, lang));
     }
     let (path, beside) = password_file(c, &new_name, &ch, lang)?;
-    edits::edit_with(
+    // A renamed server's new password goes to a file of its new name: the old one goes.
+    let replaced = own_file(&config, u).filter(|old| {
+        path.as_deref()
+            .is_some_and(|new| old.as_path() != std::path::Path::new(new))
+    });
+    let notes = edits::edit_with(
         c,
         |doc| {
             let list = upstreams(doc, lang)?;
             let i = position(list, name).ok_or_else(|| unknown(name, lang))?;
             if ch.default == Some(true) {
-                list.iter_mut().for_each(|t| not_default(t));
+                list.iter_mut().for_each(not_default);
             }
             let t = list.get_mut(i).expect("a position just found");
             apply(t, &ch, path.as_deref());
-            Ok(())
+            Ok::<_, ServerError>(())
         },
         beside,
     )
-    .await
+    .await?;
+    if let Some(old) = replaced {
+        let _ = tokio::fs::remove_file(old).await;
+    }
+    Ok(notes)
 }
 
 /// Deletes server `name`, unless it is the default or something still names it (another
@@ -125,13 +135,7 @@ pub async fn delete(c: &Console, name: &str, lang: Lang) -> Result<Vec<String>, 
             &[("name", name), ("by", &by)],
         )));
     }
-    let own_file = match &u.transport {
-        Transport::Smtp(s) => s.credentials.as_ref().and_then(|c| match &c.secret {
-            Secret::File(p) if secrets::is_ours(&config, p) => Some(p.clone()),
-            _ => None,
-        }),
-        _ => None,
-    };
+    let own_file = own_file(&config, u);
     let notes = edits::edit_with(
         c,
         |doc| {
@@ -161,13 +165,24 @@ pub async fn make_default(c: &Console, name: &str, lang: Lang) -> Result<Vec<Str
         |doc| {
             let list = upstreams(doc, lang)?;
             let i = position(list, name).ok_or_else(|| unknown(name, lang))?;
-            list.iter_mut().for_each(|t| not_default(t));
+            list.iter_mut().for_each(not_default);
             put(list.get_mut(i).expect("just found"), "default", true);
             Ok::<_, ServerError>(())
         },
         None,
     )
     .await
+}
+
+/// The password file the console made for `u`, if its password is in one.
+fn own_file(config: &Config, u: &Upstream) -> Option<PathBuf> {
+    match &u.transport {
+        Transport::Smtp(s) => s.credentials.as_ref().and_then(|c| match &c.secret {
+            Secret::File(p) if secrets::is_ours(config, p) => Some(p.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
 }
 
 fn unknown(name: &str, lang: Lang) -> ServerError {
