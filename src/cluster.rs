@@ -127,7 +127,7 @@ pub fn share(limits: &ProviderLimits, nodes: usize) -> ProviderLimits {
                 .windows
                 .iter()
                 .map(|w| {
-                    let mut w = w.clone();
+                    let mut w = *w;
                     w.limit = part(w.limit);
                     w
                 })

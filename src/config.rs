@@ -98,6 +98,9 @@ pub struct AdminConfig {
     pub listen: Option<SocketAddr>,
 }
 
+/// An upstream with provider limits: its name, its limits, its preset's name.
+pub type LimitedUpstream<'a> = (&'a str, ProviderLimits, Option<&'static str>);
+
 impl Config {
     /// Reads and validates `path`. Relative paths inside the file stay relative to the working
     /// directory, as with Postfix's `main.cf`.
@@ -137,7 +140,7 @@ impl Config {
     pub fn limited_upstreams(
         &self,
         name: Option<&str>,
-    ) -> Result<Vec<(&str, ProviderLimits, Option<&'static str>)>, String> {
+    ) -> Result<Vec<LimitedUpstream<'_>>, String> {
         let found: Vec<_> = self
             .upstreams
             .iter()
@@ -249,7 +252,13 @@ impl Config {
         let cluster = raw
             .cluster
             .and_then(|c| checks::section(c.validate(&server.hostname), "cluster", text, &mut err));
-        let console = checks::section(raw.console.validate(), "console", text, &mut err).flatten();
+        let console = checks::section(
+            raw.console.validate(server.tls.is_some()),
+            "console",
+            text,
+            &mut err,
+        )
+        .flatten();
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }

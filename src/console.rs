@@ -17,6 +17,7 @@
 //! | `pages` | the HTML pages (maud), their texts from the message catalog |
 //! | `queue` | the queue by state and filter, one message, the actions on it |
 //! | `journal` | the last mail-log events and the hourly counts of the last day |
+//! | `tls` | HTTPS beyond loopback: the handshakes, bounded in time and number |
 
 mod api;
 pub mod auth;
@@ -29,6 +30,7 @@ mod server_edits;
 mod servers;
 mod servers_api;
 mod tester;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +52,8 @@ pub struct Console {
     pub spool: Spool,
     pub metrics: Arc<Metrics>,
     pub auth: auth::Auth,
+    /// Served over TLS: the session cookie is marked `Secure`.
+    pub secure: bool,
     /// The embedded default's text after console edits (it has no file).
     pub embedded: std::sync::Mutex<Option<String>>,
 }
@@ -63,20 +67,29 @@ pub enum Caller {
     Token,
 }
 
+/// Where the console listens: plain HTTP on loopback, or HTTPS.
+pub enum Listening {
+    Plain(tokio::net::TcpListener),
+    Tls(tls::TlsListener),
+}
+
 /// Serves until `shutdown` flips.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    console: Shared,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listening: Listening, console: Shared, mut shutdown: watch::Receiver<bool>) {
+    use axum::serve::ListenerExt;
     let app = router(console).into_make_service_with_connect_info::<SocketAddr>();
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-    {
+    let served = match listening {
+        Listening::Plain(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
+        // `tap_io` gives the TLS listener the peer address (ConnectInfo) the login ban needs.
+        Listening::Tls(l) => {
+            axum::serve(l.tap_io(|_| ()), app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    };
+    if let Err(e) = served {
         tracing::error!("console: {e}");
     }
 }

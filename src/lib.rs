@@ -108,28 +108,17 @@ pub struct Relay {
 /// its port is taken the relay still starts (and says so); a configured one must bind.
 async fn start_console(
     config: &Arc<Config>,
-    live: &Arc<live::Live>,
-    spool: &Spool,
-    metrics: &Arc<metrics::Metrics>,
+    parts: (&Arc<live::Live>, &Spool, &Arc<metrics::Metrics>),
+    server_tls: Option<&Arc<tls::ServerTls>>,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<(Option<SocketAddr>, Option<String>), StartError> {
     let Some(cfg) = &config.console else {
         return Ok((None, None));
     };
-    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
-        Ok(l) => l,
-        Err(e) if config.source == std::path::Path::new("<embedded default>") => {
-            tracing::warn!("console not started: {}: {e}", cfg.listen);
-            return Ok((None, None));
-        }
-        Err(source) => {
-            return Err(StartError::Admin {
-                addr: cfg.listen,
-                source,
-            });
-        }
+    let Some((listening, addr)) = bind_console(config, cfg, server_tls).await? else {
+        return Ok((None, None));
     };
-    let addr = listener.local_addr().unwrap_or(cfg.listen);
+    let scheme = if cfg.tls { "https" } else { "http" };
     let auth = console::auth::Auth::new(
         cfg.password_hash.clone(),
         cfg.password_hash.is_none(),
@@ -138,20 +127,51 @@ async fn start_console(
     );
     let link = auth
         .one_time()
-        .map(|t| format!("http://{addr}/login/once?token={t}"));
+        .map(|t| format!("{scheme}://{addr}/login/once?token={t}"));
+    let (live, spool, metrics) = parts;
     let state = Arc::new(console::Console {
         live: live.clone(),
         spool: spool.clone(),
         metrics: metrics.clone(),
         auth,
+        secure: cfg.tls,
         embedded: Default::default(),
     });
-    tokio::spawn(console::serve(listener, state, shutdown.clone()));
+    tokio::spawn(console::serve(listening, state, shutdown.clone()));
     match &link {
-        Some(l) => tracing::info!("console on http://{addr}/ ; log in once with {l}"),
-        None => tracing::info!("console on http://{addr}/"),
+        Some(l) => tracing::info!("console on {scheme}://{addr}/ ; log in once with {l}"),
+        None => tracing::info!("console on {scheme}://{addr}/"),
     }
     Ok((Some(addr), link))
+}
+
+/// The console's socket, wrapped in TLS when it serves HTTPS (the configuration guarantees the
+/// `[server]` certificate then). `None`: the embedded default's port is taken.
+async fn bind_console(
+    config: &Config,
+    cfg: &config::ConsoleConfig,
+    server_tls: Option<&Arc<tls::ServerTls>>,
+) -> Result<Option<(console::Listening, SocketAddr)>, StartError> {
+    let bind_error = |source| StartError::Admin {
+        addr: cfg.listen,
+        source,
+    };
+    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+        Ok(l) => l,
+        Err(e) if config.source == std::path::Path::new("<embedded default>") => {
+            tracing::warn!("console not started: {}: {e}", cfg.listen);
+            return Ok(None);
+        }
+        Err(source) => return Err(bind_error(source)),
+    };
+    let addr = listener.local_addr().unwrap_or(cfg.listen);
+    let listening = match (cfg.tls, server_tls) {
+        (true, Some(tls)) => console::Listening::Tls(
+            console::tls::TlsListener::new(listener, tls.clone()).map_err(bind_error)?,
+        ),
+        _ => console::Listening::Plain(listener),
+    };
+    Ok(Some((listening, addr)))
 }
 
 /// How long a stopping relay waits for sessions in DATA and deliveries in flight.
@@ -234,8 +254,13 @@ impl Relay {
             None => None,
         };
         let live = Arc::new(live::Live::new(config.clone(), policy, delivery.clone()));
-        let (console_addr, console_link) =
-            start_console(&config, &live, &spool, &metrics, &shutdown_rx).await?;
+        let (console_addr, console_link) = start_console(
+            &config,
+            (&live, &spool, &metrics),
+            tls.as_ref(),
+            &shutdown_rx,
+        )
+        .await?;
         let listener = listener::Listener::bind(&s.listen, &s.listen_tls)?;
         let local_addrs = listener.local_addrs();
         let tls_addrs = listener.tls_addrs();

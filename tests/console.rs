@@ -359,6 +359,38 @@ async fn queue_actions_hold_retry_and_delete_a_message() {
 }
 
 #[tokio::test]
+async fn the_queue_is_filtered_by_upstream_and_names_each_messages_upstream() {
+    let r = relay("").await;
+    let (cookie, _) = login(&r).await;
+    let (mut c, _) = Client::connect(r.addr()).await;
+    let to = format!("tempfail-{}@example.net", unique("up"));
+    let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
+    let reply = c
+        .send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
+        .await;
+    let id = common::queue_id(&reply);
+    r.wait_queue("queued", |q| q.iter().any(|e| e.id == id))
+        .await;
+    let harness = get(&r, &cookie, "/api/v1/queue?upstream=harness").await;
+    let rows: serde_json::Value = serde_json::from_str(&harness).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} under harness: {harness}"));
+    assert_eq!(row["upstream"], "harness", "routed by default to harness");
+    let other = get(&r, &cookie, "/api/v1/queue?upstream=secretive").await;
+    assert!(!other.contains(&id), "{id} under secretive: {other}");
+    let page = get(&r, &cookie, "/queue?upstream=secretive").await;
+    assert!(!page.contains(&id), "the page filters too");
+    assert!(
+        page.contains("<option value=\"secretive\" selected"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
 async fn a_bearer_token_made_in_the_console_drives_the_api_without_a_session() {
     let r = relay("").await;
     let (cookie, csrf) = login(&r).await;

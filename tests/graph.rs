@@ -352,7 +352,8 @@ async fn a_401_drops_the_token_and_succeeds_with_a_fresh_one() {
 /// 403 and 404 are the admin's to fix: the mail stays queued, never bounces.
 #[tokio::test]
 async fn configuration_refusals_keep_the_mail_queued_with_graphs_reason() {
-    let cases: [(&str, fn(&GraphServer, &str)); 3] = [
+    type Refuse = fn(&GraphServer, &str);
+    let cases: [(&str, Refuse); 3] = [
         ("ErrorAccessDenied", |g, id| g.deny_client(id)),
         ("ErrorSendAsDenied", |g, _| g.deny_send_as(MAILBOX)),
         ("ErrorInvalidUser", |_, _| {}),

@@ -4,15 +4,13 @@
 //! issues tokens living a few seconds, rotates refresh tokens and fails on demand.
 
 mod common;
-#[path = "common/token_server.rs"]
-mod token_server;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::token_server::{self, SECRET, TokenServer, USER};
 use common::{Client, Harness, TestRelay, unique};
 use smarthost::spool::RcptState;
-use token_server::{SECRET, TokenServer, USER};
 
 /// A client of the token service with its own scratch directory: the client secret file and,
 /// for refresh-token flows, the grant file.

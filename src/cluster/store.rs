@@ -64,6 +64,9 @@ impl Store {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
+        if !self.may_try() {
+            return None;
+        }
         let conn = self.connection().await?;
         match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
             Ok(Ok(v)) => {
@@ -81,17 +84,24 @@ impl Store {
         }
     }
 
+    /// While the store is down, one call in `RECONNECT_EVERY` probes it and the others answer
+    /// `None` at once: a dead Redis must not cost each message a timeout.
+    fn may_try(&self) -> bool {
+        if self.is_up() {
+            return true;
+        }
+        let mut last = self.last_try.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
     async fn connection(&self) -> Option<ConnectionManager> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Some(c.clone());
-        }
-        {
-            let mut last = self.last_try.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
-                return None;
-            }
-            *last = Some(Instant::now());
         }
         let client = self.client.clone()?;
         let config = ConnectionManagerConfig::new()
@@ -130,6 +140,7 @@ impl Store {
     }
 
     fn mark_down(&self, why: &str) {
+        *self.last_try.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         if self.up.swap(false, Ordering::SeqCst) {
             tracing::error!(
                 "[cluster] Redis at {} cannot be reached ({why}): each relay keeps to its share of \

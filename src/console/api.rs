@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::journal::{CHARTED, JOURNAL};
-use super::queue::{QueueFilter, counts, entry_json, filtered, message_value, run_queue_action};
+use super::queue::{
+    QueueFilter, counts, default_upstream, entry_json, filtered, message_value, run_queue_action,
+};
 use super::{Caller, Shared, caller, csrf_ok, edits, fail, refused};
 use crate::spool::now_ms;
 
@@ -121,7 +123,13 @@ async fn queue(
         return r;
     }
     match c.spool.list().await {
-        Ok(q) => Json(filtered(q, &f).iter().map(entry_json).collect::<Vec<_>>()).into_response(),
+        Ok(q) => Json(
+            filtered(q, &f, &default_upstream(&c))
+                .iter()
+                .map(entry_json)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::api;
 use super::auth::{COOKIE, Refused};
 use super::queue::{self, QueueFilter};
-use super::{Caller, Shared, caller, cookie, csrf_ok, edits, peer};
+use super::{Caller, Console, Shared, caller, cookie, csrf_ok, edits, peer};
 use crate::catalog::Lang;
 
 pub fn routes() -> axum::Router<Shared> {
@@ -141,7 +141,7 @@ async fn login(
     addr: ConnectInfo<SocketAddr>,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    opened(c.auth.login(peer(&addr), &f.password))
+    opened(&c, c.auth.login(peer(&addr), &f.password))
 }
 
 #[derive(Deserialize)]
@@ -155,15 +155,16 @@ async fn login_once(
     addr: ConnectInfo<SocketAddr>,
     Query(q): Query<Once>,
 ) -> Response {
-    opened(c.auth.login_once(peer(&addr), &q.token))
+    opened(&c, c.auth.login_once(peer(&addr), &q.token))
 }
 
 /// A session cookie and the overview, or back to the login page saying why.
-fn opened(result: Result<String, Refused>) -> Response {
+fn opened(c: &Console, result: Result<String, Refused>) -> Response {
     match result {
         Ok(id) => {
             let mut r = Redirect::to("/").into_response();
-            let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+            let secure = if c.secure { "; Secure" } else { "" };
+            let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}");
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -202,11 +203,18 @@ async fn queue(
         Err(r) => return r,
     };
     let q = c.spool.list().await.unwrap_or_default();
-    let rows: Vec<serde_json::Value> = queue::filtered(q, &f)
+    let rows: Vec<serde_json::Value> = queue::filtered(q, &f, &queue::default_upstream(&c))
         .iter()
         .map(queue::entry_json)
         .collect();
-    page(views::queue(&ctx, &f, &rows))
+    let names: Vec<String> = c
+        .live
+        .config()
+        .upstreams
+        .iter()
+        .map(|u| u.name.clone())
+        .collect();
+    page(views::queue(&ctx, &f, &names, &rows))
 }
 
 async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {

@@ -55,6 +55,9 @@ pub struct QueueFilter {
     /// `held`, `limited`, `deferred`, `waiting` or empty.
     #[serde(default)]
     pub state: String,
+    /// An upstream's name, exactly (the default one for mail routed by default).
+    #[serde(default)]
+    pub upstream: String,
 }
 
 pub fn state_of(e: &QueueEntry) -> &'static str {
@@ -76,9 +79,15 @@ pub fn state_of(e: &QueueEntry) -> &'static str {
     }
 }
 
-pub fn filtered(q: Vec<QueueEntry>, f: &QueueFilter) -> Vec<QueueEntry> {
+/// The entries `f` lets through, each naming its upstream (`default` for mail routed by default).
+pub fn filtered(q: Vec<QueueEntry>, f: &QueueFilter, default: &str) -> Vec<QueueEntry> {
     let has = |hay: &str, needle: &str| hay.to_lowercase().contains(&needle.to_lowercase());
     q.into_iter()
+        .map(|mut e| {
+            e.upstream.get_or_insert_with(|| default.to_string());
+            e
+        })
+        .filter(|e| f.upstream.is_empty() || e.upstream.as_deref() == Some(f.upstream.as_str()))
         .filter(|e| f.sender.is_empty() || has(&e.mail_from, &f.sender))
         .filter(|e| f.recipient.is_empty() || e.rcpts.iter().any(|(r, _)| has(r, &f.recipient)))
         .filter(|e| f.state.is_empty() || state_of(e) == f.state)
@@ -93,9 +102,22 @@ pub fn entry_json(e: &QueueEntry) -> serde_json::Value {
         "attempts": e.attempts,
         "next_attempt": crate::throttle::local(e.next_attempt),
         "limited_by": e.limited_by,
+        "upstream": e.upstream,
         "age_seconds": (now_ms() / 1000 - e.created).max(0),
         "recipients": e.rcpts.iter().map(|(r, s)| json!({ "to": r, "state": rcpt_state(s) })).collect::<Vec<_>>(),
     })
+}
+
+/// The name of the upstream mail without a route goes to.
+pub fn default_upstream(c: &Shared) -> String {
+    let config = c.live.config();
+    config
+        .upstreams
+        .iter()
+        .find(|u| u.default)
+        .or(config.upstreams.first())
+        .map(|u| u.name.clone())
+        .unwrap_or_default()
 }
 
 pub fn rcpt_state(s: &RcptState) -> String {

@@ -17,6 +17,8 @@ use crate::throttle::quota::{Usage, WindowState};
 use crate::throttle::signal::Signal;
 use crate::throttle::{self, Hold, Pause, Throttle};
 
+// One pacer per upstream, built once: the size of the common (local) case does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Pacer {
     Local(Throttle),
     Shared(Box<Shared>),
@@ -249,7 +251,7 @@ impl Shared {
                     .limits()
                     .quota
                     .clone()
-                    .unwrap_or_else(|| unreachable_quota());
+                    .unwrap_or_else(unreachable_quota);
                 let mut usage = Usage::new(q);
                 usage.load(events);
                 Err(throttle::full(&usage, now))

@@ -121,6 +121,7 @@ pub(super) fn list(c: &Connection, dir: &Path) -> Result<Vec<QueueEntry>, SpoolE
                 .collect();
             out.push(QueueEntry {
                 id,
+                upstream: env.envelope.upstream,
                 mail_from: env.envelope.mail_from,
                 rcpts,
                 attempts,

@@ -82,4 +82,6 @@ pub struct QueueEntry {
     pub created: i64,
     /// Waiting for this upstream's limits (quota, provider pause) rather than for a retry.
     pub limited_by: Option<String>,
+    /// The upstream routing chose at acceptance; `None`: the default one.
+    pub upstream: Option<String>,
 }

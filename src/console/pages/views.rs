@@ -157,7 +157,7 @@ fn chart(l: Lang, day: &Value) -> Markup {
     }
 }
 
-pub fn queue(ctx: &Ctx, f: &QueueFilter, rows: &[Value]) -> Markup {
+pub fn queue(ctx: &Ctx, f: &QueueFilter, upstreams: &[String], rows: &[Value]) -> Markup {
     let l = ctx.lang;
     layout(
         ctx,
@@ -171,17 +171,21 @@ pub fn queue(ctx: &Ctx, f: &QueueFilter, rows: &[Value]) -> Markup {
                         option value=(st) selected[f.state == st] { @if st.is_empty() { (t(l, "console-any")) } @else { (st) } }
                     }
                 } }
+                label { (t(l, "console-upstream")) " " select name="upstream" {
+                    option value="" selected[f.upstream.is_empty()] { (t(l, "console-any")) }
+                    @for u in upstreams { option value=(u) selected[&f.upstream == u] { (u) } }
+                } }
                 button { (t(l, "console-filter")) }
             }
             @if rows.is_empty() { p { (t(l, "console-queue-empty")) } }
             @else { table id="queue" {
-                tr { th { "ID" } th { (t(l, "console-sender")) } th { (t(l, "console-recipient")) } th { (t(l, "console-state")) } th { (t(l, "console-attempts")) } th { (t(l, "console-next-attempt")) } }
+                tr { th { "ID" } th { (t(l, "console-sender")) } th { (t(l, "console-recipient")) } th { (t(l, "console-upstream")) } th { (t(l, "console-state")) } th { (t(l, "console-attempts")) } th { (t(l, "console-next-attempt")) } }
                 @for r in rows {
                     tr {
                         td { a href=(format!("/queue/{}", s(&r["id"]))) { (s(&r["id"])) } }
                         td { (s(&r["from"])) }
                         td { @for rc in r["recipients"].as_array().into_iter().flatten() { div { (s(&rc["to"])) } } }
-                        td { (s(&r["state"])) } td { (s(&r["attempts"])) } td { (s(&r["next_attempt"])) }
+                        td { (s(&r["upstream"])) } td { (s(&r["state"])) } td { (s(&r["attempts"])) } td { (s(&r["next_attempt"])) }
                     }
                 }
             } }
