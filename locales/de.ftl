@@ -156,6 +156,23 @@ problem-relay-limit-exceeded =
 
 tls-pin-advice = um genau diesem Zertifikat zu vertrauen, ergänzen Sie im [[upstream]]: { $line }
 
+## Schritte und Ergebnisse von send-test (die Kommandozeile und die Schaltfläche Testen der Konsole).
+
+sendtest-start-smtp = { $hp } (conn { $conn }, auth { $auth })
+sendtest-start-graph = Microsoft Graph unter { $url } (OAuth2 { $flow })
+sendtest-step-resolved = { $host } -> { $addrs }
+sendtest-step-connected = verbunden mit { $addr }
+sendtest-step-tls = { $version }, { $cipher }; Zertifikatskette aus { $count } Zertifikat(en) geprüft
+sendtest-step-auth = { $mechanism } gewählt (der Server bietet { $offered })
+sendtest-step-client-cert-sent = der Server hat eines verlangt; gesendet { $cert }
+sendtest-step-client-cert-not-asked = der Server hat keines verlangt (nicht gesendet: { $cert })
+sendtest-step-token = Zugriffstoken von { $url }
+sendtest-step-mailbox = { $mailbox } gefunden
+sendtest-ok-accepted = { $hp } hat die Testnachricht angenommen ({ $reply })
+sendtest-ok-no-send = Verbindung, TLS und Anmeldung bei { $hp } funktionieren (nichts gesendet: --no-send)
+sendtest-ok-graph-no-send = Token und Postfach funktionieren (nichts gesendet: --no-send)
+sendtest-ok-graph-accepted = Microsoft Graph hat die Testnachricht für { $to } angenommen (eine Kopie liegt in Gesendete Elemente)
+
 ## Die Konsole (Seiten und Schaltflächen).
 
 console-title = smarthost-Konsole
@@ -224,3 +241,69 @@ console-time = Zeit
 console-event = Ereignis
 console-details = Details
 console-error = Nicht ausgeführt: { $reason }
+
+## Die Seite Server: die Liste, das Formular, der Test.
+
+console-server-name = Name
+console-server-preset = Vorlage
+console-server-preset-none = (keine: Felder selbst ausfüllen)
+console-server-host = Host
+console-server-port = Port
+console-server-conn = Verbindungssicherheit (CONN)
+console-server-auth = Anmeldeverfahren (AUTH)
+console-server-username = Benutzername
+console-server-password = Passwort
+console-server-password-is-set = gesetzt
+console-server-password-set = ein Passwort ist gesetzt; lassen Sie das Feld leer, um es zu behalten
+console-server-ca-file = CA-Datei (interne Server)
+console-server-senders = Hierher geleitete Absender
+console-server-default = Standardserver
+console-server-add = Server hinzufügen
+console-server-edit = Bearbeiten
+console-server-delete = Löschen
+console-server-delete-confirm = Den Server { $name } löschen?
+console-server-make-default = Als Standard festlegen
+console-server-tester = Testen...
+console-server-export-csv = Als CSV exportieren
+console-server-export-json = Als JSON exportieren
+console-server-new-title = Neuer Server
+console-server-edit-title = Server { $name }
+console-cancel = Abbrechen
+console-tester-title = Test von { $name }
+console-tester-to = Testnachricht senden an
+console-tester-hint = Ohne Adresse werden nur Verbindung, TLS und Anmeldung geprüft; nichts wird gesendet.
+console-tester-run = Test starten
+console-tester-running = Test läuft…
+console-tester-step = Schritt
+console-tester-ok = OK
+console-tester-failed = FEHLGESCHLAGEN
+console-tester-error = Fehler
+console-tester-fix = Abhilfe
+console-field-name = ein Name aus 1 bis 64 Buchstaben, Ziffern, Punkten, Binde- oder Unterstrichen, der mit einem Buchstaben oder einer Ziffer beginnt
+console-field-preset = keine Vorlage für einen SMTP-Server (siehe smarthost presets)
+console-field-host = weder ein Hostname noch eine IP-Adresse
+console-field-port = ein Port ist eine Zahl von 1 bis 65535
+console-field-conn = CONN ist auto, plaintext, ssl_tls oder starttls
+console-field-auth = AUTH ist auto, none, plain, login, cram_md5, ntlm, xoauth2 oder oauthbearer
+console-field-username = ein Benutzername hat höchstens 256 Zeichen, ohne Zeilenumbruch
+console-field-password = ein Passwort hat höchstens 1024 Zeichen, ohne Zeilenumbruch
+console-field-ca-file = unter diesem Pfad liegt keine lesbare Zertifikatsdatei
+console-field-senders = Adressen (benutzer@domain) oder Domains (domain.ch), durch Leerzeichen oder Kommas getrennt
+console-field-address = keine E-Mail-Adresse
+console-server-exists = ein Server namens { $name } existiert bereits
+console-server-unknown = es gibt keinen Server namens { $name }
+console-server-not-smtp = { $name } ist kein SMTP-Server: ändern Sie ihn in der Konfigurationsdatei
+console-server-delete-default = { $name } ist der Standardserver: legen Sie zuerst einen anderen Server als Standard fest
+console-server-delete-used = { $name } wird noch von { $by } genannt: ändern Sie diese zuerst
+console-server-inline = die Server dieser Datei sind nicht als [[upstream]]-Tabellen geschrieben: ändern Sie sie in der Datei
+console-server-untestable = { $name } kann nicht getestet werden (kein SMTP- oder Graph-Server dieses Namens)
+
+## Was als Passwort einzugeben ist, je Vorlage.
+
+preset-advice-office365 = das Passwort des Postfachs, aber nur solange der Tenant SMTP AUTH mit Standardauthentifizierung erlaubt (für bestehende Tenants ab Ende Dezember 2026 standardmässig aus); sonst auth = "xoauth2" mit einem OAuth2-Token
+preset-advice-gmail = ein App-Passwort (erfordert die Bestätigung in zwei Schritten), nie das Passwort des Kontos; oder auth = "xoauth2" mit einem OAuth2-Token
+preset-advice-infomaniak = die vollständige E-Mail-Adresse als Benutzername und das Passwort des Postfachs
+preset-advice-bluewin = die Bluewin-E-Mail-Adresse als Benutzername und ihr Passwort
+preset-advice-office365-graph = kein Passwort: eine Entra-App mit der Anwendungsberechtigung Mail.Send (Administratorzustimmung), ihr Clientgeheimnis in [upstream.oauth2]
+preset-advice-office365-connector = kein Passwort: ein eingehender Connector, der die IP-Adresse dieses Büros oder sein Clientzertifikat (tls_client_cert) kennt; host = Ihr <domain>.mail.protection.outlook.com
+preset-advice-gmail-relay = keines, wenn der SMTP-Relay-Dienst der Google-Admin-Konsole die IP-Adresse dieses Büros erlaubt; sonst ein Workspace-Benutzer und ein App-Passwort, mit «SMTP-Authentifizierung erforderlich»

@@ -156,6 +156,23 @@ problem-relay-limit-exceeded =
 
 tls-pin-advice = to trust exactly this certificate, add to the [[upstream]]: { $line }
 
+## send-test steps and results (the CLI and the console's Tester).
+
+sendtest-start-smtp = { $hp } (conn { $conn }, auth { $auth })
+sendtest-start-graph = Microsoft Graph at { $url } (OAuth2 { $flow })
+sendtest-step-resolved = { $host } -> { $addrs }
+sendtest-step-connected = connected to { $addr }
+sendtest-step-tls = { $version }, { $cipher }; certificate chain of { $count } verified
+sendtest-step-auth = { $mechanism } chosen (server offers { $offered })
+sendtest-step-client-cert-sent = the server asked for one; sent { $cert }
+sendtest-step-client-cert-not-asked = the server did not ask for one (not sent: { $cert })
+sendtest-step-token = access token from { $url }
+sendtest-step-mailbox = { $mailbox } found
+sendtest-ok-accepted = { $hp } accepted the test message ({ $reply })
+sendtest-ok-no-send = connection, TLS and login to { $hp } work (nothing sent: --no-send)
+sendtest-ok-graph-no-send = token and mailbox work (nothing sent: --no-send)
+sendtest-ok-graph-accepted = Microsoft Graph accepted the test message for { $to } (a copy is in Sent Items)
+
 ## The operator console (pages and buttons).
 
 console-title = smarthost console
@@ -224,3 +241,69 @@ console-time = Time
 console-event = Event
 console-details = Details
 console-error = Not done: { $reason }
+
+## The Servers page: the list, the form, the Tester.
+
+console-server-name = Name
+console-server-preset = Preset
+console-server-preset-none = (none: fill in the fields)
+console-server-host = Host
+console-server-port = Port
+console-server-conn = Connection security (CONN)
+console-server-auth = Login method (AUTH)
+console-server-username = Username
+console-server-password = Password
+console-server-password-is-set = set
+console-server-password-set = a password is set; leave the field empty to keep it
+console-server-ca-file = CA file (internal servers)
+console-server-senders = Senders routed here
+console-server-default = Default server
+console-server-add = Add a server
+console-server-edit = Edit
+console-server-delete = Delete
+console-server-delete-confirm = Delete the server { $name }?
+console-server-make-default = Set as default
+console-server-tester = Tester...
+console-server-export-csv = Export CSV
+console-server-export-json = Export JSON
+console-server-new-title = New server
+console-server-edit-title = Server { $name }
+console-cancel = Cancel
+console-tester-title = Test of { $name }
+console-tester-to = Send a test message to
+console-tester-hint = Without an address, only the connection, TLS and the login are tested; nothing is sent.
+console-tester-run = Run the test
+console-tester-running = Testing…
+console-tester-step = Step
+console-tester-ok = OK
+console-tester-failed = FAILED
+console-tester-error = Error
+console-tester-fix = Fix
+console-field-name = a name of 1 to 64 letters, digits, dots, hyphens or underscores, starting with a letter or a digit
+console-field-preset = not a preset for an SMTP server (see smarthost presets)
+console-field-host = not a host name or an IP address
+console-field-port = a port is a number from 1 to 65535
+console-field-conn = CONN is one of auto, plaintext, ssl_tls or starttls
+console-field-auth = AUTH is one of auto, none, plain, login, cram_md5, ntlm, xoauth2 or oauthbearer
+console-field-username = a username is at most 256 characters, without line breaks
+console-field-password = a password is at most 1024 characters, without line breaks
+console-field-ca-file = no readable certificate file at this path
+console-field-senders = addresses (user@domain) or domains (domain.ch), separated by spaces or commas
+console-field-address = not an e-mail address
+console-server-exists = a server named { $name } already exists
+console-server-unknown = there is no server named { $name }
+console-server-not-smtp = { $name } is not an SMTP server: change it in the configuration file
+console-server-delete-default = { $name } is the default server: make another server the default first
+console-server-delete-used = { $name } is still named by { $by }: change those first
+console-server-inline = the servers in this file are not written as [[upstream]] tables: change them in the file
+console-server-untestable = { $name } cannot be tested (no such SMTP or Graph server)
+
+## What to type as the password, per preset.
+
+preset-advice-office365 = the mailbox password only while the tenant allows SMTP AUTH with basic authentication (off by default for existing tenants from the end of December 2026); otherwise auth = "xoauth2" with an OAuth2 token
+preset-advice-gmail = an app password (needs 2-Step Verification), never the account password; or auth = "xoauth2" with an OAuth2 token
+preset-advice-infomaniak = the full e-mail address as username and the mailbox password
+preset-advice-bluewin = the Bluewin e-mail address as username and its password
+preset-advice-office365-graph = no password: an Entra app with the Mail.Send application permission (admin consent), its client secret in [upstream.oauth2]
+preset-advice-office365-connector = no password: an inbound connector that knows this office's IP address or its client certificate (tls_client_cert); host = your <domain>.mail.protection.outlook.com
+preset-advice-gmail-relay = none when the Google Admin console's SMTP relay service allows this office's IP address; otherwise a Workspace user and an app password, with "require SMTP authentication" on

@@ -156,6 +156,23 @@ problem-relay-limit-exceeded =
 
 tls-pin-advice = pour faire confiance exactement à ce certificat, ajoutez dans le [[upstream]] : { $line }
 
+## Étapes et résultats de send-test (la ligne de commande et le bouton Tester de la console).
+
+sendtest-start-smtp = { $hp } (conn { $conn }, auth { $auth })
+sendtest-start-graph = Microsoft Graph à { $url } (OAuth2 { $flow })
+sendtest-step-resolved = { $host } -> { $addrs }
+sendtest-step-connected = connecté à { $addr }
+sendtest-step-tls = { $version }, { $cipher } ; chaîne de { $count } certificat(s) vérifiée
+sendtest-step-auth = { $mechanism } choisi (le serveur propose { $offered })
+sendtest-step-client-cert-sent = le serveur en a demandé un ; envoyé { $cert }
+sendtest-step-client-cert-not-asked = le serveur n'en a pas demandé (pas envoyé : { $cert })
+sendtest-step-token = jeton d'accès obtenu de { $url }
+sendtest-step-mailbox = { $mailbox } trouvée
+sendtest-ok-accepted = { $hp } a accepté le message de test ({ $reply })
+sendtest-ok-no-send = la connexion, le TLS et l'authentification auprès de { $hp } fonctionnent (rien envoyé : --no-send)
+sendtest-ok-graph-no-send = le jeton et la boîte aux lettres fonctionnent (rien envoyé : --no-send)
+sendtest-ok-graph-accepted = Microsoft Graph a accepté le message de test pour { $to } (une copie est dans Éléments envoyés)
+
 ## La console (pages et boutons).
 
 console-title = console smarthost
@@ -224,3 +241,69 @@ console-time = Heure
 console-event = Événement
 console-details = Détails
 console-error = Non effectué : { $reason }
+
+## La page Serveurs : la liste, le formulaire, le Tester.
+
+console-server-name = Nom
+console-server-preset = Préréglage
+console-server-preset-none = (aucun : remplissez les champs)
+console-server-host = Hôte
+console-server-port = Port
+console-server-conn = Sécurité de la connexion (CONN)
+console-server-auth = Méthode d'authentification (AUTH)
+console-server-username = Utilisateur
+console-server-password = Mot de passe
+console-server-password-is-set = défini
+console-server-password-set = un mot de passe est défini ; laissez le champ vide pour le garder
+console-server-ca-file = Fichier d'autorité (serveurs internes)
+console-server-senders = Expéditeurs dirigés ici
+console-server-default = Serveur par défaut
+console-server-add = Ajouter un serveur
+console-server-edit = Modifier
+console-server-delete = Supprimer
+console-server-delete-confirm = Supprimer le serveur { $name } ?
+console-server-make-default = Définir par défaut
+console-server-tester = Tester...
+console-server-export-csv = Exporter en CSV
+console-server-export-json = Exporter en JSON
+console-server-new-title = Nouveau serveur
+console-server-edit-title = Serveur { $name }
+console-cancel = Annuler
+console-tester-title = Test de { $name }
+console-tester-to = Envoyer un message de test à
+console-tester-hint = Sans adresse, seuls la connexion, le TLS et l'authentification sont testés ; rien n'est envoyé.
+console-tester-run = Lancer le test
+console-tester-running = Test en cours…
+console-tester-step = Étape
+console-tester-ok = OK
+console-tester-failed = ÉCHEC
+console-tester-error = Erreur
+console-tester-fix = Solution
+console-field-name = un nom de 1 à 64 lettres, chiffres, points, tirets ou soulignés, commençant par une lettre ou un chiffre
+console-field-preset = ce n'est pas un préréglage de serveur SMTP (voir smarthost presets)
+console-field-host = ce n'est ni un nom d'hôte ni une adresse IP
+console-field-port = un port est un nombre de 1 à 65535
+console-field-conn = CONN vaut auto, plaintext, ssl_tls ou starttls
+console-field-auth = AUTH vaut auto, none, plain, login, cram_md5, ntlm, xoauth2 ou oauthbearer
+console-field-username = un nom d'utilisateur a au plus 256 caractères, sans retour à la ligne
+console-field-password = un mot de passe a au plus 1024 caractères, sans retour à la ligne
+console-field-ca-file = aucun fichier de certificat lisible à cet emplacement
+console-field-senders = des adresses (utilisateur@domaine) ou des domaines (domaine.ch), séparés par des espaces ou des virgules
+console-field-address = ce n'est pas une adresse e-mail
+console-server-exists = un serveur nommé { $name } existe déjà
+console-server-unknown = il n'y a pas de serveur nommé { $name }
+console-server-not-smtp = { $name } n'est pas un serveur SMTP : modifiez-le dans le fichier de configuration
+console-server-delete-default = { $name } est le serveur par défaut : définissez d'abord un autre serveur par défaut
+console-server-delete-used = { $name } est encore nommé par { $by } : modifiez-les d'abord
+console-server-inline = les serveurs de ce fichier ne sont pas écrits en tables [[upstream]] : modifiez-les dans le fichier
+console-server-untestable = { $name } ne peut pas être testé (aucun serveur SMTP ou Graph de ce nom)
+
+## Quoi saisir comme mot de passe, par préréglage.
+
+preset-advice-office365 = le mot de passe de la boîte aux lettres seulement tant que le tenant autorise SMTP AUTH avec l'authentification de base (désactivée par défaut pour les tenants existants dès fin décembre 2026) ; sinon auth = "xoauth2" avec un jeton OAuth2
+preset-advice-gmail = un mot de passe d'application (il faut la validation en deux étapes), jamais celui du compte ; ou auth = "xoauth2" avec un jeton OAuth2
+preset-advice-infomaniak = l'adresse e-mail complète comme utilisateur et le mot de passe de la boîte aux lettres
+preset-advice-bluewin = l'adresse e-mail Bluewin comme utilisateur et son mot de passe
+preset-advice-office365-graph = pas de mot de passe : une application Entra avec l'autorisation d'application Mail.Send (consentement administrateur), son secret client dans [upstream.oauth2]
+preset-advice-office365-connector = pas de mot de passe : un connecteur entrant qui reconnaît l'adresse IP de ce bureau ou son certificat client (tls_client_cert) ; host = votre <domaine>.mail.protection.outlook.com
+preset-advice-gmail-relay = aucun si le service de relais SMTP de la console d'administration Google autorise l'adresse IP de ce bureau ; sinon un utilisateur Workspace et un mot de passe d'application, avec « exiger l'authentification SMTP »

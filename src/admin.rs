@@ -6,6 +6,7 @@ pub mod cluster;
 mod limits;
 pub mod send_test;
 mod send_test_graph;
+pub mod send_test_report;
 pub mod sender_auth;
 mod upstreams;
 mod verdict;
@@ -13,7 +14,7 @@ mod verdict;
 use std::fmt::Write;
 
 pub use limits::{LimitsCommand, limits};
-pub use upstreams::{Format, presets, upstreams};
+pub use upstreams::{Format, Row, presets, rows, upstreams};
 
 use crate::config::Config;
 use crate::dsn;

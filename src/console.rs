@@ -9,6 +9,11 @@
 //! | `auth` | password and one-time logins, sessions and CSRF, API tokens, the login ban |
 //! | `api` | the JSON API: status, queue, limits, test mode, blacklist, journal |
 //! | `edits` | changes written to the configuration (toml_edit, backup, atomic) and applied live |
+//! | `servers` | the server list as shown and typed: views, presets, the check of each field |
+//! | `server_edits` | create, change, delete and set the default server, as edits of the file |
+//! | `servers_api` | the server list in the JSON API, its export, and the Tester |
+//! | `secrets` | passwords typed in the console, each in its own private file |
+//! | `tester` | the Tester button: send-test for one server, its steps and verdict kept |
 //! | `pages` | the HTML pages (maud), their texts from the message catalog |
 //! | `queue` | the queue by state and filter, one message, the actions on it |
 //! | `journal` | the last mail-log events and the hourly counts of the last day |
@@ -20,6 +25,11 @@ mod edits;
 pub mod journal;
 mod pages;
 mod queue;
+mod secrets;
+mod server_edits;
+mod servers;
+mod servers_api;
+mod tester;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -87,7 +97,7 @@ pub async fn serve(listening: Listening, console: Shared, mut shutdown: watch::R
 pub fn router(console: Shared) -> Router {
     Router::new()
         .merge(pages::routes())
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api::routes().merge(servers_api::routes()))
         .layer(middleware::from_fn(security_headers))
         .with_state(console)
 }

@@ -5,13 +5,15 @@
 
 use std::time::{Duration, Instant};
 
+use super::send_test_report::{Line, Report, Terminal, step_line};
 use super::verdict::{test_message, verdict};
+use crate::catalog::text;
 use crate::config::{Config, SmtpUpstream, Transport, Upstream};
 use crate::diagnose::{self, Lang, Target};
 use crate::upstream::client::{Conn, UpReply};
 use crate::upstream::connect::Endpoint;
 use crate::upstream::error::UpstreamError;
-use crate::upstream::trace::{Step, Tracer};
+use crate::upstream::trace::Tracer;
 
 /// A test longer than this per step is a failure worth reporting, not worth waiting for.
 const MAX_STEP_WAIT: Duration = Duration::from_secs(15);
@@ -37,6 +39,15 @@ pub enum SendTestError {
 /// Runs the test; prints as it goes. Ok(true) when every upstream tested accepted the message
 /// (or, with `--no-send`, connected and logged in).
 pub async fn run(config: &Config, t: &SendTest) -> Result<bool, SendTestError> {
+    run_with(config, t, &Terminal).await
+}
+
+/// As [`run`], with the lines going to `report` (the console keeps them for its answer).
+pub async fn run_with(
+    config: &Config,
+    t: &SendTest,
+    report: &dyn Report,
+) -> Result<bool, SendTestError> {
     if t.to.is_none() && !t.no_send {
         return Err(SendTestError::NoRecipient);
     }
@@ -55,10 +66,15 @@ pub async fn run(config: &Config, t: &SendTest) -> Result<bool, SendTestError> {
     for u in chosen {
         let from = sender(config, u, t);
         all_ok &= match &u.transport {
-            Transport::Smtp(cfg) => one(config, &u.name, cfg, &from, t).await,
+            Transport::Smtp(cfg) => one(config, &u.name, cfg, &from, t, report).await,
             Transport::Graph(cfg) => {
                 let to = t.to.as_deref().filter(|_| !t.no_send);
-                super::send_test_graph::one(config, &u.name, cfg, &from, to, t.lang).await
+                let test = super::send_test_graph::GraphTest {
+                    from: &from,
+                    to,
+                    lang: t.lang,
+                };
+                super::send_test_graph::one(config, &u.name, cfg, &test, report).await
             }
             Transport::File { .. } => true,
         };
@@ -81,7 +97,14 @@ fn sender(config: &Config, u: &Upstream, t: &SendTest) -> String {
         .unwrap_or_else(|| format!("postmaster@{}", config.server.hostname))
 }
 
-async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &SendTest) -> bool {
+async fn one(
+    config: &Config,
+    name: &str,
+    cfg: &SmtpUpstream,
+    from: &str,
+    t: &SendTest,
+    report: &dyn Report,
+) -> bool {
     let mut cfg = cfg.clone();
     cfg.timeout = cfg.timeout.min(MAX_STEP_WAIT);
     let target = Target {
@@ -90,51 +113,61 @@ async fn one(config: &Config, name: &str, cfg: &SmtpUpstream, from: &str, t: &Se
         conn: cfg.conn,
         oauth: cfg.oauth2.is_some(),
     };
-    println!(
-        "send-test: upstream \"{name}\" {}:{} (conn {}, auth {})",
-        cfg.host, cfg.port, cfg.conn, cfg.auth
+    let hp = format!("{}:{}", target.host, target.port);
+    let how = text(
+        t.lang,
+        "sendtest-start-smtp",
+        &[
+            ("hp", &hp),
+            ("conn", &cfg.conn.to_string()),
+            ("auth", &cfg.auth.to_string()),
+        ],
     );
+    report.line(Line::Start {
+        upstream: name.to_string(),
+        how,
+    });
     let (tracer, mut steps) = Tracer::new();
     let start = Instant::now();
-    let printer = tokio::spawn(async move {
-        while let Some((at, step)) = steps.recv().await {
-            print_step(at.duration_since(start), &step);
-        }
-    });
     let endpoint = match Endpoint::new(name, cfg, &config.server.hostname, &config.spool.dir) {
         Ok(e) => e.traced(tracer),
-        Err(e) => {
-            drop(printer);
-            return verdict_err(&e, &target, t.lang);
+        Err(e) => return verdict_err(&e, &target, t.lang, report),
+    };
+    // The steps are reported while the conversation runs; the channel closes when the
+    // endpoint and its connection (the only senders) are dropped at the end of `work`.
+    let work = async move {
+        let outcome = conversation(&endpoint, from, t).await;
+        (outcome, endpoint.server_certificate())
+    };
+    let show = async {
+        while let Some((at, step)) = steps.recv().await {
+            report.line(step_line(at.duration_since(start), &step, t.lang));
         }
     };
-    let outcome = conversation(&endpoint, from, t).await;
-    let seen = endpoint.server_certificate();
-    drop(endpoint);
-    let _ = printer.await;
+    let ((outcome, seen), ()) = tokio::join!(work, show);
     match outcome {
         Ok(Some(reply)) => {
-            println!(
-                "OK: {}:{} accepted the test message ({reply})\n",
-                target.host, target.port
+            let text = text(
+                t.lang,
+                "sendtest-ok-accepted",
+                &[("hp", &hp), ("reply", &reply)],
             );
+            report.line(Line::Ok { text });
             true
         }
         Ok(None) => {
-            println!(
-                "OK: connection, TLS and login to {}:{} work (nothing sent: --no-send)\n",
-                target.host, target.port
-            );
+            let text = text(t.lang, "sendtest-ok-no-send", &[("hp", &hp)]);
+            report.line(Line::Ok { text });
             true
         }
         Err(Failure::Error(e)) => {
-            let ok = verdict_err(&e, &target, t.lang);
-            pin_advice(&e, &target, seen, t.lang);
+            let ok = verdict_err(&e, &target, t.lang, report);
+            pin_advice(&e, &target, seen, t.lang, report);
             ok
         }
         Err(Failure::Refused(stage, reply)) => {
             let p = diagnose::from_reply(stage, &reply);
-            verdict(p, &target, t.lang, &format!("{stage}: {reply}"))
+            verdict(p, &target, t.lang, &format!("{stage}: {reply}"), report)
         }
     }
 }
@@ -185,64 +218,22 @@ async fn transaction(conn: &mut Conn, from: &str, t: &SendTest) -> Result<Option
     Ok(Some(end.to_string()))
 }
 
-fn print_step(at: Duration, step: &Step) {
-    let ms = at.as_millis();
-    let line = |label: &str, text: &str| {
-        let mut lines = text.lines();
-        println!("[{ms:>5} ms] {label:<11} {}", lines.next().unwrap_or(""));
-        for l in lines {
-            println!("{:<23}{l}", "");
-        }
-    };
-    match step {
-        Step::Resolved { host, addrs } => {
-            let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-            line("DNS", &format!("{host} -> {}", list.join(", ")));
-        }
-        Step::Connected { addr } => line("TCP", &format!("connected to {addr}")),
-        Step::Tls {
-            version,
-            cipher,
-            certificates,
-        } => line(
-            "TLS",
-            &format!("{version}, {cipher}; certificate chain of {certificates} verified"),
-        ),
-        Step::Reply { stage, reply } => line(stage, &reply.text),
-        Step::Auth { mechanism, offered } => line(
-            "AUTH",
-            &format!("{mechanism} chosen (server offers {})", offered.join(" ")),
-        ),
-        Step::ServerCertificate(f) => {
-            line("certificate", &format!("{}\n{}", f.sha256, f.summary()))
-        }
-        Step::ClientCertificate { asked, sent } => {
-            let sent = sent.as_ref().map(|f| f.summary()).unwrap_or_default();
-            let text = match asked {
-                true => format!("the server asked for one; sent {sent}"),
-                false => format!("the server did not ask for one (not sent: {sent})"),
-            };
-            line("client cert", &text)
-        }
-        Step::Note(n) => line("note", n),
-    }
-}
-
 /// After a certificate the relay does not trust: the `tls_fingerprint` line that trusts it.
 fn pin_advice(
     e: &UpstreamError,
     target: &Target,
     seen: Option<crate::config::cert::CertFacts>,
     lang: Lang,
+    report: &dyn Report,
 ) {
     if let Some(f) = seen.filter(|_| diagnose::wants_pin(diagnose::from_error(e, target))) {
         let line = format!("tls_fingerprint = \"{}\"", f.sha256);
-        let text = crate::catalog::text(lang, "tls-pin-advice", &[("line", line.as_str())]);
-        println!("  {text}\n");
+        let text = text(lang, "tls-pin-advice", &[("line", line.as_str())]);
+        report.line(Line::Advice { text });
     }
 }
 
-fn verdict_err(e: &UpstreamError, target: &Target, lang: Lang) -> bool {
+fn verdict_err(e: &UpstreamError, target: &Target, lang: Lang, report: &dyn Report) -> bool {
     let p = diagnose::from_error(e, target);
-    verdict(p, target, lang, &e.to_string())
+    verdict(p, target, lang, &e.to_string(), report)
 }

@@ -161,12 +161,19 @@ pub fn upstreams(config: &Config, format: Format) -> String {
     }
 }
 
-/// RFC 4180: quote cells holding a comma, a quote or a line break.
+/// RFC 4180: quote cells holding a comma, a quote or a line break. A cell a spreadsheet would
+/// run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a
+/// leading `'`, so an exported list opened in Excel or LibreOffice runs nothing.
 fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -258,6 +265,14 @@ mod tests {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("plain"), "plain");
+    }
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_defused() {
+        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("@SUM(1)"), "'@SUM(1)");
+        assert_eq!(csv_cell("+1,2"), "\"'+1,2\"");
+        assert_eq!(csv_cell("-x"), "'-x");
     }
 
     #[test]

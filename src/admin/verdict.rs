@@ -1,6 +1,7 @@
 //! What every send-test prints at the end, and the message it sends: shared by the SMTP and the
 //! Graph tests so both read alike.
 
+use super::send_test_report::{Line, Report};
 use crate::diagnose::{self, Lang, Problem, Target};
 
 pub fn test_message(from: &str, to: &str) -> String {
@@ -15,10 +16,14 @@ pub fn test_message(from: &str, to: &str) -> String {
     )
 }
 
-pub fn verdict(p: Problem, target: &Target, lang: Lang, detail: &str) -> bool {
+/// Reports the failed verdict with its fix; always false (the test did not pass).
+pub fn verdict(p: Problem, target: &Target, lang: Lang, detail: &str, report: &dyn Report) -> bool {
     let (what, fix) = diagnose::explain(p, target, lang);
-    println!("FAILED ({}): {what}", p.code());
-    println!("  error: {detail}");
-    println!("  fix:   {fix}\n");
+    report.line(Line::Failed {
+        code: p.code(),
+        what,
+        fix,
+        error: detail.to_string(),
+    });
     false
 }

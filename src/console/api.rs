@@ -37,12 +37,12 @@ pub fn routes() -> axum::Router<Shared> {
 }
 
 /// The caller, or the 401 to answer.
-fn who(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
+pub(super) fn who(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
     caller(c, headers).ok_or_else(|| refused(StatusCode::UNAUTHORIZED, "log in first"))
 }
 
 /// The caller of a state-changing request with its CSRF token checked.
-fn writer(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
+pub(super) fn writer(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
     let who = who(c, headers)?;
     if csrf_ok(&who, headers, None) {
         Ok(who)

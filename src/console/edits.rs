@@ -17,6 +17,9 @@ use crate::config::{Config, EMBEDDED_DEFAULT};
 pub enum EditError {
     #[error("{0}")]
     Invalid(String),
+    /// The changed file does not load: check-config's errors, with the key of each.
+    #[error("{0}")]
+    Config(crate::config::ConfigErrors),
     #[error("the configuration file cannot be read or written: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
@@ -106,10 +109,47 @@ pub async fn blacklist_entries(c: &Console) -> Vec<String> {
         .collect()
 }
 
-async fn edit(
+/// Edits the configuration: `change` on the document, then the check, the write and the reload.
+pub(super) async fn edit(
     c: &Console,
     change: impl FnOnce(&mut DocumentMut),
 ) -> Result<Vec<String>, EditError> {
+    edit_with(
+        c,
+        |doc| {
+            change(doc);
+            Ok::<_, EditError>(())
+        },
+        None,
+    )
+    .await
+}
+
+/// Writes a file the edit needs in place before the new configuration names it (a password
+/// file). Blocking; run off the async workers.
+pub(super) type Beside = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
+
+/// Two edits at once would each read the file before the other wrote it, and one change would
+/// be lost: they take turns, from reading the file to the reload.
+static EDITING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// As [`edit`], with a `change` that may refuse (then nothing is written). `beside` is written
+/// only once the new configuration is known to load, and before the file is, so the file never
+/// names a password file that is not there.
+pub(super) async fn edit_with<E: From<EditError>>(
+    c: &Console,
+    change: impl FnOnce(&mut DocumentMut) -> Result<(), E>,
+    beside: Option<Beside>,
+) -> Result<Vec<String>, E> {
+    let _turn = EDITING.lock().await;
+    edit_locked(c, change, beside).await?
+}
+
+async fn edit_locked<E>(
+    c: &Console,
+    change: impl FnOnce(&mut DocumentMut) -> Result<(), E>,
+    beside: Option<Beside>,
+) -> Result<Result<Vec<String>, E>, EditError> {
     let config = c.live.config();
     let path = config.source.clone();
     let embedded = path == Path::new("<embedded default>");
@@ -121,18 +161,25 @@ async fn edit(
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| EditError::Invalid(e.to_string()))?;
-    change(&mut doc);
+    if let Err(e) = change(&mut doc) {
+        return Ok(Err(e));
+    }
     let new_text = doc.to_string();
-    let new = Config::load(&new_text, &path).map_err(|e| EditError::Invalid(e.to_string()))?;
+    let new = Config::load(&new_text, &path).map_err(EditError::Config)?;
+    if let Some(b) = beside {
+        tokio::task::spawn_blocking(b)
+            .await
+            .map_err(std::io::Error::other)??;
+    }
     if embedded {
         c.set_embedded_text(new_text);
     } else {
         write_atomically(path.clone(), new_text.into_bytes(), true).await?;
     }
-    Ok(c.live.reload(new).await?)
+    Ok(Ok(c.live.reload(new).await?))
 }
 
-fn table<'a>(doc: &'a mut DocumentMut, name: &str) -> &'a mut toml_edit::Table {
+pub(super) fn table<'a>(doc: &'a mut DocumentMut, name: &str) -> &'a mut toml_edit::Table {
     if !doc.contains_table(name) {
         doc[name] = Item::Table(toml_edit::Table::new());
     }

@@ -3,6 +3,8 @@
 //! without any script; texts from the message catalog in the browser's language (or the one
 //! chosen). Every value is escaped by the templates (maud). Handlers here; markup in `views`.
 
+mod server_views;
+mod servers;
 mod views;
 
 use std::net::SocketAddr;
@@ -26,7 +28,6 @@ pub fn routes() -> axum::Router<Shared> {
         .route("/login", get(login_page).post(login))
         .route("/login/once", get(login_once))
         .route("/logout", post(logout))
-        .route("/servers", get(servers))
         .route("/queue", get(queue))
         .route("/queue/{id}", get(message))
         .route("/queue/{id}/{action}", post(queue_action))
@@ -39,10 +40,11 @@ pub fn routes() -> axum::Router<Shared> {
         .route("/lang/{code}", get(set_lang))
         .route("/static/console.css", get(css))
         .route("/static/console.js", get(js))
+        .merge(servers::routes())
 }
 
 /// The page's language: the one chosen, else the browser's.
-fn lang(headers: &HeaderMap) -> Lang {
+pub(super) fn lang(headers: &HeaderMap) -> Lang {
     if let Some(l) = cookie(headers, "lang").and_then(|l| l.parse().ok()) {
         return l;
     }
@@ -189,16 +191,6 @@ async fn logout(State(c): State<Shared>, headers: HeaderMap, Form(f): Form<CsrfF
         c.auth.logout(&id);
     }
     Redirect::to("/login").into_response()
-}
-
-async fn servers(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    let ctx = match session(&c, &headers) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
-    let text = crate::admin::upstreams(&c.live.config(), crate::admin::Format::Json);
-    let rows: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    page(views::servers(&ctx, &rows))
 }
 
 async fn queue(

@@ -20,6 +20,9 @@ const shots = join(root, "docs", "console");
 const PASSWORD = "browser-pass-7";
 const SECRET = "Up-Secret-Browser-42";
 const SINK = process.env.HARNESS_SINK_DIR || "/tmp/harness-sink";
+const HARNESS_CA = process.env.HARNESS_CA_CERT || "/tmp/harness-postfix/tls/cert.pem";
+const SASL_USER = process.env.HARNESS_SASL_USER || "relay@example.test";
+const SASL_PASS = process.env.HARNESS_SASL_PASS || "secret";
 
 let relay, browser, page, dir, base, smtpPort, log = "";
 
@@ -197,12 +200,96 @@ test("a cross-site POST without the CSRF token is refused", async () => {
 });
 
 test("no page shows a configured password", async () => {
-  for (const path of ["/", "/servers", "/queue", "/limits", "/test-mode", "/blacklist", "/journal"]) {
+  for (const path of ["/", "/servers", "/servers/new", "/servers/office365/edit", "/servers/harness/test", "/queue", "/limits", "/test-mode", "/blacklist", "/journal"]) {
     await page.goto(`${base}${path}`);
     const html = await page.content();
     assert.ok(!html.includes(SECRET), `${path} shows the upstream password`);
     assert.ok(!html.includes(PASSWORD), `${path} shows the console password`);
   }
+});
+
+test("a server added from a preset passes the Tester against Postfix", async () => {
+  await page.goto(`${base}/servers`);
+  await page.click("#add-server");
+  await page.waitForURL(`${base}/servers/new`);
+  // The preset fills the fields (the page's script, from the option's data attributes).
+  await page.selectOption("#preset", "gmail");
+  assert.equal(await page.inputValue("#host"), "smtp.gmail.com");
+  assert.equal(await page.inputValue("#port"), "587");
+  assert.equal(await page.inputValue("#conn"), "starttls");
+  assert.match(await page.textContent("#preset-advice"), /app password/);
+  // Then pointed at the harness's submission port, which trusts only its own certificate.
+  await page.fill("#name", "submission");
+  await page.fill("#host", "127.0.0.1");
+  await page.fill("#port", "2587");
+  await page.fill("#username", SASL_USER);
+  await page.fill("#password", SASL_PASS);
+  await page.fill("#ca_file", HARNESS_CA);
+  await shot("server-form");
+  await page.click("#save");
+  await page.waitForURL(`${base}/servers?saved=1`);
+  assert.match(await page.textContent("#servers"), /submission/);
+  await shot("servers");
+  const toml = readFileSync(join(dir, "smarthost.toml"), "utf8");
+  assert.match(toml, /preset = "gmail"/);
+  assert.doesNotMatch(toml, /password = "secret"/, "the typed password is not in the TOML");
+  assert.match(toml, /password_file = ".*secrets\/submission\.password"/);
+  await page.click("tr[data-server=submission] a.tester");
+  const rcpt = `${unique("tester")}@example.net`;
+  await page.fill("#to", rcpt);
+  await page.click("#run-test");
+  await page.waitForSelector("#verdict", { timeout: 60000 });
+  assert.equal(await page.getAttribute("#verdict", "data-code"), "ok");
+  assert.match(await page.textContent("#steps"), /end of DATA/);
+  await shot("tester");
+  await waitFor("the test message reached Postfix", () => atSink(rcpt));
+});
+
+test("a wrong password gives the credentials verdict in French", async () => {
+  await page.goto(`${base}/servers/submission/edit`);
+  assert.ok(await page.isVisible("#password-set"), "the form says a password is set");
+  assert.equal(await page.inputValue("#password"), "", "and never shows it");
+  await page.fill("#password", "wrong-password");
+  await page.click("#save");
+  await page.waitForURL(`${base}/servers?saved=1`);
+  await page.click("a[href='/lang/fr']");
+  await page.waitForURL(/\/servers/);
+  await page.goto(`${base}/servers/submission/test`);
+  await page.click("#run-test");
+  await page.waitForSelector("#verdict", { timeout: 60000 });
+  assert.equal(await page.getAttribute("#verdict", "data-code"), "bad_credentials");
+  const verdict = await page.textContent("#verdict");
+  assert.match(verdict, /le serveur a refusé le nom d'utilisateur ou le mot de passe/);
+  assert.match(verdict, /ressaisissez/);
+  await shot("tester-failed");
+  await page.goto(`${base}/servers/submission/edit`);
+  assert.ok(!(await page.content()).includes("wrong-password"), "the typed password is never shown");
+  await page.click("a[href='/lang/en']");
+});
+
+test("an edit in the browser keeps the comments of the TOML and refuses a bad port beside its field", async () => {
+  await page.goto(`${base}/servers/office365/edit`);
+  await page.fill("#port", "70000");
+  await page.click("#save");
+  assert.match(await page.textContent("[data-field=port]"), /1 to 65535/);
+  const before = readFileSync(join(dir, "smarthost.toml"), "utf8");
+  await page.fill("#port", "2587");
+  await page.fill("#username", "other@example.test");
+  await page.click("#save");
+  await page.waitForURL(`${base}/servers?saved=1`);
+  const toml = readFileSync(join(dir, "smarthost.toml"), "utf8");
+  assert.match(toml, /this comment must survive console edits/);
+  assert.match(toml, /username = "other@example.test"/);
+  assert.ok(toml.includes(`password = "${SECRET}"`), "the password not typed again stays as it was");
+  assert.equal(readFileSync(join(dir, "smarthost.toml.bak"), "utf8"), before);
+});
+
+test("deleting a server asks first and removes it", async () => {
+  await page.goto(`${base}/servers`);
+  page.once("dialog", (d) => d.accept());
+  await page.click("tr[data-server=submission] button.delete");
+  await page.waitForURL(`${base}/servers?saved=1`);
+  assert.doesNotMatch(await page.textContent("#servers"), /submission/);
 });
 
 test("the pages follow the language chosen", async () => {

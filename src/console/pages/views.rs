@@ -8,7 +8,7 @@ use crate::catalog::{Lang, text};
 use crate::console::journal::{CHARTED, Event};
 use crate::console::queue::QueueFilter;
 
-fn t(lang: Lang, id: &str) -> String {
+pub(super) fn t(lang: Lang, id: &str) -> String {
     text(lang, id, &[])
 }
 
@@ -30,7 +30,7 @@ const NAV: [(&str, &str); 7] = [
     ("/journal", "console-nav-journal"),
 ];
 
-fn layout(ctx: &Ctx, title_id: &str, body: Markup) -> Markup {
+pub(super) fn layout(ctx: &Ctx, title_id: &str, body: Markup) -> Markup {
     let l = ctx.lang;
     html! {
         (DOCTYPE)
@@ -155,26 +155,6 @@ fn chart(l: Lang, day: &Value) -> Markup {
         }
         p.legend { @for c in CHARTED { span class=(format!("key {c}")) { (t(l, &format!("console-chart-{c}"))) } " " } }
     }
-}
-
-pub fn servers(ctx: &Ctx, rows: &Value) -> Markup {
-    let l = ctx.lang;
-    layout(
-        ctx,
-        "console-nav-servers",
-        html! {
-            table id="servers" {
-                tr { th { "" } th { (t(l, "console-upstream")) } th { "host" } th { "port" } th { "CONN" } th { "AUTH" } th { (t(l, "console-sender")) } th { (t(l, "console-nav-limits")) } }
-                @for r in rows.as_array().into_iter().flatten() {
-                    tr {
-                        td { @if r["default"].as_bool() == Some(true) { "★" } }
-                        td { (s(&r["name"])) } td { (s(&r["host"])) } td { (s(&r["port"])) }
-                        td { (s(&r["security"])) } td { (s(&r["auth"])) } td { (s(&r["routing"])) } td { (s(&r["limits"])) }
-                    }
-                }
-            }
-        },
-    )
 }
 
 pub fn queue(ctx: &Ctx, f: &QueueFilter, upstreams: &[String], rows: &[Value]) -> Markup {
