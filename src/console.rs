@@ -7,6 +7,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `auth` | password and one-time logins, sessions and CSRF, API tokens, the login ban |
+//! | `guard` | the extractors each handler names: API reader or writer, page viewer, form post |
 //! | `api` | the JSON API: status, queue, limits, test mode, blacklist, journal |
 //! | `edits` | changes written to the configuration (toml_edit, backup, atomic) and applied live |
 //! | `servers` | the server list as shown and typed: views, presets, the check of each field |
@@ -22,6 +23,7 @@
 mod api;
 pub mod auth;
 mod edits;
+mod guard;
 pub mod journal;
 mod pages;
 mod queue;

@@ -390,6 +390,95 @@ async fn the_queue_is_filtered_by_upstream_and_names_each_messages_upstream() {
     );
 }
 
+/// Every state-changing endpoint of the API.
+const API_POSTS: [&str; 11] = [
+    "/queue/X/retry",
+    "/limits/reset",
+    "/test-mode",
+    "/blacklist",
+    "/blacklist/remove",
+    "/tokens",
+    "/servers",
+    "/servers/harness",
+    "/servers/harness/default",
+    "/servers/harness/test",
+    "/servers/harness/delete",
+];
+
+#[tokio::test]
+async fn every_api_change_from_a_session_wants_its_csrf_token() {
+    let r = relay("").await;
+    let (cookie, _) = login(&r).await;
+    for path in API_POSTS {
+        let resp = http()
+            .post(format!("{}/api/v1{path}", base(&r)))
+            .header("cookie", &cookie)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "POST {path}");
+    }
+}
+
+#[tokio::test]
+async fn every_api_endpoint_wants_a_login_and_every_page_sends_to_the_login_page() {
+    let r = relay("").await;
+    let gets = [
+        "/status",
+        "/upstreams",
+        "/queue",
+        "/queue/X",
+        "/limits",
+        "/test-mode",
+        "/blacklist",
+        "/journal",
+        "/tokens",
+        "/servers",
+        "/servers/harness",
+        "/servers/export.csv",
+        "/servers/export.json",
+        "/presets",
+    ];
+    for path in gets {
+        let resp = http()
+            .get(format!("{}/api/v1{path}", base(&r)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "GET {path}");
+    }
+    let posts = API_POSTS;
+    for path in posts {
+        let resp = http()
+            .post(format!("{}/api/v1{path}", base(&r)))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "POST {path}");
+    }
+    for path in [
+        "/",
+        "/servers",
+        "/queue",
+        "/limits",
+        "/test-mode",
+        "/blacklist",
+        "/journal",
+    ] {
+        let resp = http()
+            .get(format!("{}{path}", base(&r)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "GET {path}");
+        assert_eq!(resp.headers()["location"], "/login", "GET {path}");
+    }
+}
+
 #[tokio::test]
 async fn a_bearer_token_made_in_the_console_drives_the_api_without_a_session() {
     let r = relay("").await;

@@ -5,18 +5,19 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::guard::{Reader, Writer};
 use super::journal::{CHARTED, JOURNAL};
 use super::queue::{
     QueueFilter, counts, default_upstream, entry_json, filtered, message_value, run_queue_action,
 };
-use super::{Caller, Shared, caller, csrf_ok, edits, fail, refused};
+use super::{Caller, Shared, edits, fail};
 use crate::spool::now_ms;
 
 pub fn routes() -> axum::Router<Shared> {
@@ -34,24 +35,6 @@ pub fn routes() -> axum::Router<Shared> {
         .route("/journal", get(journal))
         .route("/journal/stream", get(journal_stream))
         .route("/tokens", get(tokens).post(new_token))
-}
-
-/// The caller, or the 401 to answer.
-pub(super) fn who(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
-    caller(c, headers).ok_or_else(|| refused(StatusCode::UNAUTHORIZED, "log in first"))
-}
-
-/// The caller of a state-changing request with its CSRF token checked.
-pub(super) fn writer(c: &Shared, headers: &HeaderMap) -> Result<Caller, Response> {
-    let who = who(c, headers)?;
-    if csrf_ok(&who, headers, None) {
-        Ok(who)
-    } else {
-        Err(refused(
-            StatusCode::FORBIDDEN,
-            "missing or wrong CSRF token",
-        ))
-    }
 }
 
 pub async fn status_value(c: &Shared) -> serde_json::Value {
@@ -98,30 +81,17 @@ pub async fn status_value(c: &Shared) -> serde_json::Value {
     })
 }
 
-async fn status(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn status(State(c): State<Shared>, _: Reader) -> Response {
     Json(status_value(&c).await).into_response()
 }
 
-async fn upstreams(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn upstreams(State(c): State<Shared>, _: Reader) -> Response {
     let text = crate::admin::upstreams(&c.live.config(), crate::admin::Format::Json);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     Json(v).into_response()
 }
 
-async fn queue(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Query(f): Query<QueueFilter>,
-) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn queue(State(c): State<Shared>, _: Reader, Query(f): Query<QueueFilter>) -> Response {
     match c.spool.list().await {
         Ok(q) => Json(
             filtered(q, &f, &default_upstream(&c))
@@ -134,10 +104,7 @@ async fn queue(
     }
 }
 
-async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn message(State(c): State<Shared>, _: Reader, Path(id): Path<String>) -> Response {
     match message_value(&c, &id).await {
         Some(v) => Json(v).into_response(),
         None => fail(
@@ -149,22 +116,16 @@ async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<Str
 
 async fn queue_action(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    _: Writer,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     match run_queue_action(&c, &id, &action).await {
         Ok(text) => Json(json!({ "done": text.trim() })).into_response(),
         Err(r) => r,
     }
 }
 
-async fn limits(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn limits(State(c): State<Shared>, _: Reader) -> Response {
     Json(status_value(&c).await["upstreams"].clone()).into_response()
 }
 
@@ -185,12 +146,9 @@ pub async fn reset(c: &Shared, upstream: Option<String>) -> Result<String, Respo
 
 async fn limits_reset(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    _: Writer,
     body: Option<Json<ResetBody>>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     let upstream = body.and_then(|b| b.0.upstream);
     match reset(&c, upstream).await {
         Ok(text) => Json(json!({ "done": text.trim() })).into_response(),
@@ -203,10 +161,7 @@ pub fn test_mode_value(c: &Shared) -> serde_json::Value {
     json!({ "enabled": c.live.policy().test_mode(), "redirect_to": t.redirect_to })
 }
 
-async fn test_mode(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn test_mode(State(c): State<Shared>, _: Reader) -> Response {
     Json(test_mode_value(&c)).into_response()
 }
 
@@ -219,12 +174,9 @@ pub struct TestModeBody {
 
 async fn set_test_mode(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    _: Writer,
     Json(b): Json<TestModeBody>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     match edits::test_mode(&c, b.enabled, &b.redirect_to).await {
         Ok(notes) => {
             Json(json!({ "test_mode": test_mode_value(&c), "notes": notes })).into_response()
@@ -239,14 +191,7 @@ pub struct Search {
     pub q: String,
 }
 
-async fn blacklist(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Query(s): Query<Search>,
-) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn blacklist(State(c): State<Shared>, _: Reader, Query(s): Query<Search>) -> Response {
     let q = s.q.to_lowercase();
     let list: Vec<String> = edits::blacklist_entries(&c)
         .await
@@ -261,26 +206,19 @@ pub struct EntryBody {
     pub entry: String,
 }
 
-async fn blacklist_add(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Json(b): Json<EntryBody>,
-) -> Response {
-    blacklist_change(c, headers, b.entry, true).await
+async fn blacklist_add(State(c): State<Shared>, _: Writer, Json(b): Json<EntryBody>) -> Response {
+    blacklist_change(c, b.entry, true).await
 }
 
 async fn blacklist_remove(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    _: Writer,
     Json(b): Json<EntryBody>,
 ) -> Response {
-    blacklist_change(c, headers, b.entry, false).await
+    blacklist_change(c, b.entry, false).await
 }
 
-async fn blacklist_change(c: Shared, headers: HeaderMap, entry: String, add: bool) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
+async fn blacklist_change(c: Shared, entry: String, add: bool) -> Response {
     match edits::blacklist(&c, &entry, add).await {
         Ok(()) => Json(edits::blacklist_entries(&c).await).into_response(),
         Err(e) => fail(StatusCode::UNPROCESSABLE_ENTITY, e),
@@ -295,26 +233,12 @@ pub struct JournalQuery {
     pub limit: Option<usize>,
 }
 
-async fn journal(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<JournalQuery>,
-) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn journal(_: Reader, Query(q): Query<JournalQuery>) -> Response {
     Json(JOURNAL.recent(&q.filter, q.limit.unwrap_or(200).min(2000))).into_response()
 }
 
 /// New mail-log events as they happen (server-sent events), filtered like the journal.
-async fn journal_stream(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<JournalQuery>,
-) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn journal_stream(_: Reader, Query(q): Query<JournalQuery>) -> Response {
     let rx = JOURNAL.subscribe();
     let filter = q.filter;
     let stream = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
@@ -334,10 +258,7 @@ async fn journal_stream(
         .into_response()
 }
 
-async fn tokens(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn tokens(State(c): State<Shared>, _: Reader) -> Response {
     Json(c.auth.api_tokens()).into_response()
 }
 
@@ -348,14 +269,12 @@ pub struct TokenBody {
 
 async fn new_token(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    Writer(who): Writer,
     Json(b): Json<TokenBody>,
 ) -> Response {
-    match writer(&c, &headers) {
-        // A token is made from a console session only, never from another token.
-        Ok(Caller::Session { .. }) => {}
-        Ok(Caller::Token) => return fail(StatusCode::FORBIDDEN, "tokens are made in the console"),
-        Err(r) => return r,
+    // A token is made from a console session only, never from another token.
+    if let Caller::Token = who {
+        return fail(StatusCode::FORBIDDEN, "tokens are made in the console");
     }
     let label: String = b
         .label

@@ -18,8 +18,10 @@ use serde::Deserialize;
 
 use super::api;
 use super::auth::{COOKIE, Refused};
+pub use super::guard::Ctx;
+use super::guard::{Posted, Viewer, csrf_in_field, lang};
 use super::queue::{self, QueueFilter};
-use super::{Caller, Console, Shared, caller, cookie, csrf_ok, edits, peer};
+use super::{Console, Shared, cookie, edits, peer};
 use crate::catalog::Lang;
 
 pub fn routes() -> axum::Router<Shared> {
@@ -43,64 +45,12 @@ pub fn routes() -> axum::Router<Shared> {
         .merge(servers::routes())
 }
 
-/// The page's language: the one chosen, else the browser's.
-pub(super) fn lang(headers: &HeaderMap) -> Lang {
-    if let Some(l) = cookie(headers, "lang").and_then(|l| l.parse().ok()) {
-        return l;
-    }
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(Lang::negotiate)
-        .unwrap_or_default()
-}
-
-/// What a page needs to know about its request.
-pub struct Ctx {
-    pub lang: Lang,
-    pub csrf: String,
-    pub test_mode: Option<String>,
-}
-
-/// The page context of a logged-in session, or the redirect to the login page.
-fn session(c: &Shared, headers: &HeaderMap) -> Result<Ctx, Response> {
-    match caller(c, headers) {
-        Some(Caller::Session { csrf, .. }) => Ok(Ctx {
-            lang: lang(headers),
-            csrf,
-            test_mode: c.live.policy().test_mode().then(|| {
-                c.live
-                    .config()
-                    .policy
-                    .test_mode
-                    .redirect_to
-                    .clone()
-                    .unwrap_or_default()
-            }),
-        }),
-        _ => Err(Redirect::to("/login").into_response()),
-    }
-}
-
-/// A form post: the session with its CSRF token checked (403 without).
-fn posted(c: &Shared, headers: &HeaderMap, csrf: &str) -> Result<Ctx, Response> {
-    let ctx = session(c, headers)?;
-    let who = caller(c, headers).expect("a session was just found");
-    if !csrf_ok(&who, headers, Some(csrf)) {
-        return Err((StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response());
-    }
-    Ok(ctx)
-}
-
 fn page(markup: maud::Markup) -> Response {
     Html(markup.into_string()).into_response()
 }
 
-async fn overview(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    match session(&c, &headers) {
-        Ok(ctx) => page(views::overview(&ctx, &api::status_value(&c).await)),
-        Err(r) => r,
-    }
+async fn overview(State(c): State<Shared>, Viewer(ctx): Viewer) -> Response {
+    page(views::overview(&ctx, &api::status_value(&c).await))
 }
 
 #[derive(Deserialize, Default)]
@@ -177,16 +127,19 @@ fn opened(c: &Console, result: Result<String, Refused>) -> Response {
     }
 }
 
+csrf_in_field!(CsrfForm, ResetForm, TestModeForm, EntryForm);
+
 #[derive(Deserialize, Default)]
 struct CsrfForm {
     #[serde(default)]
     csrf: String,
 }
 
-async fn logout(State(c): State<Shared>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    if let Err(r) = posted(&c, &headers, &f.csrf) {
-        return r;
-    }
+async fn logout(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Posted(_, _): Posted<CsrfForm>,
+) -> Response {
     if let Some(id) = cookie(&headers, COOKIE) {
         c.auth.logout(&id);
     }
@@ -195,13 +148,9 @@ async fn logout(State(c): State<Shared>, headers: HeaderMap, Form(f): Form<CsrfF
 
 async fn queue(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    Viewer(ctx): Viewer,
     Query(f): Query<QueueFilter>,
 ) -> Response {
-    let ctx = match session(&c, &headers) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
     let q = c.spool.list().await.unwrap_or_default();
     let rows: Vec<serde_json::Value> = queue::filtered(q, &f, &queue::default_upstream(&c))
         .iter()
@@ -217,11 +166,7 @@ async fn queue(
     page(views::queue(&ctx, &f, &names, &rows))
 }
 
-async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let ctx = match session(&c, &headers) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
+async fn message(State(c): State<Shared>, Viewer(ctx): Viewer, Path(id): Path<String>) -> Response {
     match queue::message_value(&c, &id).await {
         Some(m) => page(views::message(&ctx, &m)),
         None => Redirect::to("/queue").into_response(),
@@ -230,13 +175,9 @@ async fn message(State(c): State<Shared>, headers: HeaderMap, Path(id): Path<Str
 
 async fn queue_action(
     State(c): State<Shared>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(f): Form<CsrfForm>,
+    Posted(_, _): Posted<CsrfForm>,
 ) -> Response {
-    if let Err(r) = posted(&c, &headers, &f.csrf) {
-        return r;
-    }
     let _ = queue::run_queue_action(&c, &id, &action).await;
     let back = if action.starts_with("delete") {
         "/queue".to_string()
@@ -246,11 +187,8 @@ async fn queue_action(
     Redirect::to(&back).into_response()
 }
 
-async fn limits(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    match session(&c, &headers) {
-        Ok(ctx) => page(views::limits(&ctx, &api::status_value(&c).await)),
-        Err(r) => r,
-    }
+async fn limits(State(c): State<Shared>, Viewer(ctx): Viewer) -> Response {
+    page(views::limits(&ctx, &api::status_value(&c).await))
 }
 
 #[derive(Deserialize, Default)]
@@ -261,14 +199,7 @@ struct ResetForm {
     upstream: String,
 }
 
-async fn limits_reset(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Form(f): Form<ResetForm>,
-) -> Response {
-    if let Err(r) = posted(&c, &headers, &f.csrf) {
-        return r;
-    }
+async fn limits_reset(State(c): State<Shared>, Posted(_, f): Posted<ResetForm>) -> Response {
     let _ = api::reset(&c, Some(f.upstream)).await;
     Redirect::to("/limits").into_response()
 }
@@ -283,18 +214,15 @@ struct Notice {
 
 async fn test_mode(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    Viewer(ctx): Viewer,
     Query(n): Query<Notice>,
 ) -> Response {
-    match session(&c, &headers) {
-        Ok(ctx) => page(views::test_mode(
-            &ctx,
-            &api::test_mode_value(&c),
-            &n.error,
-            !n.saved.is_empty(),
-        )),
-        Err(r) => r,
-    }
+    page(views::test_mode(
+        &ctx,
+        &api::test_mode_value(&c),
+        &n.error,
+        !n.saved.is_empty(),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -307,14 +235,7 @@ struct TestModeForm {
     redirect_to: String,
 }
 
-async fn set_test_mode(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Form(f): Form<TestModeForm>,
-) -> Response {
-    if let Err(r) = posted(&c, &headers, &f.csrf) {
-        return r;
-    }
+async fn set_test_mode(State(c): State<Shared>, Posted(_, f): Posted<TestModeForm>) -> Response {
     match edits::test_mode(&c, f.enabled.is_some(), &f.redirect_to).await {
         Ok(_) => Redirect::to("/test-mode?saved=1").into_response(),
         Err(e) => {
@@ -333,13 +254,9 @@ struct BlacklistQuery {
 
 async fn blacklist(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    Viewer(ctx): Viewer,
     Query(q): Query<BlacklistQuery>,
 ) -> Response {
-    let ctx = match session(&c, &headers) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
     let needle = q.q.to_lowercase();
     let list: Vec<String> = edits::blacklist_entries(&c)
         .await
@@ -359,13 +276,9 @@ struct EntryForm {
 
 async fn blacklist_change(
     State(c): State<Shared>,
-    headers: HeaderMap,
     Path(change): Path<String>,
-    Form(f): Form<EntryForm>,
+    Posted(_, f): Posted<EntryForm>,
 ) -> Response {
-    if let Err(r) = posted(&c, &headers, &f.csrf) {
-        return r;
-    }
     let add = match change.as_str() {
         "add" => true,
         "remove" => false,
@@ -385,19 +298,12 @@ struct JournalQuery {
     filter: String,
 }
 
-async fn journal(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<JournalQuery>,
-) -> Response {
-    match session(&c, &headers) {
-        Ok(ctx) => page(views::journal(
-            &ctx,
-            &q.filter,
-            &super::journal::JOURNAL.recent(&q.filter, 300),
-        )),
-        Err(r) => r,
-    }
+async fn journal(Viewer(ctx): Viewer, Query(q): Query<JournalQuery>) -> Response {
+    page(views::journal(
+        &ctx,
+        &q.filter,
+        &super::journal::JOURNAL.recent(&q.filter, 300),
+    ))
 }
 
 async fn set_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
@@ -409,7 +315,7 @@ async fn set_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
             r.split_once("://")
                 .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
         })
-        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\"))
         .unwrap_or_else(|| "/".into());
     let mut r = Redirect::to(&back).into_response();
     let cookie = format!("lang={}; SameSite=Strict; Path=/", lang.code());

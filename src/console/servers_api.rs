@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::api::{who, writer};
+use super::guard::{Reader, Writer};
 use super::servers::{ServerError, ServerInput, presets_json, views};
 use super::tester::{self, TestInput};
 use super::{Shared, server_edits};
@@ -43,7 +43,7 @@ fn lang(headers: &HeaderMap, q: &LangQuery) -> Lang {
     q.lang
         .as_deref()
         .and_then(|l| l.parse().ok())
-        .unwrap_or_else(|| super::pages::lang(headers))
+        .unwrap_or_else(|| super::guard::lang(headers))
 }
 
 /// The answer to a refused change: its status, the message, and each field's own.
@@ -73,22 +73,17 @@ fn done(c: &Shared, name: Option<&str>, notes: Vec<String>, status: StatusCode) 
     (status, Json(json!({ "server": server, "notes": notes }))).into_response()
 }
 
-async fn list(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn list(State(c): State<Shared>, _: Reader) -> Response {
     Json(views(&c.live.config())).into_response()
 }
 
 async fn one(
     State(c): State<Shared>,
+    _: Reader,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
     match views(&c.live.config()).into_iter().find(|v| v.name == name) {
         Some(v) => Json(v).into_response(),
         None => failure(&ServerError::NotFound(crate::catalog::text(
@@ -101,13 +96,11 @@ async fn one(
 
 async fn create(
     State(c): State<Shared>,
+    _: Writer,
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
     body: Result<Json<ServerInput>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     let Json(input) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(e),
@@ -121,14 +114,12 @@ async fn create(
 
 async fn update(
     State(c): State<Shared>,
+    _: Writer,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<LangQuery>,
     body: Result<Json<ServerInput>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     let Json(input) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(e),
@@ -146,13 +137,11 @@ async fn update(
 
 async fn delete(
     State(c): State<Shared>,
+    _: Writer,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     match server_edits::delete(&c, &name, lang(&headers, &q)).await {
         Ok(notes) => done(&c, None, notes, StatusCode::OK),
         Err(e) => failure(&e),
@@ -161,13 +150,11 @@ async fn delete(
 
 async fn make_default(
     State(c): State<Shared>,
+    _: Writer,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     match server_edits::make_default(&c, &name, lang(&headers, &q)).await {
         Ok(notes) => done(&c, Some(&name), notes, StatusCode::OK),
         Err(e) => failure(&e),
@@ -177,14 +164,12 @@ async fn make_default(
 /// The Tester: a state-changing request (it sends a message), so it carries the CSRF token.
 async fn test(
     State(c): State<Shared>,
+    _: Writer,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<LangQuery>,
     body: Result<Json<TestInput>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = writer(&c, &headers) {
-        return r;
-    }
     // No body at all: the defaults (connection and login only, the caller's language).
     let input = match body {
         Ok(Json(b)) => b,
@@ -197,22 +182,12 @@ async fn test(
     }
 }
 
-async fn presets(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<LangQuery>,
-) -> Response {
-    if let Err(r) = who(&c, &headers) {
-        return r;
-    }
+async fn presets(_: Reader, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     Json(presets_json(lang(&headers, &q))).into_response()
 }
 
 /// The server list as a file to save (`smarthost upstreams --format csv|json`).
-fn export(c: &Shared, headers: &HeaderMap, format: Format) -> Response {
-    if let Err(r) = who(c, headers) {
-        return r;
-    }
+fn export(c: &Shared, format: Format) -> Response {
     let (kind, file) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "servers.csv"),
         _ => ("application/json", "servers.json"),
@@ -231,10 +206,10 @@ fn export(c: &Shared, headers: &HeaderMap, format: Format) -> Response {
         .into_response()
 }
 
-async fn export_csv(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    export(&c, &headers, Format::Csv)
+async fn export_csv(State(c): State<Shared>, _: Reader) -> Response {
+    export(&c, Format::Csv)
 }
 
-async fn export_json(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    export(&c, &headers, Format::Json)
+async fn export_json(State(c): State<Shared>, _: Reader) -> Response {
+    export(&c, Format::Json)
 }

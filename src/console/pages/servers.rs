@@ -3,16 +3,16 @@
 //! script; a refused change shows the form again as typed (never the password) with each
 //! error beside its field. The work is done by `server_edits` and `tester`, as for the API.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::server_views::{self as markup, FormValues};
-use super::{Shared, page, posted, session, urlencode};
+use super::{Shared, page, urlencode};
+use crate::console::guard::{Posted, Viewer, csrf_in_field};
 use crate::console::server_edits;
 use crate::console::servers::{ServerError, ServerInput, views};
 use crate::console::tester::{self, TestInput};
@@ -27,6 +27,8 @@ pub fn routes() -> axum::Router<Shared> {
         .route("/servers/{name}/test", get(tester_form).post(test))
 }
 
+csrf_in_field!(ServerForm, CsrfForm, TestForm);
+
 #[derive(Deserialize, Default)]
 struct Notice {
     #[serde(default)]
@@ -35,16 +37,13 @@ struct Notice {
     error: String,
 }
 
-async fn list(State(c): State<Shared>, headers: HeaderMap, Query(n): Query<Notice>) -> Response {
-    match session(&c, &headers) {
-        Ok(ctx) => page(markup::list(
-            &ctx,
-            &views(&c.live.config()),
-            !n.saved.is_empty(),
-            &n.error,
-        )),
-        Err(r) => r,
-    }
+async fn list(State(c): State<Shared>, Viewer(ctx): Viewer, Query(n): Query<Notice>) -> Response {
+    page(markup::list(
+        &ctx,
+        &views(&c.live.config()),
+        !n.saved.is_empty(),
+        &n.error,
+    ))
 }
 
 /// The form as posted; every field is sent, so none is "left as it is" except the password.
@@ -111,11 +110,7 @@ impl ServerForm {
     }
 }
 
-async fn new_form(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    let ctx = match session(&c, &headers) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
+async fn new_form(Viewer(ctx): Viewer) -> Response {
     let values = FormValues {
         conn: "auto".into(),
         auth: "auto".into(),
@@ -124,15 +119,7 @@ async fn new_form(State(c): State<Shared>, headers: HeaderMap) -> Response {
     page(markup::form(&ctx, None, &values, &[]))
 }
 
-async fn create(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Form(f): Form<ServerForm>,
-) -> Response {
-    let ctx = match posted(&c, &headers, &f.csrf) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
+async fn create(State(c): State<Shared>, Posted(ctx, f): Posted<ServerForm>) -> Response {
     match server_edits::create(&c, f.input(), ctx.lang).await {
         Ok(_) => Redirect::to("/servers?saved=1").into_response(),
         Err(e) => refused_form(markup::form(&ctx, None, &f.values(false), &e.fields())),
@@ -141,13 +128,9 @@ async fn create(
 
 async fn edit_form(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    Viewer(ctx): Viewer,
     Path(name): Path<String>,
 ) -> Response {
-    let ctx = match session(&c, &headers) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
     match views(&c.live.config()).iter().find(|v| v.name == name) {
         Some(v) => page(markup::form(&ctx, Some(&name), &FormValues::from(v), &[])),
         None => Redirect::to("/servers").into_response(),
@@ -156,14 +139,9 @@ async fn edit_form(
 
 async fn update(
     State(c): State<Shared>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(f): Form<ServerForm>,
+    Posted(ctx, f): Posted<ServerForm>,
 ) -> Response {
-    let ctx = match posted(&c, &headers, &f.csrf) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
     let password_set = views(&c.live.config())
         .iter()
         .any(|v| v.name == name && v.password.is_some());
@@ -200,37 +178,25 @@ fn back(result: Result<Vec<String>, ServerError>) -> Response {
 
 async fn delete(
     State(c): State<Shared>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Posted(ctx, _): Posted<CsrfForm>,
 ) -> Response {
-    match posted(&c, &headers, &f.csrf) {
-        Ok(ctx) => back(server_edits::delete(&c, &name, ctx.lang).await),
-        Err(r) => r,
-    }
+    back(server_edits::delete(&c, &name, ctx.lang).await)
 }
 
 async fn make_default(
     State(c): State<Shared>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Posted(ctx, _): Posted<CsrfForm>,
 ) -> Response {
-    match posted(&c, &headers, &f.csrf) {
-        Ok(ctx) => back(server_edits::make_default(&c, &name, ctx.lang).await),
-        Err(r) => r,
-    }
+    back(server_edits::make_default(&c, &name, ctx.lang).await)
 }
 
 async fn tester_form(
     State(c): State<Shared>,
-    headers: HeaderMap,
+    Viewer(ctx): Viewer,
     Path(name): Path<String>,
 ) -> Response {
-    let ctx = match session(&c, &headers) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
     if c.live.config().upstream(&name).is_none() {
         return Redirect::to("/servers").into_response();
     }
@@ -247,14 +213,9 @@ struct TestForm {
 
 async fn test(
     State(c): State<Shared>,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(f): Form<TestForm>,
+    Posted(ctx, f): Posted<TestForm>,
 ) -> Response {
-    let ctx = match posted(&c, &headers, &f.csrf) {
-        Ok(ctx) => ctx,
-        Err(r) => return r,
-    };
     let input = TestInput {
         to: Some(f.to.clone()),
         ..TestInput::default()
