@@ -359,6 +359,49 @@ async fn queue_actions_hold_retry_and_delete_a_message() {
 }
 
 #[tokio::test]
+async fn retry_now_attempts_a_deferred_message_again_at_once() {
+    // The journal hears the mail log as `smarthost run` sets it up.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(smarthost::console::journal::Layer)
+        .try_init();
+    let r = relay("").await;
+    let (cookie, csrf) = login(&r).await;
+    let (mut c, _) = Client::connect(r.addr()).await;
+    let to = format!("tempfail-{}@example.net", unique("again"));
+    let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
+    let reply = c
+        .send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
+        .await;
+    let id = common::queue_id(&reply);
+    r.wait_queue("one attempt", |q| {
+        q.iter().any(|e| e.id == id && e.attempts == 1)
+    })
+    .await;
+    let resp = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        &format!("/api/v1/queue/{id}/retry"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The schedule's next attempt is a minute away: a second one now is the retry's doing,
+    // and its outcome (deferred again, with the same reply) is in the journal.
+    let deferrals = || async {
+        let j = get(&r, &cookie, &format!("/api/v1/journal?filter={id}")).await;
+        j.matches("\"deferred\"").count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while deferrals().await < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second deferral");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn the_queue_is_filtered_by_upstream_and_names_each_messages_upstream() {
     let r = relay("").await;
     let (cookie, _) = login(&r).await;

@@ -150,14 +150,17 @@ impl Attempts {
 }
 
 /// The recipients whose state this attempt changed, from pending.
+/// The recipients this attempt is news about: those whose state changed, and, as Postfix logs
+/// every `status=deferred`, those an upstream deferred again with the same reply (a "Retry
+/// now" must show its outcome). Mail held by limits was not attempted: no news for it.
 fn changed<'a>(
     msg: &'a StoredMessage,
     p: &'a Progress,
 ) -> impl Iterator<Item = (usize, &'a RcptState)> {
-    p.rcpts
-        .iter()
-        .enumerate()
-        .filter(|(i, state)| msg.rcpts[*i] != **state && msg.rcpts[*i].is_pending())
+    let attempted = p.limited_by.is_none();
+    p.rcpts.iter().enumerate().filter(move |(i, state)| {
+        msg.rcpts[*i].is_pending() && (msg.rcpts[*i] != **state || attempted)
+    })
 }
 
 fn log_results(msg: &StoredMessage, upstream: &str, p: &Progress) {

@@ -60,9 +60,14 @@ async function smtp(lines) {
   });
 }
 
-function mail(to) {
-  const body = `From: <pay@example.test>\r\nTo: <${to}>\r\nSubject: browser\r\n\r\nhello\r\n.\r\n`;
-  return ["EHLO browser.test\r\n", "MAIL FROM:<pay@example.test>\r\n", `RCPT TO:<${to}>\r\n`, "DATA\r\n", body];
+function mail(to, from = "pay@example.test") {
+  const body = `From: <${from}>\r\nTo: <${to}>\r\nSubject: browser\r\n\r\nhello\r\n.\r\n`;
+  return ["EHLO browser.test\r\n", `MAIL FROM:<${from}>\r\n`, `RCPT TO:<${to}>\r\n`, "DATA\r\n", body];
+}
+
+/// How many mail-log lines of `event` the relay wrote for queue id `id`.
+function events(event, id) {
+  return (log.match(new RegExp(`event=${event} queue_id=${id}\\b`, "g")) || []).length;
 }
 
 /// Whether the Postfix sink got a message for `rcpt`.
@@ -79,7 +84,7 @@ function atSink(rcpt) {
 
 async function waitFor(what, f, ms = 30000) {
   const end = Date.now() + ms;
-  while (!f()) {
+  while (!(await f())) {
     if (Date.now() > end) throw new Error(`never: ${what}\n${log}`);
     await sleep(200);
   }
@@ -99,7 +104,9 @@ before(async () => {
     "[console]", `listen = "127.0.0.1:${consolePort}"`, `password_hash = "${hash}"`,
     "[[upstream]]", `name = "harness"`, `host = "127.0.0.1"`, "port = 2025", `conn = "plaintext"`, `auth = "none"`, "default = true",
     "[[upstream]]", `name = "office365"`, `host = "127.0.0.1"`, "port = 2587", `conn = "starttls"`,
-    `username = "someone@example.test"`, `password = "${SECRET}"`, `senders = ["nobody.invalid"]`, "",
+    `username = "someone@example.test"`, `password = "${SECRET}"`, `senders = ["nobody.invalid"]`,
+    "[[upstream]]", `name = "quota"`, `host = "127.0.0.1"`, "port = 2025", `conn = "plaintext"`, `auth = "none"`,
+    `senders = ["quota.test"]`, "[upstream.limits]", "per_hour = 1", "",
   ].join("\n"));
   relay = spawn(bin, ["run", "--config", join(dir, "smarthost.toml")], { stdio: ["ignore", "ignore", "pipe"] });
   relay.stderr.on("data", (d) => { log += d.toString(); });
@@ -292,10 +299,56 @@ test("deleting a server asks first and removes it", async () => {
   assert.doesNotMatch(await page.textContent("#servers"), /submission/);
 });
 
+test("a full quota's Reset on the limits page lets the held mail go", async () => {
+  const first = `${unique("q1")}@example.net`, second = `${unique("q2")}@example.net`;
+  assert.match(await smtp(mail(first, "pay@quota.test")), /^250/);
+  await waitFor("the first message within the quota went", () => atSink(first));
+  const id = (await smtp(mail(second, "pay@quota.test"))).trim().split(" ").pop();
+  await waitFor("the second held by the quota", async () => {
+    await page.goto(`${base}/queue?state=limited`);
+    return (await page.textContent("body")).includes(id);
+  });
+  assert.equal(atSink(second), false);
+  await page.goto(`${base}/limits`);
+  assert.match(await page.textContent("body"), /quota/);
+  await page.selectOption("select[name=upstream]", "quota");
+  await page.click("#reset");
+  await waitFor("the held message went after the reset", () => atSink(second));
+});
+
+test("Retry now on a deferred message tries it again at once", async () => {
+  const id = (await smtp(mail(`tempfail-${unique("retry")}@example.net`))).trim().split(" ").pop();
+  await waitFor("a first attempt deferred", () => events("deferred", id) >= 1);
+  // The next attempt is a minute away by the schedule: a second one now is the button's doing.
+  await page.goto(`${base}/queue/${id}`);
+  await page.click("button[value=retry]");
+  await waitFor("a second attempt", () => events("deferred", id) >= 2);
+  await page.goto(`${base}/queue/${id}`);
+  await page.click("button[value=delete]");
+  await page.waitForURL(`${base}/queue`);
+  assert.doesNotMatch(await page.textContent("body"), new RegExp(id));
+});
+
 test("the pages follow the language chosen", async () => {
   await page.goto(`${base}/limits`);
   await page.click("a[href='/lang/fr']");
   await page.waitForURL(`${base}/limits`);
   assert.match(await page.textContent("body"), /Réinitialiser les limites maintenant/);
   await page.click("a[href='/lang/en']");
+});
+
+// Last: the ban covers 127.0.0.1, where every test browses from.
+test("repeated wrong passwords ban the address, even the right one is refused then", async () => {
+  const fresh = await (await browser.newContext({ locale: "en-US" })).newPage();
+  for (let i = 0; i < 3; i++) {
+    await fresh.goto(`${base}/login`);
+    await fresh.fill("input[name=password]", `wrong-${i}`);
+    await fresh.click("button");
+  }
+  await fresh.goto(`${base}/login`);
+  await fresh.fill("input[name=password]", PASSWORD);
+  await fresh.click("button");
+  assert.match(await fresh.textContent("body"), /Too many failed logins/);
+  assert.ok(fresh.url().startsWith(`${base}/login`), fresh.url());
+  await fresh.close();
 });
