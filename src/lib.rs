@@ -174,6 +174,75 @@ async fn bind_console(
     Ok(Some((listening, addr)))
 }
 
+/// What every SMTP session shares: the limits and timeouts of `[server]`, the spool, policy,
+/// SPF, the DKIM signers, metrics, client accounts and bans.
+fn session_context(
+    config: &Arc<Config>,
+    spool: &Spool,
+    policy: &Arc<policy::Policy>,
+    metrics: &Arc<metrics::Metrics>,
+    (tls, shutdown): (&Option<Arc<tls::ServerTls>>, &watch::Receiver<bool>),
+) -> Result<Arc<SessionContext>, StartError> {
+    let s = &config.server;
+    Ok(Arc::new(SessionContext {
+        limits: Limits {
+            hostname: s.hostname.clone(),
+            max_message_size: s.max_message_size,
+            max_errors: s.max_errors,
+            max_recipients: s.max_recipients,
+            tls_available: tls.is_some(),
+        },
+        tls: tls.clone(),
+        command_timeout: s.command_timeout,
+        data_timeout: s.data_timeout,
+        spool: spool.clone(),
+        policy: policy.clone(),
+        spf: Arc::new(spf::SpfCheck::new(&config)),
+        dkim: Arc::new(dkim::Signers::load(&config)?),
+        metrics: metrics.clone(),
+        clients: Arc::new(config.clients.clone()),
+        auth: s.auth.clone(),
+        bans: Default::default(),
+        client_limits: Arc::new(session::client_limits::ClientLimits::new(
+            s.client_rate,
+            s.max_sessions_per_address,
+        )),
+        shutdown: shutdown.clone(),
+        bare_newlines: s.bare_newlines,
+        memory: session::budget::MemoryBudget::new(s.memory_budget),
+    }))
+}
+
+/// The metrics and status endpoint, when `[admin] listen` is set.
+async fn start_admin(
+    config: &Arc<Config>,
+    metrics: &Arc<metrics::Metrics>,
+    delivery: &Arc<delivery::Delivery>,
+    spool: &Spool,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<SocketAddr>, StartError> {
+    Ok(match config.admin.listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Admin { addr, source })?;
+            let bound = l.local_addr().ok();
+            let state = Arc::new(metrics::http::AdminState {
+                metrics: metrics.clone(),
+                delivery: delivery.clone(),
+                spool: spool.clone(),
+                config: config.clone(),
+            });
+            tokio::spawn(metrics::http::serve(l, state, shutdown.clone()));
+            if let Some(a) = bound {
+                tracing::info!("metrics and status on http://{a}/metrics and /status");
+            }
+            bound
+        }
+        None => None,
+    })
+}
+
 /// How long a stopping relay waits for sessions in DATA and deliveries in flight.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -190,7 +259,6 @@ impl Relay {
             )?)),
             None => None,
         };
-        let ctx_tls = tls.clone();
         if config.server.auth.accept_any {
             tracing::info!(
                 "no [[client]] accounts: a login from allowed_networks is accepted with any \
@@ -204,55 +272,9 @@ impl Relay {
         let (delivery_stop, delivery_stop_rx) = watch::channel(false);
         tokio::spawn(delivery.clone().run(fresh, delivery_stop_rx));
 
-        let s = &config.server;
         let policy = Arc::new(policy::Policy::new(&config)?);
-        let ctx = Arc::new(SessionContext {
-            limits: Limits {
-                hostname: s.hostname.clone(),
-                max_message_size: s.max_message_size,
-                max_errors: s.max_errors,
-                max_recipients: s.max_recipients,
-                tls_available: tls.is_some(),
-            },
-            tls: tls.clone(),
-            command_timeout: s.command_timeout,
-            data_timeout: s.data_timeout,
-            spool: spool.clone(),
-            policy: policy.clone(),
-            spf: Arc::new(spf::SpfCheck::new(&config)),
-            dkim: Arc::new(dkim::Signers::load(&config)?),
-            metrics: metrics.clone(),
-            clients: Arc::new(config.clients.clone()),
-            auth: s.auth.clone(),
-            bans: Default::default(),
-            client_limits: Arc::new(session::client_limits::ClientLimits::new(
-                s.client_rate,
-                s.max_sessions_per_address,
-            )),
-            shutdown: shutdown_rx.clone(),
-            bare_newlines: s.bare_newlines,
-            memory: session::budget::MemoryBudget::new(s.memory_budget),
-        });
-        let admin_addr = match config.admin.listen {
-            Some(addr) => {
-                let l = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartError::Admin { addr, source })?;
-                let bound = l.local_addr().ok();
-                let state = Arc::new(metrics::http::AdminState {
-                    metrics: metrics.clone(),
-                    delivery: delivery.clone(),
-                    spool: spool.clone(),
-                    config: config.clone(),
-                });
-                tokio::spawn(metrics::http::serve(l, state, shutdown_rx.clone()));
-                if let Some(a) = bound {
-                    tracing::info!("metrics and status on http://{a}/metrics and /status");
-                }
-                bound
-            }
-            None => None,
-        };
+        let ctx = session_context(&config, &spool, &policy, &metrics, (&tls, &shutdown_rx))?;
+        let admin_addr = start_admin(&config, &metrics, &delivery, &spool, &shutdown_rx).await?;
         let live = Arc::new(live::Live::new(config.clone(), policy, delivery.clone()));
         let (console_addr, console_link) = start_console(
             &config,
@@ -261,6 +283,7 @@ impl Relay {
             &shutdown_rx,
         )
         .await?;
+        let s = &config.server;
         let listener = listener::Listener::bind(&s.listen, &s.listen_tls)?;
         let local_addrs = listener.local_addrs();
         let tls_addrs = listener.tls_addrs();
@@ -276,14 +299,13 @@ impl Relay {
         for a in &local_addrs {
             tracing::info!("listening on {a}");
         }
-        let server_tls = ctx_tls;
         Ok(Relay {
             live,
             console_addr,
             console_link,
             local_addrs,
             tls_addrs,
-            server_tls,
+            server_tls: tls,
             admin_addr,
             spool,
             delivery,
