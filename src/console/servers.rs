@@ -181,37 +181,18 @@ impl ServerInput {
         if matches!(&name, Set::Clear) || matches!(&name, Set::To(n) if !valid_name(n)) {
             bad("name", "console-field-name");
         }
-        let preset = match text_field(self.preset) {
-            Set::To(p) => match presets::find(&p) {
-                Some(p) if p.kind == "smtp" => Set::To(p),
-                _ => {
-                    bad("preset", "console-field-preset");
-                    Set::Keep
-                }
-            },
-            Set::Clear => Set::Clear,
-            Set::Keep => Set::Keep,
-        };
+        let preset = parse_preset(text_field(self.preset)).unwrap_or_else(|| {
+            bad("preset", "console-field-preset");
+            Set::Keep
+        });
         let host = text_field(self.host);
         if matches!(&host, Set::To(h) if !valid_host(h)) {
             bad("host", "console-field-host");
         }
-        let port = match self.port {
-            None => Set::Keep,
-            Some(Value::String(s)) if s.trim().is_empty() => Set::Clear,
-            Some(v) => match v
-                .as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                .and_then(|n| u16::try_from(n).ok())
-                .filter(|n| *n > 0)
-            {
-                Some(n) => Set::To(n),
-                None => {
-                    bad("port", "console-field-port");
-                    Set::Keep
-                }
-            },
-        };
+        let port = parse_port(self.port).unwrap_or_else(|| {
+            bad("port", "console-field-port");
+            Set::Keep
+        });
         let conn = mode(text_field(self.conn), || bad("conn", "console-field-conn"));
         let auth = mode(text_field(self.auth), || bad("auth", "console-field-auth"));
         let username = text_field(self.username);
@@ -229,31 +210,10 @@ impl ServerInput {
         {
             bad("ca_file", "console-field-ca-file");
         }
-        let senders = match self.senders {
-            None => Set::Keep,
-            Some(v) => {
-                let list: Vec<String> = match &v {
-                    Value::Array(a) => a
-                        .iter()
-                        .map(|s| s.as_str().unwrap_or("\0").to_string())
-                        .collect(),
-                    Value::String(s) => s
-                        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                    _ => vec!["\0".into()],
-                };
-                if list.iter().any(|s| !valid_sender(s)) {
-                    bad("senders", "console-field-senders");
-                }
-                if list.is_empty() {
-                    Set::Clear
-                } else {
-                    Set::To(list)
-                }
-            }
-        };
+        let senders = parse_senders(self.senders).unwrap_or_else(|| {
+            bad("senders", "console-field-senders");
+            Set::Keep
+        });
         if !errors.is_empty() {
             return Err(ServerError::Fields(errors));
         }
@@ -271,6 +231,57 @@ impl ServerInput {
             default: self.default,
         })
     }
+}
+
+/// A preset's name: `None` when no SMTP preset has it.
+fn parse_preset(v: Set<String>) -> Option<Set<&'static presets::Preset>> {
+    Some(match v {
+        Set::To(p) => Set::To(presets::find(&p).filter(|p| p.kind == "smtp")?),
+        Set::Clear => Set::Clear,
+        Set::Keep => Set::Keep,
+    })
+}
+
+/// A port as a number or a string of one (forms send strings): `None` unless 1 to 65535.
+fn parse_port(v: Option<Value>) -> Option<Set<u16>> {
+    match v {
+        None => Some(Set::Keep),
+        Some(Value::String(s)) if s.trim().is_empty() => Some(Set::Clear),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .map(Set::To),
+    }
+}
+
+/// The senders routed to a server, as a JSON list or text separated by spaces, commas or
+/// semicolons (a form's field): `None` when one of them is not an address or a domain.
+fn parse_senders(v: Option<Value>) -> Option<Set<Vec<String>>> {
+    let Some(v) = v else {
+        return Some(Set::Keep);
+    };
+    let list: Vec<String> = match &v {
+        Value::Array(a) => a
+            .iter()
+            .map(|s| s.as_str().map(str::to_string))
+            .collect::<Option<_>>()?,
+        Value::String(s) => s
+            .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => return None,
+    };
+    if list.iter().any(|s| !valid_sender(s)) {
+        return None;
+    }
+    Some(if list.is_empty() {
+        Set::Clear
+    } else {
+        Set::To(list)
+    })
 }
 
 fn mode<T: std::str::FromStr>(v: Set<String>, mut bad: impl FnMut()) -> Set<T> {
