@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::Network;
+use crate::session::client_limits::SessionSlot;
 use crate::session::{self, SessionContext, reply};
 
 pub struct Listener {
@@ -128,41 +129,13 @@ async fn accept_loop(
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        // Only addresses outside allowed_networks are ever banned as a whole; they are told
-        // why and until when, never "not allowed to relay".
-        if let Some((until, account)) = ctx.bans.banned(peer.ip()) {
-            let at = session::login_guard::wall_clock(until);
-            let r = reply::too_many_auth_failures(peer.ip(), &at);
-            let account = account.as_deref().map(crate::maillog::escape_controls);
-            let account = account.as_deref().unwrap_or("-");
-            let text = r.lines.join(" ");
-            crate::maillog!(crate::maillog::REJECTED, client = %peer.ip(), %account,
-                code = r.code, reply = %text);
-            tokio::spawn(refuse(stream, r));
-            continue;
-        }
         let outside = !allowed.iter().any(|n| n.contains(peer.ip()));
-        // Outside allowed_networks only a client account may come in, and only to log in first.
-        let accounts_may_come = ctx.auth.from_anywhere && !ctx.clients.is_empty();
-        if outside && !accounts_may_come {
-            tracing::warn!(%peer, "connection refused: address not in allowed_networks");
-            tokio::spawn(refuse(stream, reply::client_not_allowed()));
-            continue;
-        }
-        // Like Postfix's smtpd_client_connection_count_limit, addresses in allowed_networks are
-        // exempt (a payroll run on the relay's own host may open hundreds of sessions); the cap
-        // is for clients let in from elsewhere.
-        let slot = if outside {
-            match ctx.client_limits.open_session(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    tracing::warn!(%peer, "connection refused: too many sessions from this address");
-                    tokio::spawn(refuse(stream, reply::too_many_from_address()));
-                    continue;
-                }
+        let slot = match admit(&ctx, peer, outside) {
+            Ok(slot) => slot,
+            Err(r) => {
+                tokio::spawn(refuse(stream, r));
+                continue;
             }
-        } else {
-            None
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many sessions");
@@ -171,26 +144,75 @@ async fn accept_loop(
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let local = stream.local_addr().unwrap_or(peer);
-            if !implicit_tls {
-                session::serve_as(stream, peer, local, ctx, outside, false).await;
-            } else if let Some(tls) = ctx.tls.clone() {
-                let handshake = Box::pin(tokio::time::timeout(
-                    ctx.command_timeout,
-                    tls.acceptor().accept(stream),
-                ))
-                .await;
-                match handshake {
-                    Ok(Ok(s)) => {
-                        Box::pin(session::serve_as(s, peer, local, ctx, outside, true)).await
-                    }
-                    Ok(Err(e)) => tracing::info!(%peer, "TLS handshake with client failed: {e}"),
-                    Err(_) => tracing::info!(%peer, "TLS handshake with client timed out"),
-                }
-            }
+            serve(stream, peer, implicit_tls, ctx, outside).await;
             drop(permit);
             drop(slot);
         });
+    }
+}
+
+/// Whether `peer` may open a session: its per-address slot when it comes from outside
+/// `allowed_networks`, or the reply that refuses it (banned, not allowed, too many sessions).
+fn admit(
+    ctx: &SessionContext,
+    peer: SocketAddr,
+    outside: bool,
+) -> Result<Option<SessionSlot>, reply::Reply> {
+    // Only addresses outside allowed_networks are ever banned as a whole; they are told
+    // why and until when, never "not allowed to relay".
+    if let Some((until, account)) = ctx.bans.banned(peer.ip()) {
+        let at = session::login_guard::wall_clock(until);
+        let r = reply::too_many_auth_failures(peer.ip(), &at);
+        let account = account.as_deref().map(crate::maillog::escape_controls);
+        let account = account.as_deref().unwrap_or("-");
+        let text = r.lines.join(" ");
+        crate::maillog!(crate::maillog::REJECTED, client = %peer.ip(), %account,
+            code = r.code, reply = %text);
+        return Err(r);
+    }
+    // Outside allowed_networks only a client account may come in, and only to log in first.
+    let accounts_may_come = ctx.auth.from_anywhere && !ctx.clients.is_empty();
+    if outside && !accounts_may_come {
+        tracing::warn!(%peer, "connection refused: address not in allowed_networks");
+        return Err(reply::client_not_allowed());
+    }
+    if !outside {
+        // Like Postfix's smtpd_client_connection_count_limit, addresses in allowed_networks
+        // are exempt (a payroll run on the relay's own host may open hundreds of sessions);
+        // the cap is for clients let in from elsewhere.
+        return Ok(None);
+    }
+    match ctx.client_limits.open_session(peer.ip()) {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            tracing::warn!(%peer, "connection refused: too many sessions from this address");
+            Err(reply::too_many_from_address())
+        }
+    }
+}
+
+/// One admitted connection: the TLS handshake first on an implicit-TLS port, then the session.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    ctx: Arc<SessionContext>,
+    outside: bool,
+) {
+    let local = stream.local_addr().unwrap_or(peer);
+    if !implicit_tls {
+        return session::serve_as(stream, peer, local, ctx, outside, false).await;
+    }
+    let Some(tls) = ctx.tls.clone() else { return };
+    let handshake = Box::pin(tokio::time::timeout(
+        ctx.command_timeout,
+        tls.acceptor().accept(stream),
+    ))
+    .await;
+    match handshake {
+        Ok(Ok(s)) => Box::pin(session::serve_as(s, peer, local, ctx, outside, true)).await,
+        Ok(Err(e)) => tracing::info!(%peer, "TLS handshake with client failed: {e}"),
+        Err(_) => tracing::info!(%peer, "TLS handshake with client timed out"),
     }
 }
 
