@@ -340,19 +340,31 @@ async fn leases_of_a_killed_node_expire_and_the_other_node_uses_them() {
 /// A private redis-server, stopped and started by this test alone (by PID).
 struct OwnRedis {
     port: u16,
+    /// More redis-server arguments (TLS, a password).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl OwnRedis {
     fn start(port: u16) -> OwnRedis {
-        let mut r = OwnRedis { port, child: None };
+        Self::start_with(port, &["--port", &port.to_string()])
+    }
+
+    fn start_with(port: u16, args: &[&str]) -> OwnRedis {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut r = OwnRedis {
+            port,
+            args,
+            child: None,
+        };
         r.up();
         r
     }
 
     fn up(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(&self.args)
             .args(["--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -442,6 +454,63 @@ async fn without_redis_each_node_keeps_to_half_and_the_units_are_counted_when_it
     assert!(send(b.addr, "after@example.net").await.starts_with("250"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(up.arrivals.lock().unwrap().len(), 10);
+}
+
+/// `rediss://` with the password in a file and the office's own CA in `ca_file`: both nodes
+/// reach Redis over TLS (both are listed by `cluster status`) and share one quota.
+#[tokio::test]
+async fn over_rediss_with_a_password_file_two_nodes_share_one_quota() {
+    redis_ready();
+    let certs = tempfile::tempdir().unwrap();
+    let pem = common::certs::issued_by_unknown_ca(certs.path());
+    let secret = certs.path().join("redis.secret");
+    std::fs::write(&secret, "Redis-Tls-Secret-9\n").unwrap();
+    let (cert, key) = (
+        pem.cert.display().to_string(),
+        pem.key.display().to_string(),
+    );
+    let _redis = OwnRedis::start_with(
+        6392,
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            "6392",
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            "Redis-Tls-Secret-9",
+        ],
+    );
+    let up = postfix(&unique("acct-tls"), "per_hour = 4");
+    let extra = format!(
+        "password_file = \"{}\"\nca_file = \"{}\"",
+        secret.display(),
+        certs.path().join("ca.pem").display()
+    );
+    let url = "rediss://127.0.0.1:6392";
+    let (a, b) = (
+        node("tls-a", url, &up, &extra),
+        node("tls-b", url, &up, &extra),
+    );
+    wait_until("both nodes heartbeat over TLS", 20, || {
+        let s = cli(&a, &["cluster", "status"]);
+        s.contains("tls-a") && s.contains("tls-b")
+    })
+    .await;
+    let tag = unique("tls");
+    let rcpts: Vec<String> = (0..8).map(|i| format!("{tag}-{i}@example.net")).collect();
+    for (i, r) in rcpts.iter().enumerate() {
+        let via = if i % 2 == 0 { a.addr } else { b.addr };
+        assert!(send(via, r).await.starts_with("250"));
+    }
+    wait_until("4 at the sink", 60, || at_sink(&rcpts) >= 4).await;
+    wait_until("4 held across both nodes", 30, || held(&a) + held(&b) == 4).await;
+    assert_eq!(at_sink(&rcpts), 4, "never more than the account's quota");
 }
 
 #[tokio::test]

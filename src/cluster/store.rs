@@ -28,7 +28,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(cfg: &ClusterConfig) -> Store {
-        let client = redis_info(cfg).and_then(|info| match redis::Client::open(info) {
+        let client = redis_info(cfg).and_then(|info| match open(info, cfg) {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::error!(
@@ -148,6 +148,20 @@ impl Store {
                 self.url
             );
         }
+    }
+}
+
+/// A client for the URL, trusting `ca_file`'s CA for `rediss://` when one is given.
+fn open(info: redis::ConnectionInfo, cfg: &ClusterConfig) -> redis::RedisResult<redis::Client> {
+    match &cfg.ca_pem {
+        Some(ca) => redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.clone()),
+            },
+        ),
+        None => redis::Client::open(info),
     }
 }
 

@@ -16,6 +16,7 @@ pub(super) struct RawCluster {
     password_env: Option<String>,
     password_file: Option<PathBuf>,
     expected_nodes: Option<usize>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,9 @@ pub struct ClusterConfig {
     pub node: String,
     /// Nodes to plan for while Redis cannot be reached, when fewer were seen alive.
     pub expected_nodes: Option<usize>,
+    /// For `rediss://`: the CA (PEM) that issued the Redis server's certificate, read at load,
+    /// when it is not one the system trusts (an office's own CA, a self-signed certificate).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl RawCluster {
@@ -81,12 +85,39 @@ impl RawCluster {
         if self.expected_nodes == Some(0) {
             return Err(("expected_nodes", "expected_nodes must be at least 1".into()));
         }
+        let ca_pem = ca_pem(self.ca_file, url.starts_with("rediss://"))?;
         Ok(ClusterConfig {
             redis: url.to_string(),
             password,
             node,
             expected_nodes: self.expected_nodes,
+            ca_pem,
         })
+    }
+}
+
+/// The CA file's certificates, checked at load so a wrong path or a key file given by mistake
+/// is an error naming `ca_file`, not a Redis that "cannot be reached" later.
+fn ca_pem(file: Option<PathBuf>, tls: bool) -> Result<Option<Vec<u8>>, (&'static str, String)> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    if !tls {
+        return Err((
+            "ca_file",
+            "ca_file is for a rediss:// (TLS) address; this one is redis://".into(),
+        ));
+    }
+    let pem = std::fs::read(&file).map_err(|e| ("ca_file", format!("{}: {e}", file.display())))?;
+    let certs = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>();
+    match certs {
+        Ok(c) if !c.is_empty() => Ok(Some(pem)),
+        _ => Err((
+            "ca_file",
+            format!("{}: no PEM certificate in it", file.display()),
+        )),
     }
 }
 
@@ -107,5 +138,82 @@ fn host_name() -> Option<String> {
     #[cfg(not(unix))]
     {
         std::env::var("COMPUTERNAME").ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(redis: &str, ca_file: Option<PathBuf>) -> RawCluster {
+        RawCluster {
+            redis: redis.into(),
+            node: Some("relay-a".into()),
+            password_env: None,
+            password_file: None,
+            expected_nodes: None,
+            ca_file,
+        }
+    }
+
+    fn ca_pem_file(dir: &std::path::Path) -> PathBuf {
+        let ck = rcgen::generate_simple_self_signed(vec!["redis.test".into()]).unwrap();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, ck.cert.pem()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_refused() {
+        let (key, why) = raw("redis://:secret@10.0.0.5", None)
+            .validate("h")
+            .unwrap_err();
+        assert_eq!(key, "redis");
+        assert!(
+            why.contains("password_file") && !why.contains("secret"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_ca_file_is_read_at_load_for_rediss() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = raw("rediss://10.0.0.5:6380", Some(ca_pem_file(dir.path())))
+            .validate("h")
+            .unwrap();
+        assert!(
+            c.ca_pem
+                .is_some_and(|p| p.starts_with(b"-----BEGIN CERTIFICATE"))
+        );
+    }
+
+    #[test]
+    fn a_ca_file_for_plain_redis_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, why) = raw("redis://10.0.0.5", Some(ca_pem_file(dir.path())))
+            .validate("h")
+            .unwrap_err();
+        assert_eq!(key, "ca_file");
+        assert!(why.contains("rediss://"), "{why}");
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        std::fs::write(
+            &path,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let (key, why) = raw("rediss://10.0.0.5", Some(path))
+            .validate("h")
+            .unwrap_err();
+        assert_eq!(key, "ca_file");
+        assert!(why.contains("no PEM certificate"), "{why}");
+        let (key, _) = raw("rediss://10.0.0.5", Some(dir.path().join("missing.pem")))
+            .validate("h")
+            .unwrap_err();
+        assert_eq!(key, "ca_file");
     }
 }
