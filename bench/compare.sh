@@ -7,37 +7,86 @@
 # smarthost's peak RSS and CPU seconds per 1,000 messages, and where the machine's CPU went.
 #   bench/compare.sh                     # 5000 x 10 KB, 3 rounds
 #   N=1000 RUNS=1 bench/compare.sh       # quick look
+#   POLICY=realistic bench/compare.sh    # also smarthost with real policy, in the same rounds
 # Knobs are those of postfix-relay-bench.sh (N, SIZE, RUNS = rounds, WARMUP, ...).
+#
+# POLICY=realistic adds, at 20 sessions one message per connection, four more smarthost
+# instances taking their turn in each round (bench/relay-config.sh has their sections): the
+# sender and From: rewritten with Reply-To and a text signature ("rewrite"), DKIM RSA-2048 alone
+# ("dkim-rsa"), both ("realistic"), and both with Ed25519 ("realistic-ed25519"). Each round also
+# times one signature (openssl speed, one core) and, with bench/greeting-probe.py, the greeting
+# of a new session every 50 ms during the no-policy and the realistic bursts. The summary gives
+# each policy's DKIM bound: the cores over (the machine's CPU per message without DKIM + one
+# signature), and the ratio of each configuration to it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 port=${SMARTHOST_BENCH_PORT:-2527}
 sink_port=${SINK_PORT:-2999}
 export N=${N:-5000} RUNS=${RUNS:-3} WARMUP=${WARMUP:-200}
+POLICY=${POLICY:-none}
+case "$POLICY" in none) policies="" ;; realistic) policies="rewrite dkim-rsa realistic realistic-ed25519" ;;
+  *) echo "POLICY is none or realistic" >&2; exit 2 ;; esac
 bench_dir=${BENCH_DIR:-/tmp/harness-bench}
 work=$(mktemp -d /tmp/smarthost-bench.XXXXXX)
 pid=
+declare -A pids ports
 
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
+  for p in "${pids[@]}" ${probe:-}; do
+    if kill -0 "$p" 2>/dev/null; then
+      kill "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 (cd "$root" && cargo build --release --quiet)
+SMARTHOST="${CARGO_TARGET_DIR:-$root/target}/release/smarthost"
 . "$here/relay-config.sh"
-relay_config "$work/smarthost.toml" "$port" "$sink_port" "$work/spool"
 
-SMARTHOST_LOG=warn "$root/target/release/smarthost" run --config "$work/smarthost.toml" 2>"$work/smarthost.log" &
-pid=$!
-for _ in $(seq 100); do
-  ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break
-  sleep 0.1
-done
-kill -0 "$pid" || { cat "$work/smarthost.log"; exit 1; }
+# start_relay NAME PORT [POLICY]: one smarthost with its own spool.
+start_relay() {
+  local name=$1 p=$2
+  relay_config "$work/$name.toml" "$p" "$sink_port" "$work/spool-$name"
+  [ -z "${3:-}" ] || relay_policy "$work/$name.toml" "$3" "$work"
+  SMARTHOST_LOG=warn "$SMARTHOST" run --config "$work/$name.toml" 2>"$work/$name.log" &
+  pids[$name]=$!; ports[$name]=$p
+  for _ in $(seq 100); do
+    ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && break
+    sleep 0.1
+  done
+  kill -0 "${pids[$name]}" || { cat "$work/$name.log"; exit 1; }
+}
+start_relay smarthost "$port"
+pid=${pids[smarthost]}
+i=1
+for pol in $policies; do start_relay "$pol" $((port + i)) "$pol"; i=$((i + 1)); done
+
+# measure NAME SESSIONS WARMUP: one round of one smarthost instance.
+measure() {
+  env RUNS=1 WARMUP="$3" KEEP_RELAY=1 SESSIONS="$2" "$here/postfix-relay-bench.sh" external "127.0.0.1:${ports[$1]}" "$1" >/dev/null
+}
+# collect TAG ROUND: the figures of the last measure into all.tsv and cpu.tsv.
+collect() {
+  sed "s/^/$1\t$2\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
+  sed "s/^/$1\t/" "$bench_dir/cpu.tsv" | awk -F'\t' -v OFS='\t' -v r="$2" '{$4 = r; print}' >> "$work/cpu.tsv"
+}
+# One signature on one core, in ms, from openssl speed (sign/s is the next-to-last column).
+sign_ms() {
+  openssl speed -seconds 2 "$1" 2>/dev/null | awk -v pat="$2" '$0 ~ pat {v = $(NF-1)} END {if (v > 0) printf "%.4f", 1000 / v}'
+}
+# probe_during LABEL COMMAND...: the greeting latency of new sessions while COMMAND runs.
+probe_during() {
+  local label=$1 p=$2; shift 2
+  python3 "$here/greeting-probe.py" --port "$p" --interval 0.05 > "$work/probe.out" &
+  probe=$!
+  "$@"
+  kill -TERM "$probe"; wait "$probe" || true; probe=
+  sed "s/^/$label\t/" "$work/probe.out" >> "$work/probes.tsv"
+}
 
 # The systems take turns, round by round (ceiling, Postfix, smarthost, then again): these machines
 # drift by 20% over minutes, and a ratio between figures taken minutes apart measures the drift.
@@ -52,14 +101,30 @@ for tag in single reuse; do
   for round in $(seq "$RUNS"); do
     # The first round of each mode warms every system up (process start, page cache, pools).
     warm=0; [ "$round" = 1 ] && warm=$WARMUP
-    for sys in direct postfix smarthost; do
-      if [ "$sys" = smarthost ]; then
-        RUNS=1 WARMUP=$warm KEEP_RELAY=1 "$here/postfix-relay-bench.sh" external "127.0.0.1:$port" smarthost >/dev/null
-      else
+    cut -d' ' -f1 /proc/loadavg >> "$work/load.txt"
+    systems="direct postfix smarthost"
+    if [ "$tag" = single ] && [ -n "$policies" ]; then
+      systems="$systems $policies"
+      echo "$round rsa $(sign_ms rsa2048 '^rsa 2048 bits')" >> "$work/sign.txt"
+      echo "$round ed25519 $(sign_ms ed25519 'Ed25519')" >> "$work/sign.txt"
+    fi
+    for sys in $systems; do
+      if [ "$sys" = direct ] || [ "$sys" = postfix ]; then
         RUNS=1 WARMUP=$warm KEEP_RELAY=1 "$here/postfix-relay-bench.sh" "$sys" >/dev/null
+        collect "$tag" "$round"
+      elif [ -n "$policies" ] && [ "$tag" = single ]; then
+        # The policies are measured at 20 sessions, one message per connection (the issue's
+        # case), with the greeting probe on the no-policy and the realistic bursts.
+        case "$sys" in smarthost|realistic) probe_during "$sys" "${ports[$sys]}" measure "$sys" 20 "$warm" ;;
+          *) measure "$sys" 20 "$warm" ;; esac
+        collect "$tag" "$round"
+        if [ "$sys" = smarthost ] && [[ " $SESSIONS " == *" 1 "* ]]; then
+          measure smarthost 1 0; collect "$tag" "$round"
+        fi
+      else
+        measure "$sys" "$SESSIONS" "$warm"
+        collect "$tag" "$round"
       fi
-      sed "s/^/$tag\t$round\t/" "$bench_dir/results.tsv" >> "$work/all.tsv"
-      sed "s/^/$tag\t/" "$bench_dir/cpu.tsv" | awk -F'\t' -v OFS='\t' -v r="$round" '{$4 = r; print}' >> "$work/cpu.tsv"
     done
     sessions_count=$(echo $SESSIONS | wc -w)
     sent=$((sent + N * sessions_count + warm))
@@ -95,6 +160,12 @@ for (tag, s), by in rate.items():
         m["s"][0] / m["p"][0], m["s"][1] / m["p"][1], m["s"][0] / m["d"][0], m["s"][1] / m["d"][1], rounds))
 PY
 echo "smarthost: peak RSS ${rss} MiB; CPU ${cpu} s for ${sent} messages = $(echo "scale=3; $cpu * 1000 / $sent" | bc) s per 1,000"
+if [ -n "$policies" ]; then
+  echo
+  echo "=== policies: 20 sessions, 1 msg/conn; medians over $RUNS rounds ==="
+  echo "1-minute load at the start of each round: $(tr '\n' ' ' < "$work/load.txt")"
+  python3 "$here/policy-summary.py" "$work/all.tsv" "$work/cpu.tsv" "$work/sign.txt" "$work/probes.tsv"
+fi
 echo
 echo "=== where the CPU goes: medians per message over the measured window (start of smtp-source to the sink's last message) ==="
 echo "machine = busy time of all $(nproc) CPUs (user+system+irq+softirq, steal excluded); relay+rest = machine - injector - sink"

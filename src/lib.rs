@@ -31,6 +31,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod cpu;
 pub mod delivery;
 pub mod diagnose;
 pub mod dkim;
@@ -201,6 +202,7 @@ impl Relay {
             policy: policy.clone(),
             spf: Arc::new(spf::SpfCheck::new(&config)),
             dkim: Arc::new(dkim::Signers::load(&config)?),
+            cpu: cpu::shared(),
             metrics: metrics.clone(),
             clients: Arc::new(config.clients.clone()),
             auth: s.auth.clone(),
