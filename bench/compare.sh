@@ -47,12 +47,12 @@ trap cleanup EXIT
 SMARTHOST="${CARGO_TARGET_DIR:-$root/target}/release/smarthost"
 . "$here/relay-config.sh"
 
-# start_relay NAME PORT [POLICY]: one smarthost with its own spool.
+# start_relay NAME PORT [POLICY [BINARY]]: one smarthost with its own spool.
 start_relay() {
-  local name=$1 p=$2
+  local name=$1 p=$2 bin=${4:-$SMARTHOST}
   relay_config "$work/$name.toml" "$p" "$sink_port" "$work/spool-$name"
   [ -z "${3:-}" ] || relay_policy "$work/$name.toml" "$3" "$work"
-  SMARTHOST_LOG=warn "$SMARTHOST" run --config "$work/$name.toml" 2>"$work/$name.log" &
+  SMARTHOST_LOG=warn "$bin" run --config "$work/$name.toml" 2>"$work/$name.log" &
   pids[$name]=$!; ports[$name]=$p
   for _ in $(seq 100); do
     ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && break
@@ -64,6 +64,18 @@ start_relay smarthost "$port"
 pid=${pids[smarthost]}
 i=1
 for pol in $policies; do start_relay "$pol" $((port + i)) "$pol"; i=$((i + 1)); done
+# COMPARE="LABEL=/path/to/smarthost ...": A/B in the same rounds. Each binary runs as LABEL with
+# no policy, in every mode; with POLICY=realistic the first also runs as LABEL-realistic.
+extra=""
+i=10
+for entry in ${COMPARE:-}; do
+  label=${entry%%=*}
+  start_relay "$label" $((port + i)) "" "${entry#*=}"; extra="$extra $label"; i=$((i + 1))
+  if [ -n "$policies" ] && [[ " $policies " != *"-realistic "* ]]; then
+    start_relay "$label-realistic" $((port + i)) realistic "${entry#*=}"; i=$((i + 1))
+    policies="$policies $label-realistic"
+  fi
+done
 
 # measure NAME SESSIONS WARMUP: one round of one smarthost instance.
 measure() {
@@ -102,7 +114,7 @@ for tag in single reuse; do
     # The first round of each mode warms every system up (process start, page cache, pools).
     warm=0; [ "$round" = 1 ] && warm=$WARMUP
     cut -d' ' -f1 /proc/loadavg >> "$work/load.txt"
-    systems="direct postfix smarthost"
+    systems="direct postfix smarthost $extra"
     if [ "$tag" = single ] && [ -n "$policies" ]; then
       systems="$systems $policies"
       echo "$round rsa $(sign_ms rsa2048 '^rsa 2048 bits')" >> "$work/sign.txt"
@@ -115,11 +127,11 @@ for tag in single reuse; do
       elif [ -n "$policies" ] && [ "$tag" = single ]; then
         # The policies are measured at 20 sessions, one message per connection (the issue's
         # case), with the greeting probe on the no-policy and the realistic bursts.
-        case "$sys" in smarthost|realistic) probe_during "$sys" "${ports[$sys]}" measure "$sys" 20 "$warm" ;;
+        case "$sys" in smarthost|realistic|*-realistic) probe_during "$sys" "${ports[$sys]}" measure "$sys" 20 "$warm" ;;
           *) measure "$sys" 20 "$warm" ;; esac
         collect "$tag" "$round"
-        if [ "$sys" = smarthost ] && [[ " $SESSIONS " == *" 1 "* ]]; then
-          measure smarthost 1 0; collect "$tag" "$round"
+        if [[ " smarthost $extra " == *" $sys "* ]] && [[ " $SESSIONS " == *" 1 "* ]]; then
+          measure "$sys" 1 0; collect "$tag" "$round"
         fi
       else
         measure "$sys" "$SESSIONS" "$warm"
@@ -137,7 +149,7 @@ cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$pid
 echo
 echo "=== summary: medians over $RUNS rounds, msg/s accept / drain; ratios of smarthost to Postfix and to the ceiling ==="
 # all.tsv: tag round system sessions n size accept_s drain_s accept_rate drain_rate runs
-python3 - "$work/all.tsv" <<'PY'
+python3 - "$work/all.tsv" $extra <<'PY'
 import statistics, sys
 rate = {}
 for line in open(sys.argv[1]):
@@ -150,21 +162,23 @@ def med(rows, i):
 print("%-8s %-8s | %-13s | %-13s | %-13s | %-11s | %-11s | %s" % (
     "mode", "sessions", "direct", "postfix", "smarthost", "x postfix", "x ceiling", "x postfix per round (accept/drain)"))
 for (tag, s), by in rate.items():
-    d, p, sh = (by.get(k, {}) for k in ("direct", "postfix", "smarthost"))
+  for system in ["smarthost"] + sys.argv[2:]:
+    d, p, sh = (by.get(k, {}) for k in ("direct", "postfix", system))
     if not (d and p and sh):
         continue
     m = {k: (med(v, 0), med(v, 1)) for k, v in (("d", d), ("p", p), ("s", sh))}
     rounds = " ".join("%.1f/%.1f" % (sh[r][0] / p[r][0], sh[r][1] / p[r][1]) for r in sorted(sh) if r in p)
-    print("%-8s %-8s | %5.0f / %5.0f | %5.0f / %5.0f | %5.0f / %5.0f | %4.1f / %4.1f | %4.2f / %4.2f | %s" % (
+    print("%-8s %-8s | %5.0f / %5.0f | %5.0f / %5.0f | %5.0f / %5.0f | %4.1f / %4.1f | %4.2f / %4.2f | %s%s" % (
         "-d" if tag == "reuse" else "1/conn", s, *m["d"], *m["p"], *m["s"],
-        m["s"][0] / m["p"][0], m["s"][1] / m["p"][1], m["s"][0] / m["d"][0], m["s"][1] / m["d"][1], rounds))
+        m["s"][0] / m["p"][0], m["s"][1] / m["p"][1], m["s"][0] / m["d"][0], m["s"][1] / m["d"][1], rounds,
+        "" if system == "smarthost" else "  (" + system + ")"))
 PY
 echo "smarthost: peak RSS ${rss} MiB; CPU ${cpu} s for ${sent} messages = $(echo "scale=3; $cpu * 1000 / $sent" | bc) s per 1,000"
 if [ -n "$policies" ]; then
   echo
   echo "=== policies: 20 sessions, 1 msg/conn; medians over $RUNS rounds ==="
   echo "1-minute load at the start of each round: $(tr '\n' ' ' < "$work/load.txt")"
-  python3 "$here/policy-summary.py" "$work/all.tsv" "$work/cpu.tsv" "$work/sign.txt" "$work/probes.tsv"
+  python3 "$here/policy-summary.py" "$work/all.tsv" "$work/cpu.tsv" "$work/sign.txt" "$work/probes.tsv" $extra
 fi
 echo
 echo "=== where the CPU goes: medians per message over the measured window (start of smtp-source to the sink's last message) ==="

@@ -14,6 +14,7 @@ import statistics
 import sys
 
 all_tsv, cpu_tsv, sign_txt, probes_tsv = sys.argv[1:5]
+others = sys.argv[5:]  # the COMPARE labels
 med = statistics.median
 
 rate = {}  # system -> [(accept, drain)]
@@ -42,10 +43,12 @@ print("one signature, one core (openssl speed, median of the rounds): RSA-2048 %
 # configuration -> (the configuration without DKIM, the key)
 dkim = {"dkim-rsa": ("smarthost", "rsa"), "realistic": ("rewrite", "rsa"),
         "realistic-ed25519": ("rewrite", "ed25519")}
+dkim.update({o + "-realistic": ("rewrite", "rsa") for o in others})
 base = rate.get("smarthost")
 print("%-18s | %-13s | %-11s | %-10s | %-11s | %-13s | %s" % (
     "policy", "accept / drain", "x no policy", "machine ms", "DKIM bound", "x bound", "accept per round"))
-for system in ["smarthost", "rewrite", "dkim-rsa", "realistic", "realistic-ed25519"]:
+for system in ["smarthost", "rewrite", "dkim-rsa", "realistic", "realistic-ed25519"] + [
+        o + s for o in others for s in ("", "-realistic")]:
     rows = rate.get(system)
     if not rows:
         continue
@@ -57,7 +60,7 @@ for system in ["smarthost", "rewrite", "dkim-rsa", "realistic", "realistic-ed255
         b = cores * 1000.0 / (med(machine[dkim[system][0]]) + sign[dkim[system][1]])
         bound, xb = "%.0f" % b, "%4.2f / %4.2f" % (acc / b, dr / b)
     per_round = " ".join("%.0f" % r[0] for r in rows)
-    label = "no policy" if system == "smarthost" else system
+    label = "no policy" if system == "smarthost" else system + (" (no policy)" if system in others else "")
     print("%-18s | %5.0f / %5.0f | %-11s | %10.3f | %11s | %-13s | %s" % (
         label, acc, dr, vs, ms, bound, xb, per_round))
 
