@@ -8,6 +8,7 @@
 #   bench/compare.sh                     # 5000 x 10 KB, 3 rounds
 #   N=1000 RUNS=1 bench/compare.sh       # quick look
 #   POLICY=realistic bench/compare.sh    # also smarthost with real policy, in the same rounds
+#   MODES=single SINGLE_SESSIONS=20 ...  # only 20 sessions, one message per connection
 # Knobs are those of postfix-relay-bench.sh (N, SIZE, RUNS = rounds, WARMUP, ...).
 #
 # POLICY=realistic adds, at 20 sessions one message per connection, four more smarthost
@@ -107,8 +108,8 @@ if ! "$here/postfix-relay-bench.sh" status | grep -q "postfix relay: running"; t
 stop_postfix() { if [ "$pf_started" = 1 ]; then "$here/postfix-relay-bench.sh" stop-relay || true; fi; }
 trap 'stop_postfix; cleanup' EXIT
 sent=0
-for tag in single reuse; do
-  if [ "$tag" = single ]; then export SOURCE_OPTS="" SESSIONS="20 1"; else export SOURCE_OPTS="-d" SESSIONS="20"; fi
+for tag in ${MODES:-single reuse}; do
+  if [ "$tag" = single ]; then export SOURCE_OPTS="" SESSIONS="${SINGLE_SESSIONS:-20 1}"; else export SOURCE_OPTS="-d" SESSIONS="20"; fi
   echo "=== SOURCE_OPTS='$SOURCE_OPTS' SESSIONS='$SESSIONS', $RUNS rounds ==="
   for round in $(seq "$RUNS"); do
     # The first round of each mode warms every system up (process start, page cache, pools).

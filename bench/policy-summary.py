@@ -17,26 +17,26 @@ all_tsv, cpu_tsv, sign_txt, probes_tsv = sys.argv[1:5]
 others = sys.argv[5:]  # the COMPARE labels
 med = statistics.median
 
-rate = {}  # system -> [(accept, drain)]
+rate = {}  # system -> {round: (accept, drain)}
 for line in open(all_tsv):
     tag, rnd, system, s, n, size, acc_s, dr_s, acc, dr, _ = line.rstrip("\n").split("\t")
     if tag == "single" and s == "20" and acc != "n/a":
-        rate.setdefault(system, []).append((float(acc), float(dr)))
+        rate.setdefault(system, {})[rnd] = (float(acc), float(dr))
 
-machine = {}  # label -> [machine ms per message]
+machine = {}  # label -> {round: machine ms per message}
 cores = 2
 for line in open(cpu_tsv):
-    tag, label, s, i, n, wall, busy, steal, src, sink, hz, cpus = line.rstrip("\n").split("\t")
+    tag, label, s, rnd, n, wall, busy, steal, src, sink, hz, cpus = line.rstrip("\n").split("\t")
     if tag == "single" and s == "20":
-        machine.setdefault(label, []).append(int(busy) * 1000.0 / int(hz) / int(n))
+        machine.setdefault(label, {})[rnd] = int(busy) * 1000.0 / int(hz) / int(n)
         cores = int(cpus)
 
-sign = {}
+sign_by_round = {}  # key -> {round: ms}
 for line in open(sign_txt):
     f = line.split()
-    if len(f) == 3:
-        sign.setdefault(f[1], []).append(float(f[2]))
-sign = {k: med(v) for k, v in sign.items()}
+    if len(f) == 3 and f[2]:
+        sign_by_round.setdefault(f[1], {})[f[0]] = float(f[2])
+sign = {k: med(v.values()) for k, v in sign_by_round.items()}
 print("one signature, one core (openssl speed, median of the rounds): RSA-2048 %.3f ms, "
       "Ed25519 %.3f ms; %d cores" % (sign.get("rsa", float("nan")), sign.get("ed25519", float("nan")), cores))
 
@@ -44,25 +44,35 @@ print("one signature, one core (openssl speed, median of the rounds): RSA-2048 %
 dkim = {"dkim-rsa": ("smarthost", "rsa"), "realistic": ("rewrite", "rsa"),
         "realistic-ed25519": ("rewrite", "ed25519")}
 dkim.update({o + "-realistic": ("rewrite", "rsa") for o in others})
-base = rate.get("smarthost")
-print("%-18s | %-13s | %-11s | %-10s | %-11s | %-13s | %s" % (
-    "policy", "accept / drain", "x no policy", "machine ms", "DKIM bound", "x bound", "accept per round"))
+def bound(system, rnd):
+    """The DKIM bound of one round: cores / (CPU per message without DKIM + one signature)."""
+    without, key = dkim[system]
+    ms, sig = machine.get(without, {}).get(rnd), sign_by_round.get(key, {}).get(rnd)
+    return None if ms is None or sig is None else cores * 1000.0 / (ms + sig)
+
+base = rate.get("smarthost", {})
+print("%-22s | %-13s | %-11s | %-10s | %-10s | %-11s | %s" % (
+    "policy", "accept / drain", "x no policy", "machine ms", "DKIM bound", "x bound", "per round: accept (x no policy, x bound)"))
 for system in ["smarthost", "rewrite", "dkim-rsa", "realistic", "realistic-ed25519"] + [
         o + s for o in others for s in ("", "-realistic")]:
     rows = rate.get(system)
     if not rows:
         continue
-    acc, dr = med(r[0] for r in rows), med(r[1] for r in rows)
-    ms = med(machine[system]) if system in machine else float("nan")
-    vs = "%4.2f / %4.2f" % (acc / med(r[0] for r in base), dr / med(r[1] for r in base)) if base else "-"
-    bound, xb = "-", "-"
-    if system in dkim and dkim[system][0] in machine and dkim[system][1] in sign:
-        b = cores * 1000.0 / (med(machine[dkim[system][0]]) + sign[dkim[system][1]])
-        bound, xb = "%.0f" % b, "%4.2f / %4.2f" % (acc / b, dr / b)
-    per_round = " ".join("%.0f" % r[0] for r in rows)
+    acc, dr = med(r[0] for r in rows.values()), med(r[1] for r in rows.values())
+    ms = med(machine[system].values()) if system in machine else float("nan")
+    vs = [rows[r][0] / base[r][0] for r in rows if r in base]
+    bounds = {r: bound(system, r) for r in rows} if system in dkim else {}
+    xb = [rows[r][0] / b for r, b in bounds.items() if b]
+    per_round = " ".join("%.0f (%.2f%s)" % (
+        rows[r][0], rows[r][0] / base[r][0] if r in base else float("nan"),
+        ", %.2f" % (rows[r][0] / bounds[r]) if bounds.get(r) else "") for r in sorted(rows))
     label = "no policy" if system == "smarthost" else system + (" (no policy)" if system in others else "")
-    print("%-18s | %5.0f / %5.0f | %-11s | %10.3f | %11s | %-13s | %s" % (
-        label, acc, dr, vs, ms, bound, xb, per_round))
+    print("%-22s | %5.0f / %5.0f | %11s | %10.3f | %10s | %11s | %s" % (
+        label, acc, dr, "%.2f" % med(vs) if vs else "-", ms,
+        "%.0f" % med(b for b in bounds.values() if b) if xb else "-", "%.2f" % med(xb) if xb else "-",
+        per_round))
+print("(x no policy and x bound: medians of the per-round ratios; each round's bound uses that "
+      "round's CPU per message and signature time)")
 
 probes = {}
 try:
