@@ -8,8 +8,8 @@
 //! burst of signing then takes at most those cores, never all the async workers. Work is moved
 //! in and the result moved back out, so a body travels without being copied.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -22,9 +22,24 @@ pub enum CpuError {
     Stopped,
 }
 
+/// The jobs waiting for a thread. A mutex and a condition variable rather than a channel whose
+/// receiver the threads would share behind a mutex: a new job then wakes exactly one idle
+/// thread, and taking it wakes no other.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<Waiting>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
 /// The threads and the queue they take work from.
 pub struct Pool {
-    queue: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
     threads: usize,
 }
 
@@ -40,6 +55,13 @@ impl Default for Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_all();
+    }
+}
+
 /// The machine's cores (1 when unknown).
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -51,21 +73,44 @@ pub fn shared() -> Arc<Pool> {
     POOL.get_or_init(|| Arc::new(Pool::default())).clone()
 }
 
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next job, or `None` once the pool is dropped and nothing is left.
+    fn next(&self) -> Option<Job> {
+        let mut w = self.lock();
+        loop {
+            if let Some(job) = w.jobs.pop_front() {
+                return Some(job);
+            }
+            if w.closed {
+                return None;
+            }
+            w = self.ready.wait(w).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 impl Pool {
     /// `threads` threads named `smarthost-cpu` (so a profile shows what they cost). They end
     /// when the pool is dropped.
     pub fn new(threads: usize) -> Pool {
         let threads = threads.max(1);
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let queue = Arc::new(Queue::default());
         for _ in 0..threads {
-            let rx = rx.clone();
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name("smarthost-cpu".into())
-                .spawn(move || work(&rx))
+                .spawn(move || {
+                    while let Some(job) = queue.next() {
+                        job();
+                    }
+                })
                 .expect("a thread for the CPU pool");
         }
-        Pool { queue: tx, threads }
+        Pool { queue, threads }
     }
 
     pub fn threads(&self) -> usize {
@@ -84,19 +129,15 @@ impl Pool {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let _ = tx.send(result.map_err(|_| CpuError::Panicked));
         });
-        self.queue.send(job).map_err(|_| CpuError::Stopped)?;
-        rx.await.map_err(|_| CpuError::Stopped)?
-    }
-}
-
-fn work(rx: &Mutex<mpsc::Receiver<Job>>) {
-    loop {
-        // The lock is held only while waiting for the next job, never while running one.
-        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        match next {
-            Ok(job) => job(),
-            Err(_) => return,
+        {
+            let mut w = self.queue.lock();
+            if w.closed {
+                return Err(CpuError::Stopped);
+            }
+            w.jobs.push_back(job);
         }
+        self.queue.ready.notify_one();
+        rx.await.map_err(|_| CpuError::Stopped)?
     }
 }
 
