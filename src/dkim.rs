@@ -17,9 +17,6 @@ use rustls_pki_types::PrivateKeyDer;
 pub use crate::config::dkim_key::{Algorithm, Key, KeyError};
 use crate::config::{Config, DkimConfig};
 use crate::policy::headers;
-use batched::Batched;
-
-mod batched;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DkimError {
@@ -83,8 +80,8 @@ const SIGNED: &[&str] = &[
 ];
 
 enum Inner {
-    Rsa(DkimSigner<Batched<RsaKey<Sha256>>, Done>),
-    Ed25519(DkimSigner<Batched<Ed25519Key>, Done>),
+    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
+    Ed25519(DkimSigner<Ed25519Key, Done>),
 }
 
 /// One signing identity: domain, selector and key, ready to sign.
@@ -115,9 +112,9 @@ impl Signer {
         let crypto = |e: mail_auth::Error| DkimError::Sign(e.to_string());
         let inner = match key.algorithm() {
             Algorithm::Rsa => Inner::Rsa(
-                DkimSigner::from_key(Batched(
+                DkimSigner::from_key(
                     RsaKey::<Sha256>::from_key_der(key.der.clone_key()).map_err(crypto)?,
-                ))
+                )
                 .domain(domain.clone())
                 .selector(selector.to_string())
                 .headers(SIGNED.iter().copied())
@@ -129,10 +126,10 @@ impl Signer {
                     return Err(DkimError::Sign("Ed25519 keys come as PKCS#8".into()));
                 };
                 Inner::Ed25519(
-                    DkimSigner::from_key(Batched(
+                    DkimSigner::from_key(
                         Ed25519Key::from_pkcs8_maybe_unchecked_der(p8.secret_pkcs8_der())
                             .map_err(crypto)?,
-                    ))
+                    )
                     .domain(domain.clone())
                     .selector(selector.to_string())
                     .headers(SIGNED.iter().copied())
