@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the per-message hot paths: command parsing and DATA dot-unstuffing in the
-//! session machine, dot-stuffing for the upstream, header rewriting, and a durable spool write.
+//! session machine, dot-stuffing for the upstream, header rewriting, DKIM signing (the cost
+//! behind the DKIM bound of bench/compare.sh) and a durable spool write.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -158,5 +159,39 @@ fn spool(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, session, upstream, policy, spool);
+fn dkim(c: &mut Criterion) {
+    use smarthost::dkim::{Key, Signer};
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns/keys");
+    let rsa = Signer::new(
+        "example.test",
+        "s",
+        Key::load(&keys.join("rsa.pem")).unwrap(),
+    )
+    .unwrap();
+    let ed = Signer::new(
+        "example.test",
+        "s",
+        Key::load(&keys.join("ed25519.pem")).unwrap(),
+    )
+    .unwrap();
+    // smtp-source's body (lines of 80 X), and prose.
+    let mut xs = b"From: <bench@example.test>\r\nSubject: s\r\n\r\n".to_vec();
+    while xs.len() < 10 * 1024 {
+        xs.extend_from_slice(&[b'X'; 78]);
+        xs.extend_from_slice(b"\r\n");
+    }
+    let prose = body(10 * 1024);
+    let mut g = c.benchmark_group("dkim");
+    for (what, m) in [("smtp-source body", &xs), ("prose", &prose)] {
+        g.bench_function(format!("RSA-2048, 10 KiB {what}"), |b| {
+            b.iter(|| rsa.signature(m).unwrap())
+        });
+        g.bench_function(format!("Ed25519, 10 KiB {what}"), |b| {
+            b.iter(|| ed.signature(m).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, session, upstream, policy, dkim, spool);
 criterion_main!(benches);

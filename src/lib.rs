@@ -31,6 +31,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod console;
+pub mod cpu;
 pub mod delivery;
 pub mod diagnose;
 pub mod dkim;
@@ -199,6 +200,7 @@ fn session_context(
         policy: policy.clone(),
         spf: Arc::new(spf::SpfCheck::new(config)),
         dkim: Arc::new(dkim::Signers::load(config)?),
+        cpu: cpu::shared(),
         metrics: metrics.clone(),
         clients: Arc::new(config.clients.clone()),
         auth: s.auth.clone(),

@@ -87,6 +87,11 @@ impl Policy {
         self.current.load().sender_route(profile, sender)
     }
 
+    /// See [`PolicySet::appends_signature`].
+    pub fn appends_signature(&self, profile: Option<usize>, sender: &str) -> bool {
+        self.current.load().appends_signature(profile, sender)
+    }
+
     pub fn check_rcpt(&self, sender: &str, rcpt: &str) -> Option<Reply> {
         self.current.load().check_rcpt_as(None, sender, rcpt)
     }
@@ -199,6 +204,13 @@ impl PolicySet {
     pub fn sender_route(&self, profile: Option<usize>, sender: &str) -> (Option<String>, bool) {
         let (up, rules) = self.rules(profile, sender);
         (up, rules.config.rewrite.from.is_some())
+    }
+
+    /// Whether mail of `sender` gets the company signature: the one step of policy that parses
+    /// and re-encodes the MIME body (the session runs it off its async worker then).
+    pub fn appends_signature(&self, profile: Option<usize>, sender: &str) -> bool {
+        let rw = &self.rules(profile, sender).1.config.rewrite;
+        rw.signature_text.is_some() || rw.signature_html.is_some()
     }
 
     /// Called at RCPT: `Some(reply)` refuses this recipient.

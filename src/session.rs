@@ -14,6 +14,7 @@ pub mod machine;
 mod params;
 pub mod received;
 pub mod reply;
+mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,9 +24,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::maillog;
 use crate::policy::Policy;
-use crate::spool::{NewMessage, Spool};
+use crate::spool::Spool;
 pub use login_guard::Bans;
-use machine::{Action, Limits, Machine, Transaction};
+use machine::{Action, Limits, Machine};
 use reply::Reply;
 
 /// What every session of one listener shares.
@@ -40,6 +41,8 @@ pub struct SessionContext {
     pub spf: Arc<crate::spf::SpfCheck>,
     /// DKIM signers, applied to the final message.
     pub dkim: Arc<crate::dkim::Signers>,
+    /// Where the CPU-heavy steps at the end of DATA run (DKIM, the signature's MIME work).
+    pub cpu: Arc<crate::cpu::Pool>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `[[client]]` accounts and the `[server]` rules for logging in.
     pub clients: Arc<Vec<crate::config::ClientAccount>>,
@@ -237,7 +240,7 @@ where
                         m.sender_checked(refusal).write_to(&mut out);
                     }
                     Action::Deliver(tx) => {
-                        let result = Box::pin(store(*tx, session, m, ctx)).await;
+                        let result = Box::pin(store::store(*tx, session, m, ctx)).await;
                         m.delivered(result).write_to(&mut out);
                     }
                     Action::StartTls => {
@@ -358,114 +361,5 @@ async fn check_sender(
             Some(reply)
         }
         crate::spf::Decision::Relay { .. } => None,
-    }
-}
-
-/// The SPF pre-flight and DKIM signature of the final message: the fields to prepend, or the
-/// refusal in reject mode.
-async fn authenticate(
-    ctx: &SessionContext,
-    client: &str,
-    id: &str,
-    envelope: &crate::envelope::Envelope,
-    body: Vec<u8>,
-) -> Result<Vec<u8>, Reply> {
-    use crate::spf::Decision;
-    let upstream = envelope.upstream.as_deref();
-    let mut fields = String::new();
-    match ctx.spf.decide(&envelope.mail_from, upstream).await {
-        Decision::Refuse(why) => {
-            let reply = why.reply();
-            rejected(ctx, client, id, &reply);
-            return Err(reply);
-        }
-        Decision::Relay { header: Some(v) } => {
-            if v.result != crate::config::SpfResult::Pass {
-                crate::maillog!(maillog::SPF, %client, queue_id = %id, result = %v.result,
-                    domain = %v.domain, upstream = %v.upstream, reason = %v.sentence());
-            }
-            fields.push_str(&v.header());
-        }
-        Decision::Relay { header: None } => {}
-    }
-    if let Some(signer) = ctx.dkim.for_upstream(upstream) {
-        if signer.covers(&body) {
-            match signer.signature(&body) {
-                Ok(sig) => fields.push_str(&sig),
-                Err(e) => tracing::warn!(queue_id = %id, "message relayed unsigned: {e}"),
-            }
-        } else {
-            tracing::debug!(queue_id = %id, domain = %signer.domain,
-                "not DKIM-signed: its From: is not in the signing domain");
-        }
-    }
-    let mut body = body;
-    body.splice(..0, fields.bytes());
-    Ok(body)
-}
-
-/// Prepends the trace header and puts the message in the spool; `Ok` carries the queue id.
-async fn store(
-    tx: Transaction,
-    session: &Session,
-    m: &Machine,
-    ctx: &SessionContext,
-) -> Result<String, Reply> {
-    let peer = session.peer;
-    let id = crate::spool::new_queue_id();
-    let client = client_name(session, m);
-    let mut tx = tx;
-    tx.envelope.client = Some(client.clone());
-    crate::maillog!(maillog::RECEIVED, %client, queue_id = %id, from = %tx.envelope.mail_from,
-        rcpts = tx.envelope.recipients.len(), size = tx.body.len());
-    ctx.metrics.count(maillog::RECEIVED, "", 1);
-    let single =
-        (tx.envelope.recipients.len() == 1).then(|| tx.envelope.recipients[0].address.as_str());
-    let header = received::received(&received::Trace {
-        helo: m.helo_name(),
-        peer,
-        hostname: &ctx.limits.hostname,
-        esmtp: m.is_esmtp(),
-        tls: m.is_tls(),
-        authenticated: m.user().is_some(),
-        utf8: tx.envelope.smtputf8,
-        queue_id: &id,
-        for_rcpt: single,
-        date: chrono::Local::now().fixed_offset(),
-    });
-    // The trace field goes in front of the body in place: a large message is never copied.
-    let mut body = std::mem::take(&mut tx.body);
-    body.splice(..0, header.bytes());
-    let applied = ctx.policy.apply_as(session.profile(), tx.envelope, body);
-    for rcpt in &applied.dropped {
-        crate::maillog!(maillog::DROPPED, %client, queue_id = %id, %rcpt, reason = "blacklist");
-    }
-    if applied.envelope.recipients.is_empty() {
-        // Every recipient was dropped on purpose: the client is told it went fine, as asked.
-        return Ok(id);
-    }
-    if applied.test_mode {
-        let to = &applied.envelope.recipients[0].address;
-        crate::maillog!(maillog::REDIRECTED, %client, queue_id = %id, %to, reason = "test mode");
-    }
-    let (envelope, body) = (applied.envelope, applied.body);
-    let body = authenticate(ctx, &client, &id, &envelope, body).await?;
-    match ctx
-        .spool
-        .put(NewMessage {
-            id: id.clone(),
-            envelope,
-            body,
-        })
-        .await
-    {
-        Ok(()) => {
-            ctx.metrics.count(maillog::QUEUED, "", 1);
-            Ok(id)
-        }
-        Err(e) => {
-            tracing::error!(%peer, "could not queue a message: {e}");
-            Err(reply::storage_failed())
-        }
     }
 }

@@ -281,3 +281,52 @@ impl Admin {
         store::reset_limits(&mut self.conn, &self.dir, upstream)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_size(dir: &Path) -> i64 {
+        let c = rusqlite::Connection::open(dir.join(store::DB_FILE)).unwrap();
+        c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_spool_has_16_kib_pages_and_an_old_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Spool::open(dir.path()).unwrap());
+        assert_eq!(page_size(dir.path()), store::PAGE_SIZE);
+
+        // A spool made with SQLite's 4 KiB default opens as it is, with its mail.
+        let old = tempfile::tempdir().unwrap();
+        let c = rusqlite::Connection::open(old.path().join(store::DB_FILE)).unwrap();
+        c.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
+            .unwrap();
+        drop(c);
+        let (spool, _fresh) = Spool::open(old.path()).unwrap();
+        spool
+            .put(NewMessage {
+                id: new_queue_id(),
+                envelope: Envelope {
+                    mail_from: "a@x.test".into(),
+                    body: Default::default(),
+                    smtputf8: false,
+                    ret: None,
+                    envid: None,
+                    recipients: vec![crate::envelope::Recipient {
+                        address: "b@y.test".into(),
+                        orcpt: None,
+                        notify: None,
+                    }],
+                    upstream: None,
+                    client: None,
+                },
+                body: b"Subject: s\r\n\r\nbody\r\n".to_vec(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(spool.list().await.unwrap().len(), 1);
+        drop(spool);
+        assert_eq!(page_size(old.path()), 4096);
+    }
+}

@@ -272,10 +272,18 @@ async fn write_data(conn: &mut Conn, body: &[u8]) -> Result<(), UpstreamError> {
         };
         buf.clear();
         stuff_lines(&rest[..cut], &mut buf);
-        conn.write(&buf, "DATA").await?;
         rest = &rest[cut..];
+        if rest.is_empty() {
+            // The end of data rides with the last chunk: one write (one segment, one wake-up
+            // of the server) fewer per message.
+            buf.extend_from_slice(b".\r\n");
+        }
+        conn.write(&buf, "DATA").await?;
     }
-    conn.write(b".\r\n", "DATA").await
+    if body.is_empty() {
+        conn.write(b".\r\n", "DATA").await?;
+    }
+    Ok(())
 }
 
 /// Appends `text` (which starts at a line start) dot-stuffed, every line ended with CRLF.
@@ -415,6 +423,29 @@ mod tests {
         drop(conn);
         assert!(body.len() > 2 * DATA_CHUNK);
         assert_eq!(reader.await.unwrap(), dot_stuff(&body));
+    }
+
+    #[tokio::test]
+    async fn short_and_empty_bodies_end_with_the_dot() {
+        use tokio::io::AsyncReadExt;
+        for body in [b"".as_slice(), b"Subject: s\r\n\r\nhi\r\n".as_slice()] {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let reader = tokio::spawn(async move {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut all = Vec::new();
+                s.read_to_end(&mut all).await.unwrap();
+                all
+            });
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut conn = Conn::new(
+                client::Stream::Plain(tcp),
+                std::time::Duration::from_secs(5),
+            );
+            write_data(&mut conn, body).await.unwrap();
+            drop(conn);
+            assert_eq!(reader.await.unwrap(), dot_stuff(body));
+        }
     }
 
     #[test]

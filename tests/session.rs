@@ -31,6 +31,15 @@ struct Setup {
 }
 
 fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration) -> Setup {
+    setup_with(tls, command_timeout, Default::default(), Default::default())
+}
+
+fn setup_with(
+    tls: Option<Arc<smarthost::tls::ServerTls>>,
+    command_timeout: Duration,
+    dkim: Arc<smarthost::dkim::Signers>,
+    cpu: Arc<smarthost::cpu::Pool>,
+) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let (spool, fresh) = Spool::open(&dir.path().join("spool")).unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -46,7 +55,8 @@ fn setup(tls: Option<Arc<smarthost::tls::ServerTls>>, command_timeout: Duration)
         spf: Arc::new(smarthost::spf::SpfCheck::new(
             &smarthost::config::Config::embedded_default(),
         )),
-        dkim: Default::default(),
+        dkim,
+        cpu,
         metrics: Default::default(),
         clients: Default::default(),
         auth: smarthost::config::Config::embedded_default().server.auth,
@@ -92,6 +102,53 @@ async fn the_250_comes_only_once_the_message_is_in_the_spool() {
     let q = s.spool.list().await.unwrap();
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].id, id);
+}
+
+/// A DKIM signer for `dkim.smarthost.test` with the RSA test key.
+fn rsa_signer() -> Arc<smarthost::dkim::Signers> {
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dns/keys/rsa.pem");
+    let text = format!(
+        "[dkim]\ndomain = \"dkim.smarthost.test\"\nselector = \"rsa\"\nkey_file = \"{}\"\n\
+         [[upstream]]\nname = \"u\"\nhost = \"127.0.0.1\"\n",
+        key.display()
+    );
+    let config = smarthost::config::Config::load(&text, std::path::Path::new("test.toml")).unwrap();
+    Arc::new(smarthost::dkim::Signers::load(&config).unwrap())
+}
+
+// One thread of the runtime (tokio::test): had the signature been made inline, the session
+// waiting for it would hold that thread, and the second client would get no greeting.
+#[tokio::test]
+async fn a_new_client_is_greeted_while_a_message_waits_for_its_dkim_signature() {
+    let pool = Arc::new(smarthost::cpu::Pool::new(1));
+    let s = setup_with(None, Duration::from_secs(30), rsa_signer(), pool.clone());
+    // The pool's only thread is held until the test releases it.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let holder = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(move || held.recv().is_ok()).await }
+    });
+    let mut a = open(&s, "127.0.0.1:5000", 64 * 1024).await;
+    say(&mut a, "EHLO payroll.lan").await;
+    say(&mut a, "MAIL FROM:<pay@dkim.smarthost.test>").await;
+    say(&mut a, "RCPT TO:<b@y.test>").await;
+    say(&mut a, "DATA").await;
+    a.get_mut()
+        .write_all(b"From: <pay@dkim.smarthost.test>\r\nSubject: hi\r\n\r\nbody\r\n.\r\n")
+        .await
+        .unwrap();
+    // Its 250 waits for the signature, which waits for the pool.
+    let early = tokio::time::timeout(Duration::from_millis(300), reply(&mut a)).await;
+    assert!(early.is_err(), "answered before it was signed: {early:?}");
+    let mut b = open(&s, "127.0.0.2:5000", 64 * 1024).await;
+    assert!(say(&mut b, "EHLO other.lan").await.starts_with("250"));
+    release.send(()).unwrap();
+    assert!(holder.await.unwrap().unwrap());
+    let r = reply(&mut a).await;
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let msgs = s.spool.due(i64::MAX, 10, true).await.unwrap();
+    let body = String::from_utf8_lossy(&msgs[0].body);
+    assert!(body.contains("DKIM-Signature: v=1; a=rsa-sha256"), "{body}");
 }
 
 #[tokio::test]

@@ -325,6 +325,14 @@ pub fn storage_failed() -> Reply {
         "Error: insufficient system storage, try again later",
     )
 }
+/// The message could not be processed here (a bug, logged): the client may try again.
+pub fn local_error() -> Reply {
+    Reply::new(
+        451,
+        "4.3.0",
+        "Error: local error in processing, try again later",
+    )
+}
 pub fn tls_unavailable() -> Reply {
     Reply::new(454, "4.7.0", "TLS not available due to local problem")
 }

@@ -16,6 +16,8 @@ pub(super) const DB_FILE: &str = "spool.db";
 /// Upper bound on operations folded into one commit.
 const MAX_GROUP: usize = 512;
 const FRESH_LEASE_MS: i64 = 60_000;
+/// The page size of a new spool database.
+pub(super) const PAGE_SIZE: i64 = 16 * 1024;
 
 pub(super) struct Opened {
     /// Held (with the lock on it) by the writer thread: the spool is free again once the last
@@ -98,6 +100,11 @@ fn open_db(path: &Path) -> Result<Connection, SpoolError> {
     let c = Connection::open(path).map_err(&e)?;
     c.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(&e)?;
+    // 16 KiB pages (SQLite's default is 4 KiB): a typical message (up to about 16 KB) is then
+    // one page in its row, not a row and a chain of overflow pages, so its commit writes one
+    // WAL frame instead of four (two pwrite calls each). Takes effect only in a new database;
+    // an existing spool keeps its page size.
+    c.pragma_update(None, "page_size", PAGE_SIZE).map_err(&e)?;
     c.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
     // FULL: a WAL commit is fsynced before it is reported; NORMAL could lose acknowledged mail.
     c.pragma_update(None, "synchronous", "FULL").map_err(&e)?;

@@ -39,11 +39,17 @@ impl Graph {
         msg: &StoredMessage,
         rcpts: &[usize],
     ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
-        let to: Vec<&str> = rcpts
+        let to: Vec<String> = rcpts
             .iter()
-            .map(|&i| msg.envelope.recipients[i].address.as_str())
+            .map(|&i| msg.envelope.recipients[i].address.clone())
             .collect();
-        let mime = self.final_mime(&msg.body, &to);
+        // Aligning the recipients may mean signing again: CPU work, on the pool, so this
+        // delivery does not hold an async worker meanwhile. The stored body is shared, not copied.
+        let (body, signer) = (msg.body.clone(), self.signer.clone());
+        let mime = crate::cpu::shared()
+            .run(move || final_mime(&body, signer.as_deref(), &to))
+            .await
+            .map_err(|e| UpstreamError::Local(format!("preparing the message: {e}")))?;
         let mailbox = self.client.mailbox(&msg.envelope.mail_from);
         let key = format!("{}-{}", msg.id, rcpts.first().copied().unwrap_or(0));
         let each = |r: RcptResult| rcpts.iter().map(|&i| (i, r.clone())).collect();
@@ -56,27 +62,28 @@ impl Graph {
         }
     }
 
-    /// The message as Graph must get it; signed again when aligning changed it.
-    fn final_mime(&self, body: &[u8], to: &[&str]) -> Vec<u8> {
-        let aligned = recipients::align(body, to);
-        let changed = matches!(aligned, std::borrow::Cow::Owned(_));
-        match (&self.signer, changed) {
-            (Some(signer), true) => {
-                let unsigned = signer.strip_own(&aligned);
-                signer.sign(&unsigned).unwrap_or_else(|e| {
-                    tracing::warn!("DKIM signing after aligning the recipients failed: {e}");
-                    unsigned.to_vec()
-                })
-            }
-            _ => aligned.into_owned(),
-        }
-    }
-
     pub fn per_transaction(&self) -> Option<usize> {
         self.per_transaction
     }
 
     pub fn client(&self) -> &GraphClient {
         &self.client
+    }
+}
+
+/// The message as Graph must get it; signed again when aligning changed it.
+fn final_mime(body: &[u8], signer: Option<&Signer>, to: &[String]) -> Vec<u8> {
+    let to: Vec<&str> = to.iter().map(String::as_str).collect();
+    let aligned = recipients::align(body, &to);
+    let changed = matches!(aligned, std::borrow::Cow::Owned(_));
+    match (signer, changed) {
+        (Some(signer), true) => {
+            let unsigned = signer.strip_own(&aligned);
+            signer.sign(&unsigned).unwrap_or_else(|e| {
+                tracing::warn!("DKIM signing after aligning the recipients failed: {e}");
+                unsigned.to_vec()
+            })
+        }
+        _ => aligned.into_owned(),
     }
 }

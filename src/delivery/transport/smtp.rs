@@ -46,39 +46,19 @@ impl Smtp {
         rcpts: &[usize],
     ) -> Result<Vec<(usize, RcptResult)>, UpstreamError> {
         let notify = self.endpoint.cfg.default_notify;
-        let body = self.for_server(&msg.body, conn, &msg.id);
-        upstream::send(conn, &msg.envelope, rcpts, &body, notify).await
-    }
-
-    /// The message as this server can take it: as stored, or in 7 bits and signed again.
-    fn for_server<'a>(&self, body: &'a [u8], conn: &Conn, id: &str) -> Cow<'a, [u8]> {
-        if !downgrade::needed(body, &conn.caps) {
-            return Cow::Borrowed(body);
+        if !downgrade::needed(&msg.body, &conn.caps) {
+            return upstream::send(conn, &msg.envelope, rcpts, &msg.body, notify).await;
         }
-        tracing::info!(queue_id = %id, upstream = %self.endpoint.name,
+        tracing::info!(queue_id = %msg.id, upstream = %self.endpoint.name,
             "the upstream offers no 8BITMIME/SMTPUTF8: message converted to 7 bits");
-        // Our signature covers the 8-bit form: taken off, and made again over what is sent.
-        let unsigned = match &self.signer {
-            Some(signer) => signer.strip_own(body),
-            None => Cow::Borrowed(body),
-        };
-        let was_signed = matches!(unsigned, Cow::Owned(_));
-        let converted = downgrade::to_seven_bit(&unsigned);
-        if !converted.is_ascii() {
-            // 8-bit octets outside every MIME part (a preamble, say): sent as they are.
-            tracing::warn!(queue_id = %id, "8-bit octets left outside the MIME parts after the \
-                7-bit conversion");
-        }
-        let Some(signer) = self.signer.as_ref().filter(|_| was_signed) else {
-            return Cow::Owned(converted);
-        };
-        match signer.sign(&converted) {
-            Ok(signed) => Cow::Owned(signed),
-            Err(e) => {
-                tracing::warn!(queue_id = %id, "DKIM signing after the 7-bit conversion failed: {e}");
-                Cow::Owned(converted)
-            }
-        }
+        // The conversion (and the signature made again) is CPU work: on the pool, so this
+        // delivery does not hold an async worker meanwhile. The stored body is shared, not copied.
+        let (body, signer, id) = (msg.body.clone(), self.signer.clone(), msg.id.clone());
+        let seven = crate::cpu::shared()
+            .run(move || seven_bit(&body, signer.as_deref(), &id))
+            .await
+            .map_err(|e| UpstreamError::Local(format!("7-bit conversion: {e}")))?;
+        upstream::send(conn, &msg.envelope, rcpts, &seven, notify).await
     }
 
     pub fn per_transaction(&self) -> Option<usize> {
@@ -92,4 +72,27 @@ impl Smtp {
     pub fn detected(&self) -> Option<Detected> {
         self.endpoint.detected()
     }
+}
+
+/// The message in 7 bits for a server without 8BITMIME/SMTPUTF8, signed again when our
+/// signature was on it: that signature covers the 8-bit form.
+fn seven_bit(body: &[u8], signer: Option<&Signer>, id: &str) -> Vec<u8> {
+    let unsigned = match signer {
+        Some(signer) => signer.strip_own(body),
+        None => Cow::Borrowed(body),
+    };
+    let was_signed = matches!(unsigned, Cow::Owned(_));
+    let converted = downgrade::to_seven_bit(&unsigned);
+    if !converted.is_ascii() {
+        // 8-bit octets outside every MIME part (a preamble, say): sent as they are.
+        tracing::warn!(queue_id = %id, "8-bit octets left outside the MIME parts after the \
+            7-bit conversion");
+    }
+    let Some(signer) = signer.filter(|_| was_signed) else {
+        return converted;
+    };
+    signer.sign(&converted).unwrap_or_else(|e| {
+        tracing::warn!(queue_id = %id, "DKIM signing after the 7-bit conversion failed: {e}");
+        converted
+    })
 }
