@@ -50,9 +50,11 @@ async fn a_full_spool_disk_gives_452_and_recovers_when_space_is_back() {
         .await
         .unwrap();
     let addr = relay.local_addrs[0];
-    // Leave about 300 KiB free, then send 100 KiB messages until the disk refuses one.
+    // Leave about 300 KiB free (whatever the new spool took), then send 100 KiB messages until
+    // the disk refuses one.
     let filler = fs.0.path().join("filler");
-    std::fs::write(&filler, vec![0u8; 3 * 1024 * 1024 + 700 * 1024]).unwrap();
+    let free = available_bytes(fs.0.path());
+    std::fs::write(&filler, vec![0u8; free.saturating_sub(300 * 1024)]).unwrap();
     let mut acknowledged = Vec::new();
     let mut refused = None;
     for i in 0..20 {
@@ -100,4 +102,14 @@ async fn a_full_spool_disk_gives_452_and_recovers_when_space_is_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     relay.shutdown().await;
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+fn available_bytes(dir: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a NUL-terminated string and `st` a statvfs to fill.
+    assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut st) }, 0);
+    (st.f_bavail as usize) * (st.f_frsize as usize)
 }
