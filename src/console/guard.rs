@@ -30,6 +30,22 @@ pub trait CsrfField {
     fn csrf(&self) -> &str;
 }
 
+/// The language an API caller asked for: `?lang=`, else the page's (cookie, then
+/// `Accept-Language`).
+pub struct Said(pub Lang);
+
+impl FromRequestParts<Shared> for Said {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Shared) -> Result<Self, Self::Rejection> {
+        let asked = parts.uri.query().unwrap_or("").split('&').find_map(|kv| {
+            kv.strip_prefix("lang=")
+                .and_then(|l| l.parse::<Lang>().ok())
+        });
+        Ok(Said(asked.unwrap_or_else(|| lang(&parts.headers))))
+    }
+}
+
 /// `CsrfField` for forms whose token is their `csrf` field.
 macro_rules! csrf_in_field {
     ($($form:ty),* $(,)?) => {

@@ -6,19 +6,17 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::json;
 
-use super::guard::{Reader, Writer};
+use super::guard::{Reader, Said, Writer};
 use super::servers::{ServerError, ServerInput, presets_json, views};
 use super::tester::{self, TestInput};
 use super::{Shared, server_edits};
 use crate::admin::Format;
-use crate::catalog::Lang;
 
 pub fn routes() -> axum::Router<Shared> {
     axum::Router::new()
@@ -30,20 +28,6 @@ pub fn routes() -> axum::Router<Shared> {
         .route("/servers/{name}/default", post(make_default))
         .route("/servers/{name}/test", post(test))
         .route("/presets", get(presets))
-}
-
-#[derive(Deserialize, Default)]
-pub struct LangQuery {
-    #[serde(default)]
-    lang: Option<String>,
-}
-
-/// The caller's language: `?lang=`, else the page's (cookie, then `Accept-Language`).
-fn lang(headers: &HeaderMap, q: &LangQuery) -> Lang {
-    q.lang
-        .as_deref()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or_else(|| super::guard::lang(headers))
 }
 
 /// The answer to a refused change: its status, the message, and each field's own.
@@ -80,14 +64,13 @@ async fn list(State(c): State<Shared>, _: Reader) -> Response {
 async fn one(
     State(c): State<Shared>,
     _: Reader,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<LangQuery>,
+    Said(lang): Said,
 ) -> Response {
     match views(&c.live.config()).into_iter().find(|v| v.name == name) {
         Some(v) => Json(v).into_response(),
         None => failure(&ServerError::NotFound(crate::catalog::text(
-            lang(&headers, &q),
+            lang,
             "console-server-unknown",
             &[("name", &name)],
         ))),
@@ -97,8 +80,7 @@ async fn one(
 async fn create(
     State(c): State<Shared>,
     _: Writer,
-    headers: HeaderMap,
-    Query(q): Query<LangQuery>,
+    Said(lang): Said,
     body: Result<Json<ServerInput>, JsonRejection>,
 ) -> Response {
     let Json(input) = match body {
@@ -106,7 +88,7 @@ async fn create(
         Err(e) => return bad_body(e),
     };
     let name = input.name.clone().unwrap_or_default();
-    match server_edits::create(&c, input, lang(&headers, &q)).await {
+    match server_edits::create(&c, input, lang).await {
         Ok(notes) => done(&c, Some(name.trim()), notes, StatusCode::CREATED),
         Err(e) => failure(&e),
     }
@@ -115,9 +97,8 @@ async fn create(
 async fn update(
     State(c): State<Shared>,
     _: Writer,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<LangQuery>,
+    Said(lang): Said,
     body: Result<Json<ServerInput>, JsonRejection>,
 ) -> Response {
     let Json(input) = match body {
@@ -129,7 +110,7 @@ async fn update(
         .clone()
         .map(|n| n.trim().to_string())
         .unwrap_or(name.clone());
-    match server_edits::update(&c, &name, input, lang(&headers, &q)).await {
+    match server_edits::update(&c, &name, input, lang).await {
         Ok(notes) => done(&c, Some(&new_name), notes, StatusCode::OK),
         Err(e) => failure(&e),
     }
@@ -138,11 +119,10 @@ async fn update(
 async fn delete(
     State(c): State<Shared>,
     _: Writer,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<LangQuery>,
+    Said(lang): Said,
 ) -> Response {
-    match server_edits::delete(&c, &name, lang(&headers, &q)).await {
+    match server_edits::delete(&c, &name, lang).await {
         Ok(notes) => done(&c, None, notes, StatusCode::OK),
         Err(e) => failure(&e),
     }
@@ -151,11 +131,10 @@ async fn delete(
 async fn make_default(
     State(c): State<Shared>,
     _: Writer,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<LangQuery>,
+    Said(lang): Said,
 ) -> Response {
-    match server_edits::make_default(&c, &name, lang(&headers, &q)).await {
+    match server_edits::make_default(&c, &name, lang).await {
         Ok(notes) => done(&c, Some(&name), notes, StatusCode::OK),
         Err(e) => failure(&e),
     }
@@ -165,9 +144,8 @@ async fn make_default(
 async fn test(
     State(c): State<Shared>,
     _: Writer,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Query(q): Query<LangQuery>,
+    Said(lang): Said,
     body: Result<Json<TestInput>, JsonRejection>,
 ) -> Response {
     // No body at all: the defaults (connection and login only, the caller's language).
@@ -176,14 +154,14 @@ async fn test(
         Err(JsonRejection::MissingJsonContentType(_)) => TestInput::default(),
         Err(e) => return bad_body(e),
     };
-    match tester::run(&c, &name, input, lang(&headers, &q)).await {
+    match tester::run(&c, &name, input, lang).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(&e),
     }
 }
 
-async fn presets(_: Reader, headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    Json(presets_json(lang(&headers, &q))).into_response()
+async fn presets(_: Reader, Said(lang): Said) -> Response {
+    Json(presets_json(lang)).into_response()
 }
 
 /// The server list as a file to save (`smarthost upstreams --format csv|json`).
