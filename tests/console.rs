@@ -7,20 +7,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::console::{base, http, login};
 use common::{Client, Harness, TestRelay, unique};
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 
 const PASSWORD: &str = "console-pass-1";
 const UPSTREAM_SECRET: &str = "Upstr3am-S3cret-xyz";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 /// A relay whose console has a password; the Postfix upstream; a comment to keep in the file.
 async fn relay(extra: &str) -> TestRelay {
@@ -40,38 +32,6 @@ async fn relay(extra: &str) -> TestRelay {
         1,
     );
     TestRelay::start_from_file(&upstreams, &server).await
-}
-
-fn base(r: &TestRelay) -> String {
-    format!("http://{}", r.relay.console_addr.expect("console on"))
-}
-
-/// Logs in; the session cookie and the page's CSRF token.
-async fn login(r: &TestRelay) -> (String, String) {
-    let resp = http()
-        .post(format!("{}/login", base(r)))
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = get(r, &cookie, "/").await;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (cookie, csrf)
 }
 
 async fn get(r: &TestRelay, cookie: &str, path: &str) -> String {
@@ -185,7 +145,7 @@ async fn the_session_cookie_is_http_only_and_same_site_strict_and_pages_carry_a_
 #[tokio::test]
 async fn a_state_changing_request_without_the_csrf_token_is_refused() {
     let r = relay("").await;
-    let (cookie, csrf) = login(&r).await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
     let forged = post_json(
         &r,
         &cookie,
@@ -218,7 +178,7 @@ async fn a_state_changing_request_without_the_csrf_token_is_refused() {
 #[tokio::test]
 async fn test_mode_turned_on_in_the_console_sends_mail_only_to_the_redirect_address() {
     let r = relay("").await;
-    let (cookie, csrf) = login(&r).await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
     let tester = format!("{}@example.net", unique("tester"));
     let resp = post_json(
         &r,
@@ -256,7 +216,7 @@ async fn test_mode_turned_on_in_the_console_sends_mail_only_to_the_redirect_addr
 #[tokio::test]
 async fn a_blacklist_entry_added_in_the_console_is_refused_at_rcpt() {
     let r = relay("").await;
-    let (cookie, csrf) = login(&r).await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
     let victim = format!("{}@example.net", unique("listed"));
     let resp = post_json(
         &r,
@@ -286,7 +246,7 @@ async fn a_blacklist_entry_added_in_the_console_is_refused_at_rcpt() {
 #[tokio::test]
 async fn a_full_quota_reset_in_the_console_lets_the_held_mail_go() {
     let r = relay("[upstream.limits]\nper_hour = 1\n").await;
-    let (cookie, csrf) = login(&r).await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
     let first = format!("{}@example.net", unique("q1"));
     let second = format!("{}@example.net", unique("q2"));
     send(&r, &first).await;
@@ -316,7 +276,7 @@ async fn a_full_quota_reset_in_the_console_lets_the_held_mail_go() {
 async fn queue_actions_hold_retry_and_delete_a_message() {
     // An upstream that refuses nothing but is never reached: the message waits.
     let r = relay("").await;
-    let (cookie, csrf) = login(&r).await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
     // Hold everything first by holding the message as soon as it is queued.
     let (mut c, _) = Client::connect(r.addr()).await;
     let to = format!("tempfail-{}@example.net", unique("q"));
@@ -367,7 +327,7 @@ async fn retry_now_attempts_a_deferred_message_again_at_once() {
         .with(smarthost::console::journal::Layer)
         .try_init();
     let r = relay("").await;
-    let (cookie, csrf) = login(&r).await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
     let (mut c, _) = Client::connect(r.addr()).await;
     let to = format!("tempfail-{}@example.net", unique("again"));
     let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
@@ -404,7 +364,7 @@ async fn retry_now_attempts_a_deferred_message_again_at_once() {
 #[tokio::test]
 async fn the_queue_is_filtered_by_upstream_and_names_each_messages_upstream() {
     let r = relay("").await;
-    let (cookie, _) = login(&r).await;
+    let (cookie, _) = login(&r, PASSWORD).await;
     let (mut c, _) = Client::connect(r.addr()).await;
     let to = format!("tempfail-{}@example.net", unique("up"));
     let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
@@ -451,7 +411,7 @@ const API_POSTS: [&str; 11] = [
 #[tokio::test]
 async fn every_api_change_from_a_session_wants_its_csrf_token() {
     let r = relay("").await;
-    let (cookie, _) = login(&r).await;
+    let (cookie, _) = login(&r, PASSWORD).await;
     for path in API_POSTS {
         let resp = http()
             .post(format!("{}/api/v1{path}", base(&r)))
@@ -525,7 +485,7 @@ async fn every_api_endpoint_wants_a_login_and_every_page_sends_to_the_login_page
 #[tokio::test]
 async fn a_bearer_token_made_in_the_console_drives_the_api_without_a_session() {
     let r = relay("").await;
-    let (cookie, csrf) = login(&r).await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
     let made: serde_json::Value = post_json(
         &r,
         &cookie,
@@ -559,7 +519,7 @@ async fn a_bearer_token_made_in_the_console_drives_the_api_without_a_session() {
 #[tokio::test]
 async fn no_page_or_answer_contains_a_configured_password() {
     let r = relay("").await;
-    let (cookie, _) = login(&r).await;
+    let (cookie, _) = login(&r, PASSWORD).await;
     for path in [
         "/",
         "/servers",
@@ -587,7 +547,7 @@ async fn no_page_or_answer_contains_a_configured_password() {
 #[tokio::test]
 async fn values_a_client_chose_are_escaped_in_the_pages() {
     let r = relay("").await;
-    let (cookie, _) = login(&r).await;
+    let (cookie, _) = login(&r, PASSWORD).await;
     let (mut c, _) = Client::connect(r.addr()).await;
     let to = format!("tempfail-{}@example.net", unique("x"));
     let body = format!(
@@ -611,7 +571,7 @@ async fn values_a_client_chose_are_escaped_in_the_pages() {
 #[tokio::test]
 async fn the_pages_speak_french_when_asked() {
     let r = relay("").await;
-    let (cookie, _) = login(&r).await;
+    let (cookie, _) = login(&r, PASSWORD).await;
     let page = http()
         .get(format!("{}/limits", base(&r)))
         .header("cookie", format!("{cookie}; lang=fr"))

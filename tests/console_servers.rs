@@ -8,25 +8,16 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
+use common::console::{base, http, login};
 use common::{Harness, TestRelay, unique};
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "console-pass-servers";
 const TYPED_SECRET: &str = "Typed-S3cret-in-the-console";
 const FILE_SECRET: &str = "Inline-S3cret-in-the-file";
 const COMMENT: &str = "# our provider, do not remove this comment";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
 
 /// A relay with a console password, the Postfix upstream as the default, a server that another
 /// names as its fallback, and a comment to keep.
@@ -40,37 +31,6 @@ async fn relay() -> TestRelay {
     );
     let server = format!("[console]\nlisten = \"127.0.0.1:0\"\npassword_hash = \"{hash}\"\n");
     TestRelay::start_from_file(&upstreams, &server).await
-}
-
-fn base(r: &TestRelay) -> String {
-    format!("http://{}", r.relay.console_addr.expect("console on"))
-}
-
-/// Logs in; the session cookie and the CSRF token of its pages.
-async fn login(r: &TestRelay) -> (String, String) {
-    let resp = http()
-        .post(format!("{}/login", base(r)))
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let page = get(r, &cookie, "/").await.1;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    (cookie, csrf)
 }
 
 async fn get(r: &TestRelay, cookie: &str, path: &str) -> (StatusCode, String) {
@@ -93,7 +53,7 @@ struct Api {
 impl Api {
     async fn new() -> Api {
         let r = relay().await;
-        let (cookie, csrf) = login(&r).await;
+        let (cookie, csrf) = login(&r, PASSWORD).await;
         Api { r, cookie, csrf }
     }
 

@@ -15,6 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 
 pub mod certs;
+pub mod console;
 pub mod graph_server;
 pub mod scripted;
 pub mod token_server;
