@@ -71,6 +71,12 @@ async fn send(r: &TestRelay, to: &str) -> String {
         .await
 }
 
+/// The queue id of a message the Postfix upstream defers (`451` for a `tempfail-` recipient).
+async fn deferred_message(r: &TestRelay, tag: &str) -> String {
+    let to = format!("tempfail-{}@example.net", unique(tag));
+    common::queue_id(&send(r, &to).await)
+}
+
 #[tokio::test]
 async fn the_password_opens_a_session_a_wrong_one_is_refused_and_repeated_ones_ban() {
     let r = relay("").await;
@@ -277,14 +283,7 @@ async fn queue_actions_hold_retry_and_delete_a_message() {
     // An upstream that refuses nothing but is never reached: the message waits.
     let r = relay("").await;
     let (cookie, csrf) = login(&r, PASSWORD).await;
-    // Hold everything first by holding the message as soon as it is queued.
-    let (mut c, _) = Client::connect(r.addr()).await;
-    let to = format!("tempfail-{}@example.net", unique("q"));
-    let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
-    let reply = c
-        .send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
-        .await;
-    let id = common::queue_id(&reply);
+    let id = deferred_message(&r, "q").await;
     r.wait_queue("deferred", |q| {
         q.iter().any(|e| e.id == id && e.attempts >= 1)
     })
@@ -328,13 +327,7 @@ async fn retry_now_attempts_a_deferred_message_again_at_once() {
         .try_init();
     let r = relay("").await;
     let (cookie, csrf) = login(&r, PASSWORD).await;
-    let (mut c, _) = Client::connect(r.addr()).await;
-    let to = format!("tempfail-{}@example.net", unique("again"));
-    let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
-    let reply = c
-        .send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
-        .await;
-    let id = common::queue_id(&reply);
+    let id = deferred_message(&r, "again").await;
     r.wait_queue("one attempt", |q| {
         q.iter().any(|e| e.id == id && e.attempts == 1)
     })
@@ -365,13 +358,7 @@ async fn retry_now_attempts_a_deferred_message_again_at_once() {
 async fn the_queue_is_filtered_by_upstream_and_names_each_messages_upstream() {
     let r = relay("").await;
     let (cookie, _) = login(&r, PASSWORD).await;
-    let (mut c, _) = Client::connect(r.addr()).await;
-    let to = format!("tempfail-{}@example.net", unique("up"));
-    let body = format!("From: <pay@example.test>\r\nTo: <{to}>\r\nSubject: q\r\n\r\nx\r\n");
-    let reply = c
-        .send("<pay@example.test>", &[&format!("<{to}>")], body.as_bytes())
-        .await;
-    let id = common::queue_id(&reply);
+    let id = deferred_message(&r, "up").await;
     r.wait_queue("queued", |q| q.iter().any(|e| e.id == id))
         .await;
     let harness = get(&r, &cookie, "/api/v1/queue?upstream=harness").await;
