@@ -204,7 +204,6 @@ async fn drive<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let peer = session.peer;
     let mut pending: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let mut actions = Vec::new();
@@ -215,50 +214,8 @@ where
             pending.drain(..used);
             let mut stop = false;
             for action in actions.drain(..) {
-                match action {
-                    Action::Reply(r) => {
-                        if r.code >= 400 {
-                            let reply = r.lines.join(" ");
-                            let from = m.last_sender().unwrap_or("-");
-                            crate::maillog!(maillog::REJECTED, client = %peer.ip(), %from,
-                                code = r.code, %reply);
-                            ctx.metrics.count(maillog::REJECTED, "", 1);
-                        }
-                        r.write_to(&mut out)
-                    }
-                    Action::Authenticate(l) => {
-                        let close =
-                            Box::pin(login_reply::login(ctx, session, m, l, &mut out)).await;
-                        if close {
-                            write_timed(&mut stream, &out, ctx.command_timeout).await?;
-                            let _ = stream.shutdown().await;
-                            return Ok(End::Closed);
-                        }
-                    }
-                    Action::CheckSender(sender) => {
-                        let refusal = Box::pin(check_sender(ctx, session, m, &sender)).await;
-                        m.sender_checked(refusal).write_to(&mut out);
-                    }
-                    Action::Deliver(tx) => {
-                        let result = Box::pin(store::store(*tx, session, m, ctx)).await;
-                        m.delivered(result).write_to(&mut out);
-                    }
-                    Action::StartTls => {
-                        write_timed(&mut stream, &out, ctx.command_timeout).await?;
-                        // RFC 3207: anything the client pipelined after STARTTLS is discarded.
-                        return Ok(End::StartTls(stream));
-                    }
-                    Action::ClientSpeaksTls => {
-                        tracing::warn!(%peer, "client speaks TLS on a plain port: set the program \
-                            to no encryption or STARTTLS, or use listen_tls");
-                        let _ = stream.shutdown().await;
-                        return Ok(End::Closed);
-                    }
-                    Action::Close => {
-                        write_timed(&mut stream, &out, ctx.command_timeout).await?;
-                        let _ = stream.shutdown().await;
-                        return Ok(End::Closed);
-                    }
+                if let Some(f) = act(action, session, m, ctx, &mut out).await {
+                    return finish(stream, f, &out, ctx).await;
                 }
                 stop = m.is_closed();
             }
@@ -270,45 +227,127 @@ where
             write_timed(&mut stream, &out, ctx.command_timeout).await?;
             out.clear();
         }
-        let limit = if m.in_data() {
-            ctx.data_timeout
-        } else {
-            ctx.command_timeout
-        };
-        let mut stopping = ctx.shutdown.clone();
-        let stop = async move {
-            // The guard `wait_for` returns must not live across the awaits below.
-            let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
-        };
-        // Read straight into the spare capacity of `pending`: no zeroed buffer, no extra copy.
-        // Idle sessions keep a small buffer (10,000 of them must fit in little memory); a message
-        // in DATA gets room for large reads.
-        let want = if m.in_data() { 64 * 1024 } else { 2 * 1024 };
-        if pending.capacity() - pending.len() < want / 2 {
-            pending.reserve(want);
-        }
-        let read = tokio::time::timeout(limit, stream.read_buf(&mut pending));
-        let n = tokio::select! {
-            r = read => match r {
-                Ok(r) => r?,
-                Err(_) => {
-                    m.timed_out().write_to(&mut out);
-                    write_timed(&mut stream, &out, ctx.command_timeout).await?;
-                    let _ = stream.shutdown().await;
-                    return Ok(End::Closed);
-                }
-            },
-            _ = stop, if !m.in_data() => {
-                reply::shutting_down().write_to(&mut out);
-                write_timed(&mut stream, &out, ctx.command_timeout).await?;
-                let _ = stream.shutdown().await;
-                return Ok(End::Closed);
-            }
-        };
-        if n == 0 {
+        if !read_more(&mut stream, &mut pending, m, ctx, &mut out).await? {
             return Ok(End::Closed);
         }
     }
+}
+
+/// How a session ends after an action.
+enum Finish {
+    /// The replies so far are written, then the connection is closed.
+    Close,
+    /// Closed without a word (the client speaks TLS on a plain port: it cannot read one).
+    Abrupt,
+    /// The replies so far are written, then TLS starts on the same stream.
+    StartTls,
+}
+
+/// Carries out one action of the protocol machine; `Some` when the session ends with it.
+async fn act(
+    action: Action,
+    session: &Session,
+    m: &mut Machine,
+    ctx: &SessionContext,
+    out: &mut Vec<u8>,
+) -> Option<Finish> {
+    let peer = session.peer;
+    match action {
+        Action::Reply(r) => {
+            if r.code >= 400 {
+                let reply = r.lines.join(" ");
+                let from = m.last_sender().unwrap_or("-");
+                crate::maillog!(maillog::REJECTED, client = %peer.ip(), %from,
+                    code = r.code, %reply);
+                ctx.metrics.count(maillog::REJECTED, "", 1);
+            }
+            r.write_to(out);
+        }
+        Action::Authenticate(l) => {
+            if Box::pin(login_reply::login(ctx, session, m, l, out)).await {
+                return Some(Finish::Close);
+            }
+        }
+        Action::CheckSender(sender) => {
+            let refusal = Box::pin(check_sender(ctx, session, m, &sender)).await;
+            m.sender_checked(refusal).write_to(out);
+        }
+        Action::Deliver(tx) => {
+            let result = Box::pin(store::store(*tx, session, m, ctx)).await;
+            m.delivered(result).write_to(out);
+        }
+        // RFC 3207: anything the client pipelined after STARTTLS is discarded.
+        Action::StartTls => return Some(Finish::StartTls),
+        Action::ClientSpeaksTls => {
+            tracing::warn!(%peer, "client speaks TLS on a plain port: set the program \
+                to no encryption or STARTTLS, or use listen_tls");
+            return Some(Finish::Abrupt);
+        }
+        Action::Close => return Some(Finish::Close),
+    }
+    None
+}
+
+async fn finish<S>(
+    mut stream: S,
+    f: Finish,
+    out: &[u8],
+    ctx: &SessionContext,
+) -> std::io::Result<End<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if !matches!(f, Finish::Abrupt) {
+        write_timed(&mut stream, out, ctx.command_timeout).await?;
+    }
+    if let Finish::StartTls = f {
+        return Ok(End::StartTls(stream));
+    }
+    let _ = stream.shutdown().await;
+    Ok(End::Closed)
+}
+
+/// Reads more of the client into `pending`: `false` when the session is over (the client left,
+/// fell silent past its timeout, or the relay stops outside DATA; the last two are told why).
+async fn read_more<S>(
+    stream: &mut S,
+    pending: &mut Vec<u8>,
+    m: &mut Machine,
+    ctx: &SessionContext,
+    out: &mut Vec<u8>,
+) -> std::io::Result<bool>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let limit = if m.in_data() {
+        ctx.data_timeout
+    } else {
+        ctx.command_timeout
+    };
+    let mut stopping = ctx.shutdown.clone();
+    let stop = async move {
+        // The guard `wait_for` returns must not live across the awaits below.
+        let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
+    };
+    // Read straight into the spare capacity of `pending`: no zeroed buffer, no extra copy.
+    // Idle sessions keep a small buffer (10,000 of them must fit in little memory); a message
+    // in DATA gets room for large reads.
+    let want = if m.in_data() { 64 * 1024 } else { 2 * 1024 };
+    if pending.capacity() - pending.len() < want / 2 {
+        pending.reserve(want);
+    }
+    let read = tokio::time::timeout(limit, stream.read_buf(pending));
+    let farewell = tokio::select! {
+        r = read => match r {
+            Ok(r) => return Ok(r? > 0),
+            Err(_) => m.timed_out(),
+        },
+        _ = stop, if !m.in_data() => reply::shutting_down(),
+    };
+    farewell.write_to(out);
+    write_timed(stream, out, ctx.command_timeout).await?;
+    let _ = stream.shutdown().await;
+    Ok(false)
 }
 
 /// Writes within `limit`: a client that pipelines commands and never reads its replies must not
