@@ -470,6 +470,153 @@ async fn every_api_endpoint_wants_a_login_and_every_page_sends_to_the_login_page
 }
 
 #[tokio::test]
+async fn a_blacklist_entry_removed_through_the_api_is_accepted_again_at_rcpt() {
+    let r = relay("").await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
+    let listed = format!("{}@example.net", unique("unlisted"));
+    let entry = serde_json::json!({ "entry": listed });
+    for path in ["/api/v1/blacklist", "/api/v1/blacklist/remove"] {
+        let resp = post_json(&r, &cookie, Some(&csrf), path, entry.clone()).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    }
+    let list = get(&r, &cookie, "/api/v1/blacklist").await;
+    assert!(!list.contains(&listed), "{list}");
+    let (mut c, _) = Client::connect(r.addr()).await;
+    c.cmd("EHLO x").await;
+    c.cmd("MAIL FROM:<pay@example.test>").await;
+    let reply = c.cmd(&format!("RCPT TO:<{listed}>")).await;
+    assert!(reply.starts_with("250"), "{reply}");
+}
+
+#[tokio::test]
+async fn one_message_through_the_api_has_its_envelope_headers_and_history() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(smarthost::console::journal::Layer)
+        .try_init();
+    let r = relay("").await;
+    let (cookie, _) = login(&r, PASSWORD).await;
+    let id = deferred_message(&r, "one").await;
+    r.wait_queue("an attempt", |q| {
+        q.iter().any(|e| e.id == id && e.attempts >= 1)
+    })
+    .await;
+    let text = get(&r, &cookie, &format!("/api/v1/queue/{id}")).await;
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(m["from"], "pay@example.test", "{text}");
+    assert!(
+        m["recipients"][0]["state"]
+            .as_str()
+            .unwrap()
+            .contains("451"),
+        "{text}"
+    );
+    assert!(
+        m["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "Subject"),
+        "{text}"
+    );
+    let history: Vec<&str> = m["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        history.contains(&"queued") && history.contains(&"deferred"),
+        "{history:?}"
+    );
+    let none = http()
+        .get(format!("{}/api/v1/queue/NOSUCHID", base(&r)))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_journal_streams_a_new_event_as_it_happens() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(smarthost::console::journal::Layer)
+        .try_init();
+    let r = relay("").await;
+    let (cookie, _) = login(&r, PASSWORD).await;
+    let to = format!("{}@example.net", unique("streamed"));
+    let mut stream = http()
+        .get(format!("{}/api/v1/journal/stream?filter={to}", base(&r)))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    send(&r, &to).await;
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !seen.contains("delivered") {
+        assert!(std::time::Instant::now() < deadline, "no event: {seen}");
+        match tokio::time::timeout(Duration::from_secs(30), stream.chunk()).await {
+            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            other => panic!("the stream ended: {other:?} after {seen}"),
+        }
+    }
+    assert!(seen.starts_with("data:") && seen.contains(&to), "{seen}");
+}
+
+#[tokio::test]
+async fn limits_reset_through_the_api_with_a_token_answers_what_it_released() {
+    let r = relay("[upstream.limits]\nper_hour = 1\n").await;
+    let (cookie, csrf) = login(&r, PASSWORD).await;
+    let made = post_json(
+        &r,
+        &cookie,
+        Some(&csrf),
+        "/api/v1/tokens",
+        serde_json::json!({"label": "reset script"}),
+    )
+    .await;
+    let token: serde_json::Value = made.json().await.unwrap();
+    let first = format!("{}@example.net", unique("r1"));
+    let second = format!("{}@example.net", unique("r2"));
+    send(&r, &first).await;
+    Harness::get().wait_for(&first).await;
+    send(&r, &second).await;
+    r.wait_queue("held", |q| q.iter().any(|e| e.limited_by.is_some()))
+        .await;
+    let limits = http()
+        .get(format!("{}/api/v1/limits", base(&r)))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(limits.contains("harness"), "{limits}");
+    let reset = http()
+        .post(format!("{}/api/v1/limits/reset", base(&r)))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .json(&serde_json::json!({ "upstream": "harness" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    Harness::get().wait_for(&second).await;
+}
+
+#[tokio::test]
 async fn a_bearer_token_made_in_the_console_drives_the_api_without_a_session() {
     let r = relay("").await;
     let (cookie, csrf) = login(&r, PASSWORD).await;
