@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::console::{base, http, login};
+use common::console::{base, get, http, login};
 use common::{Client, Harness, TestRelay, unique};
 use reqwest::StatusCode;
 
@@ -34,16 +34,33 @@ async fn relay(extra: &str) -> TestRelay {
     TestRelay::start_from_file(&upstreams, &server).await
 }
 
-async fn get(r: &TestRelay, cookie: &str, path: &str) -> String {
-    http()
-        .get(format!("{}{path}", base(r)))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+/// A Bearer token made from a console session.
+async fn api_token(r: &TestRelay, cookie: &str, csrf: &str, label: &str) -> String {
+    let made: serde_json::Value = post_json(
+        r,
+        cookie,
+        Some(csrf),
+        "/api/v1/tokens",
+        serde_json::json!({ "label": label }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    made["token"].as_str().unwrap().to_string()
+}
+
+/// With `per_hour = 1` on the harness: one message delivered, a second held by the quota; the
+/// second's recipient.
+async fn one_sent_one_held(r: &TestRelay) -> String {
+    let first = format!("{}@example.net", unique("q1"));
+    let second = format!("{}@example.net", unique("q2"));
+    send(r, &first).await;
+    Harness::get().wait_for(&first).await;
+    send(r, &second).await;
+    r.wait_queue("held", |q| q.iter().any(|e| e.limited_by.is_some()))
+        .await;
+    second
 }
 
 async fn post_json(
@@ -253,15 +270,7 @@ async fn a_blacklist_entry_added_in_the_console_is_refused_at_rcpt() {
 async fn a_full_quota_reset_in_the_console_lets_the_held_mail_go() {
     let r = relay("[upstream.limits]\nper_hour = 1\n").await;
     let (cookie, csrf) = login(&r, PASSWORD).await;
-    let first = format!("{}@example.net", unique("q1"));
-    let second = format!("{}@example.net", unique("q2"));
-    send(&r, &first).await;
-    Harness::get().wait_for(&first).await;
-    send(&r, &second).await;
-    r.wait_queue("held", |q| {
-        q.first().is_some_and(|e| e.limited_by.is_some())
-    })
-    .await;
+    let second = one_sent_one_held(&r).await;
     let limits = get(&r, &cookie, "/limits").await;
     assert!(
         limits.contains("1 of 1 used") || limits.contains("per_hour"),
@@ -576,28 +585,14 @@ async fn the_journal_streams_a_new_event_as_it_happens() {
 }
 
 #[tokio::test]
-async fn limits_reset_through_the_api_with_a_token_answers_what_it_released() {
+async fn limits_reset_through_the_api_with_a_token_lets_the_held_mail_go() {
     let r = relay("[upstream.limits]\nper_hour = 1\n").await;
     let (cookie, csrf) = login(&r, PASSWORD).await;
-    let made = post_json(
-        &r,
-        &cookie,
-        Some(&csrf),
-        "/api/v1/tokens",
-        serde_json::json!({"label": "reset script"}),
-    )
-    .await;
-    let token: serde_json::Value = made.json().await.unwrap();
-    let first = format!("{}@example.net", unique("r1"));
-    let second = format!("{}@example.net", unique("r2"));
-    send(&r, &first).await;
-    Harness::get().wait_for(&first).await;
-    send(&r, &second).await;
-    r.wait_queue("held", |q| q.iter().any(|e| e.limited_by.is_some()))
-        .await;
+    let token = api_token(&r, &cookie, &csrf, "reset script").await;
+    let second = one_sent_one_held(&r).await;
     let limits = http()
         .get(format!("{}/api/v1/limits", base(&r)))
-        .bearer_auth(token["token"].as_str().unwrap())
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()
@@ -607,7 +602,7 @@ async fn limits_reset_through_the_api_with_a_token_answers_what_it_released() {
     assert!(limits.contains("harness"), "{limits}");
     let reset = http()
         .post(format!("{}/api/v1/limits/reset", base(&r)))
-        .bearer_auth(token["token"].as_str().unwrap())
+        .bearer_auth(&token)
         .json(&serde_json::json!({ "upstream": "harness" }))
         .send()
         .await
@@ -620,18 +615,8 @@ async fn limits_reset_through_the_api_with_a_token_answers_what_it_released() {
 async fn a_bearer_token_made_in_the_console_drives_the_api_without_a_session() {
     let r = relay("").await;
     let (cookie, csrf) = login(&r, PASSWORD).await;
-    let made: serde_json::Value = post_json(
-        &r,
-        &cookie,
-        Some(&csrf),
-        "/api/v1/tokens",
-        serde_json::json!({"label": "backup script"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let token = made["token"].as_str().unwrap();
+    let token = api_token(&r, &cookie, &csrf, "backup script").await;
+    let token = token.as_str();
     let status = http()
         .get(format!("{}/api/v1/status", base(&r)))
         .bearer_auth(token)

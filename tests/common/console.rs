@@ -35,15 +35,7 @@ pub async fn login(r: &TestRelay, password: &str) -> (String, String) {
         .next()
         .unwrap()
         .to_string();
-    let page = http()
-        .get(format!("{}/", base(r)))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get(r, &cookie, "/").await;
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -53,4 +45,17 @@ pub async fn login(r: &TestRelay, password: &str) -> (String, String) {
         .unwrap()
         .to_string();
     (cookie, csrf)
+}
+
+/// A page or an API answer as the logged-in session `cookie` sees it.
+pub async fn get(r: &TestRelay, cookie: &str, path: &str) -> String {
+    http()
+        .get(format!("{}{path}", base(r)))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
