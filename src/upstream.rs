@@ -393,7 +393,6 @@ mod tests {
     /// The payload written in chunks is byte for byte the one-buffer payload.
     #[tokio::test]
     async fn data_written_in_chunks_is_the_dot_stuffed_message() {
-        use tokio::io::AsyncReadExt;
         let long = b"x".repeat(300);
         let mut body = Vec::new();
         for i in 0..40_000 {
@@ -406,6 +405,13 @@ mod tests {
             });
         }
         body.extend_from_slice(b"no newline at the end");
+        assert!(body.len() > 2 * DATA_CHUNK);
+        assert_eq!(written(&body).await, dot_stuff(&body));
+    }
+
+    /// What a server receives when `write_data` sends `body` over a loopback connection.
+    async fn written(body: &[u8]) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let reader = tokio::spawn(async move {
@@ -419,32 +425,15 @@ mod tests {
             client::Stream::Plain(tcp),
             std::time::Duration::from_secs(5),
         );
-        write_data(&mut conn, &body).await.unwrap();
+        write_data(&mut conn, body).await.unwrap();
         drop(conn);
-        assert!(body.len() > 2 * DATA_CHUNK);
-        assert_eq!(reader.await.unwrap(), dot_stuff(&body));
+        reader.await.unwrap()
     }
 
     #[tokio::test]
     async fn short_and_empty_bodies_end_with_the_dot() {
-        use tokio::io::AsyncReadExt;
         for body in [b"".as_slice(), b"Subject: s\r\n\r\nhi\r\n".as_slice()] {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = l.local_addr().unwrap();
-            let reader = tokio::spawn(async move {
-                let (mut s, _) = l.accept().await.unwrap();
-                let mut all = Vec::new();
-                s.read_to_end(&mut all).await.unwrap();
-                all
-            });
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let mut conn = Conn::new(
-                client::Stream::Plain(tcp),
-                std::time::Duration::from_secs(5),
-            );
-            write_data(&mut conn, body).await.unwrap();
-            drop(conn);
-            assert_eq!(reader.await.unwrap(), dot_stuff(body));
+            assert_eq!(written(body).await, dot_stuff(body));
         }
     }
 
